@@ -1,0 +1,49 @@
+# Builds the nginx-free part of the gateway (core, store, service) as a
+# static PIC library that the nginx module, the unit tests and the crm-admin
+# tool all link.  The module itself is built by nginx's own build system,
+# driven by build.sh.
+
+B        := build
+SRC      := ngx_crm_module/src
+CC       ?= cc
+CFLAGS   ?= -O2 -g
+CFLAGS   += -std=gnu11 -fPIC -Wall -Wextra -Werror -Wshadow \
+            -Wstrict-prototypes -Wmissing-prototypes -D_GNU_SOURCE \
+            -I$(SRC)/core -I$(SRC)/store -I$(SRC)/service \
+            -I$(shell pg_config --includedir)
+LIBS     := -lpq -lyajl -lcurl -largon2 -lcrypt -lcrypto -lpthread
+
+LIB_SRCS := $(wildcard $(SRC)/core/*.c $(SRC)/store/*.c $(SRC)/service/*.c)
+LIB_OBJS := $(LIB_SRCS:$(SRC)/%.c=$(B)/obj/%.o)
+HDRS     := $(wildcard $(SRC)/core/*.h $(SRC)/store/*.h $(SRC)/service/*.h)
+UNIT     := $(patsubst t/unit/%.c,$(B)/unit/%,$(wildcard t/unit/check_*.c))
+
+.PHONY: all lib unit check clean
+
+all: lib $(B)/crm-admin
+
+lib: $(B)/libcrm.a
+
+$(B)/obj/%.o: $(SRC)/%.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(B)/libcrm.a: $(LIB_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(B)/crm-admin: $(SRC)/cli/crm_admin.c $(B)/libcrm.a
+	$(CC) $(CFLAGS) -o $@ $< $(B)/libcrm.a $(LIBS)
+
+$(B)/unit/%: t/unit/%.c t/unit/crm_check.h $(B)/libcrm.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -It/unit -o $@ $< $(B)/libcrm.a $(LIBS) \
+	    $(shell pkg-config --libs check)
+
+unit: $(UNIT)
+
+check: unit
+	@set -e; for t in $(UNIT); do echo "== $$t"; $$t; done
+
+clean:
+	rm -rf $(B)/obj $(B)/unit $(B)/libcrm.a $(B)/crm-admin

@@ -1,0 +1,256 @@
+#!/usr/bin/env bash
+#
+# The single entry point: installs what is missing, builds the module,
+# runs a private PostgreSQL, runs nginx, tests and benchmarks.
+#
+#   ./build.sh deps          install missing Debian packages (apt-get)
+#   ./build.sh build         build libcrm, crm-admin and the nginx module
+#   ./build.sh db            create/start the private PostgreSQL, migrate
+#   ./build.sh db-stop       stop it
+#   ./build.sh migrate       apply schema/ to the running database
+#   ./build.sh run           everything, then nginx on 127.0.0.1:8080
+#   ./build.sh test          unit tests (Check) and integration tests (prove)
+#   ./build.sh bench         wrk benchmarks into bench/RESULTS.md
+#   ./build.sh admin EMAIL   create or promote an admin account
+#
+# Environment: CRM_VAR_DIR (default ./var) holds the cluster, secrets, logs;
+# CRM_PG_PORT (default 5433) is the private PostgreSQL's port.
+
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+VAR=${CRM_VAR_DIR:-$ROOT/var}
+PG_PORT=${CRM_PG_PORT:-5433}
+BUILD=$ROOT/build
+MODULE=$BUILD/modules/ngx_http_crm_module.so
+
+PACKAGES=(
+    build-essential pkg-config nginx-light nginx-dev libpcre2-dev zlib1g-dev
+    libssl-dev libpq-dev libyajl-dev libcurl4-openssl-dev libargon2-dev
+    libcrypt-dev check postgresql-15 postgresql-client-15 perl wrk
+    valgrind openssl
+)
+
+log() { printf '== %s\n' "$*" >&2; }
+die() { printf 'build.sh: %s\n' "$*" >&2; exit 1; }
+
+
+cmd_deps() {
+    local missing=()
+    local p
+    for p in "${PACKAGES[@]}"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null \
+            | grep -q 'install ok installed' || missing+=("$p")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+
+    log "installing: ${missing[*]}"
+    [ "$(id -u)" -eq 0 ] || die "need root to install: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    # nginx-light's postinst starts the packaged nginx on port 80; we never
+    # use that instance, so keep services from being started at all
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+    chmod +x /usr/sbin/policy-rc.d
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    rm -f /usr/sbin/policy-rc.d
+}
+
+
+# Configures nginx-dev's sources with the flags of the installed nginx (so
+# the module's binary signature matches) and builds only the module.
+build_module() {
+    local src=$BUILD/nginx-src
+    local stamp=$BUILD/nginx-configure.stamp
+    local want
+
+    want="$(nginx -V 2>&1 | sed -n 's/^configure arguments: //p')"
+    if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ] \
+        || [ "$ROOT/ngx_crm_module/config" -nt "$stamp" ]
+    then
+        log "configuring nginx $(nginx -v 2>&1 | sed 's/.*\///') module build"
+        rm -rf "$src"
+        cp -r /usr/share/nginx/src "$src"
+        local args=() flags=() a
+        eval "args=($want)"
+        # other dynamic modules need libraries we do not build against
+        for a in "${args[@]}"; do
+            case "$a" in *=dynamic) ;; *) flags+=("$a") ;; esac
+        done
+        (cd "$src" && ./configure "${flags[@]}" \
+            --add-dynamic-module="$ROOT/ngx_crm_module" \
+            > "$BUILD/nginx-configure.log" 2>&1) \
+            || die "nginx configure failed, see $BUILD/nginx-configure.log"
+        printf '%s' "$want" > "$stamp"
+    fi
+
+    # nginx's Makefile does not know the module depends on libcrm.a
+    rm -f "$src/objs/ngx_http_crm_module.so"
+    make -s -C "$src" -f objs/Makefile modules >/dev/null
+    mkdir -p "$BUILD/modules"
+    cp "$src/objs/ngx_http_crm_module.so" "$MODULE"
+}
+
+
+cmd_build() {
+    cmd_deps
+    mkdir -p "$BUILD"
+    log "building libcrm and crm-admin"
+    make -s -C "$ROOT" -j"$(nproc)" all
+    log "building the nginx module"
+    build_module
+    log "built $MODULE"
+}
+
+
+# PostgreSQL refuses to run as root: as root the cluster belongs to the
+# unprivileged "postgres" account that the postgresql package creates.
+as_pg() {
+    if [ "$(id -u)" -eq 0 ]; then
+        runuser -u postgres -- "$@"
+    else
+        "$@"
+    fi
+}
+
+pg_bin() {
+    echo "/usr/lib/postgresql/15/bin/$1"
+}
+
+pg_env() {
+    export PGHOST=127.0.0.1 PGPORT=$PG_PORT PGUSER=crm PGDATABASE=crm
+    export PGOPTIONS='-c client_min_messages=warning'
+}
+
+cmd_db() {
+    local data=$VAR/pg
+
+    command -v "$(pg_bin initdb)" >/dev/null || cmd_deps
+    mkdir -p "$VAR"
+    chmod 755 "$VAR"
+    if [ ! -f "$data/PG_VERSION" ]; then
+        log "creating PostgreSQL cluster in $data"
+        mkdir -p "$data"
+        [ "$(id -u)" -eq 0 ] && chown postgres: "$data"
+        chmod 700 "$data"
+        as_pg "$(pg_bin initdb)" -D "$data" -U postgres --auth=trust \
+            -E UTF8 --locale=C.UTF-8 >/dev/null
+        cat >> "$data/postgresql.conf" <<EOF
+listen_addresses = '127.0.0.1'
+port = $PG_PORT
+unix_socket_directories = ''
+max_connections = 300
+shared_buffers = 256MB
+fsync = on
+synchronous_commit = on
+log_min_messages = warning
+EOF
+    fi
+
+    if ! as_pg "$(pg_bin pg_ctl)" -D "$data" status >/dev/null 2>&1; then
+        as_pg "$(pg_bin pg_ctl)" -D "$data" -l "$data/server.log" \
+            -w -t 60 start >/dev/null || die "PostgreSQL did not start, see $data/server.log"
+    fi
+
+    pg_env
+    psql -q -U postgres -d postgres -v ON_ERROR_STOP=1 >/dev/null <<'EOF'
+SELECT 'CREATE ROLE crm LOGIN'
+ WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'crm') \gexec
+SELECT 'CREATE DATABASE crm OWNER crm'
+ WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'crm') \gexec
+EOF
+    cmd_migrate
+}
+
+cmd_db_stop() {
+    local data=$VAR/pg
+    [ -f "$data/PG_VERSION" ] || return 0
+    as_pg "$(pg_bin pg_ctl)" -D "$data" -m fast -w stop >/dev/null 2>&1 || true
+}
+
+# Applies each schema/NNN-*.sql not yet recorded, each in one transaction
+# together with its row in crm.schema_migrations.
+cmd_migrate() {
+    local f v
+    pg_env
+    psql -q -v ON_ERROR_STOP=1 >/dev/null <<'EOF'
+CREATE SCHEMA IF NOT EXISTS crm;
+CREATE TABLE IF NOT EXISTS crm.schema_migrations (
+    version     text PRIMARY KEY,
+    applied_at  timestamptz NOT NULL DEFAULT now()
+);
+EOF
+    for f in "$ROOT"/schema/[0-9]*.sql; do
+        v=$(basename "$f" .sql)
+        if [ -z "$(psql -tA -c "SELECT 1 FROM crm.schema_migrations WHERE version = '$v'")" ]; then
+            log "migrating $v"
+            { cat "$f"; printf "\nINSERT INTO crm.schema_migrations (version) VALUES ('%s');\n" "$v"; } \
+                | psql -q -v ON_ERROR_STOP=1 --single-transaction >/dev/null \
+                || die "migration $v failed"
+        fi
+    done
+}
+
+ensure_secret() {
+    local f=$VAR/secrets/jwt.secret
+    if [ ! -s "$f" ]; then
+        mkdir -p "$VAR/secrets"
+        chmod 700 "$VAR/secrets"
+        (umask 077; openssl rand -hex 32 > "$f")
+    fi
+}
+
+cmd_run() {
+    cmd_build
+    cmd_db
+    ensure_secret
+    mkdir -p "$VAR/log" "$VAR/run" "$VAR/tmp"
+    nginx -p "$ROOT/" -c conf/nginx.conf -t -q
+    log "crm-gateway on http://127.0.0.1:8080 (Ctrl-C stops nginx and PostgreSQL)"
+
+    local pid
+    nginx -p "$ROOT/" -c conf/nginx.conf -g 'daemon off;' &
+    pid=$!
+    trap 'kill -QUIT $pid 2>/dev/null; wait $pid 2>/dev/null; cmd_db_stop; exit 0' INT TERM
+    wait $pid || true
+    cmd_db_stop
+}
+
+cmd_admin() {
+    [ $# -eq 1 ] || die "usage: ./build.sh admin EMAIL"
+    cmd_build
+    cmd_db
+    "$BUILD/crm-admin" --database "host=127.0.0.1 port=$PG_PORT dbname=crm user=crm" "$1"
+}
+
+cmd_test() {
+    cmd_build
+    log "unit tests"
+    make -s -C "$ROOT" check
+    log "integration tests"
+    CRM_ROOT="$ROOT" prove -I"$ROOT/t/lib" "$ROOT"/t/*.t
+}
+
+cmd_bench() {
+    cmd_build
+    "$ROOT/bench/run.sh"
+}
+
+main() {
+    local cmd=${1:-}
+    [ $# -gt 0 ] && shift
+    case "$cmd" in
+        deps) cmd_deps ;;
+        build) cmd_build ;;
+        db) cmd_db ;;
+        db-stop) cmd_db_stop ;;
+        migrate) cmd_migrate ;;
+        run) cmd_run ;;
+        test) cmd_test ;;
+        bench) cmd_bench ;;
+        admin) cmd_admin "$@" ;;
+        *) sed -n '3,17p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+    esac
+}
+
+main "$@"

@@ -1,0 +1,47 @@
+/*
+ * Keyset pagination: ?limit= (1..200, default 50) and an opaque ?cursor=
+ * that encodes the (created_at, id) of the last row of the previous page.
+ */
+
+#ifndef CRM_PAGE_H
+#define CRM_PAGE_H
+
+#include <stdint.h>
+
+#include "crm_error.h"
+#include "crm_str.h"
+
+
+#define CRM_PAGE_DEFAULT   50
+#define CRM_PAGE_MAX       200
+#define CRM_CURSOR_MAX     96
+
+
+typedef struct {
+    int64_t   ts_us;        /* created_at, microseconds since the epoch */
+    char      id[37];       /* UUID text */
+} crm_cursor_t;
+
+
+typedef struct {
+    unsigned      limit;
+    unsigned      has_cursor:1;
+    crm_cursor_t  cursor;
+} crm_page_t;
+
+
+/*
+ * Reads limit and cursor from a query string.  A limit outside 1..200 or
+ * not a plain decimal is CRM_E_INVALID on "limit"; an undecodable cursor is
+ * CRM_E_INVALID on "cursor".
+ */
+crm_status_e crm_page_parse(crm_str_t query, crm_page_t *page,
+    crm_error_t *err);
+
+/* writes the opaque text (NUL-terminated) into out[CRM_CURSOR_MAX] */
+void crm_cursor_encode(const crm_cursor_t *c, char *out);
+
+crm_status_e crm_cursor_decode(crm_str_t text, crm_cursor_t *c,
+    crm_error_t *err);
+
+#endif /* CRM_PAGE_H */

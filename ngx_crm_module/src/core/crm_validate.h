@@ -1,0 +1,40 @@
+/*
+ * Validation and normalisation of identifiers and free text.
+ */
+
+#ifndef CRM_VALIDATE_H
+#define CRM_VALIDATE_H
+
+#include "crm_error.h"
+#include "crm_str.h"
+
+
+#define CRM_EMAIL_MAX   254
+#define CRM_UUID_LEN    36
+
+
+/*
+ * Trims ASCII white space, lower-cases, and checks the result is a plain
+ * addr-spec: local part 1..64 of letters, digits and !#$%&'*+/=?^_`{|}~.-
+ * (no leading, trailing or doubled dot); domain of at least two
+ * dot-separated labels of 1..63 letters, digits and inner hyphens, the last
+ * one alphabetic of 2+; total at most 254.  out needs CRM_EMAIL_MAX + 1.
+ * Failure: CRM_E_INVALID on field "must be a valid email address".
+ */
+crm_status_e crm_email_normalize(crm_str_t in, const char *field, char *out,
+    crm_error_t *err);
+
+/* 1 when s is a canonical lower- or upper-case 8-4-4-4-12 hex UUID */
+int crm_uuid_valid(crm_str_t s);
+
+/* number of UTF-8 characters in s, or (size_t) -1 if s is not valid UTF-8 */
+size_t crm_utf8_length(crm_str_t s);
+
+/*
+ * Checks free text: valid UTF-8, no control characters other than
+ * tab/newline when multiline, length in min..max characters (max 0 = none).
+ */
+crm_status_e crm_text_check(crm_str_t s, const char *field, size_t min,
+    size_t max, int multiline, crm_error_t *err);
+
+#endif /* CRM_VALIDATE_H */

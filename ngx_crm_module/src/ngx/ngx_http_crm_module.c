@@ -1,0 +1,439 @@
+/*
+ * The CRM gateway's directives, their merge http -> server -> location,
+ * and the module definition.  The configuration is turned into the plain
+ * crm_service_conf_t that the services read; equal configurations share one
+ * (and so one database connection per pool thread).
+ */
+
+#include "ngx_http_crm_module.h"
+
+
+#define NGX_HTTP_CRM_JWT_SECRET_MIN  32
+
+
+static void *ngx_http_crm_create_loc_conf(ngx_conf_t *cf);
+static char *ngx_http_crm_merge_loc_conf(ngx_conf_t *cf, void *parent,
+    void *child);
+static char *ngx_http_crm_api(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_crm_jwt_secret_file(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_crm_build_service(ngx_conf_t *cf,
+    ngx_http_crm_loc_conf_t *prev, ngx_http_crm_loc_conf_t *conf);
+static const char *ngx_http_crm_cstr(ngx_conf_t *cf, ngx_str_t *s);
+
+
+static ngx_conf_num_bounds_t  ngx_http_crm_json_depth_bounds = {
+    ngx_conf_check_num_bounds, 1, 256
+};
+
+
+static ngx_command_t  ngx_http_crm_commands[] = {
+
+    { ngx_string("crm_api"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_crm_api,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("crm_database"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_crm_loc_conf_t, database),
+      NULL },
+
+    { ngx_string("crm_db_connect_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_crm_loc_conf_t, connect_timeout),
+      NULL },
+
+    { ngx_string("crm_db_statement_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_crm_loc_conf_t, statement_timeout),
+      NULL },
+
+    { ngx_string("crm_thread_pool"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_crm_loc_conf_t, thread_pool_name),
+      NULL },
+
+    { ngx_string("crm_jwt_secret_file"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_crm_jwt_secret_file,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("crm_jwt_ttl"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_crm_loc_conf_t, jwt_ttl),
+      NULL },
+
+    { ngx_string("crm_jwt_issuer"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_crm_loc_conf_t, jwt_issuer),
+      NULL },
+
+    { ngx_string("crm_max_body_size"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_crm_loc_conf_t, max_body_size),
+      NULL },
+
+    { ngx_string("crm_max_json_depth"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_crm_loc_conf_t, max_json_depth),
+      &ngx_http_crm_json_depth_bounds },
+
+      ngx_null_command
+};
+
+
+static ngx_http_module_t  ngx_http_crm_module_ctx = {
+    NULL,                                  /* preconfiguration */
+    NULL,                                  /* postconfiguration */
+
+    NULL,                                  /* create main configuration */
+    NULL,                                  /* init main configuration */
+
+    NULL,                                  /* create server configuration */
+    NULL,                                  /* merge server configuration */
+
+    ngx_http_crm_create_loc_conf,          /* create location configuration */
+    ngx_http_crm_merge_loc_conf            /* merge location configuration */
+};
+
+
+ngx_module_t  ngx_http_crm_module = {
+    NGX_MODULE_V1,
+    &ngx_http_crm_module_ctx,              /* module context */
+    ngx_http_crm_commands,                 /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    NULL,                                  /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    NULL,                                  /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+static void *
+ngx_http_crm_create_loc_conf(ngx_conf_t *cf)
+{
+    ngx_http_crm_loc_conf_t  *conf;
+
+    conf = ngx_pcalloc(cf->pool, sizeof(ngx_http_crm_loc_conf_t));
+    if (conf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     conf->database = { 0, NULL };
+     *     conf->thread_pool_name = { 0, NULL };
+     *     conf->jwt_secret = { 0, NULL };
+     *     conf->jwt_issuer = { 0, NULL };
+     *     conf->thread_pool = NULL;
+     *     conf->service = NULL;
+     */
+
+    conf->connect_timeout = NGX_CONF_UNSET_MSEC;
+    conf->statement_timeout = NGX_CONF_UNSET_MSEC;
+    conf->jwt_ttl = NGX_CONF_UNSET;
+    conf->max_body_size = NGX_CONF_UNSET_SIZE;
+    conf->max_json_depth = NGX_CONF_UNSET_UINT;
+    conf->api = NGX_CONF_UNSET;
+
+    return conf;
+}
+
+
+static char *
+ngx_http_crm_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
+{
+    ngx_http_crm_loc_conf_t *prev = parent;
+    ngx_http_crm_loc_conf_t *conf = child;
+
+    ngx_conf_merge_str_value(conf->database, prev->database, "");
+    ngx_conf_merge_msec_value(conf->connect_timeout, prev->connect_timeout,
+                              3000);
+    ngx_conf_merge_msec_value(conf->statement_timeout,
+                              prev->statement_timeout, 5000);
+    ngx_conf_merge_str_value(conf->thread_pool_name, prev->thread_pool_name,
+                             "crm");
+    ngx_conf_merge_str_value(conf->jwt_secret, prev->jwt_secret, "");
+    ngx_conf_merge_sec_value(conf->jwt_ttl, prev->jwt_ttl, 3600);
+    ngx_conf_merge_str_value(conf->jwt_issuer, prev->jwt_issuer,
+                             "crm-gateway");
+    ngx_conf_merge_size_value(conf->max_body_size, prev->max_body_size,
+                              64 * 1024);
+    ngx_conf_merge_uint_value(conf->max_json_depth, prev->max_json_depth,
+                              32);
+    ngx_conf_merge_value(conf->api, prev->api, 0);
+
+    if (conf->connect_timeout < 1000) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"crm_db_connect_timeout\" must be at least 1s");
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->statement_timeout == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"crm_db_statement_timeout\" must not be 0: "
+                           "a stuck query would block worker shutdown");
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->jwt_ttl < 60 || conf->jwt_ttl > 7 * 86400) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"crm_jwt_ttl\" must be between 1m and 7d");
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->max_body_size < 1024 || conf->max_body_size > 16 * 1024 * 1024)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"crm_max_body_size\" must be between 1k and 16m");
+        return NGX_CONF_ERROR;
+    }
+
+    return ngx_http_crm_build_service(cf, prev, conf);
+}
+
+
+/*
+ * Builds the services' view of the merged configuration.  A level whose
+ * values equal its parent's shares the parent's structures, so that pool
+ * threads keep one connection per database rather than one per location.
+ */
+static char *
+ngx_http_crm_build_service(ngx_conf_t *cf, ngx_http_crm_loc_conf_t *prev,
+    ngx_http_crm_loc_conf_t *conf)
+{
+    crm_db_conf_t       *db;
+    crm_service_conf_t  *svc;
+
+    if (conf->api) {
+        if (conf->database.len == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"crm_api\" requires \"crm_database\"");
+            return NGX_CONF_ERROR;
+        }
+
+        if (conf->jwt_secret.len == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"crm_api\" requires \"crm_jwt_secret_file\"");
+            return NGX_CONF_ERROR;
+        }
+
+        conf->thread_pool = ngx_thread_pool_add(cf, &conf->thread_pool_name);
+        if (conf->thread_pool == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    svc = prev->service;
+
+    if (svc != NULL
+        && conf->database.data == prev->database.data
+        && conf->connect_timeout == prev->connect_timeout
+        && conf->statement_timeout == prev->statement_timeout
+        && conf->jwt_secret.data == prev->jwt_secret.data
+        && conf->jwt_ttl == prev->jwt_ttl
+        && conf->jwt_issuer.data == prev->jwt_issuer.data
+        && conf->max_body_size == prev->max_body_size
+        && conf->max_json_depth == prev->max_json_depth)
+    {
+        conf->service = svc;
+        return NGX_CONF_OK;
+    }
+
+    svc = ngx_pcalloc(cf->pool, sizeof(crm_service_conf_t));
+    if (svc == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (prev->service != NULL
+        && conf->database.data == prev->database.data
+        && conf->connect_timeout == prev->connect_timeout
+        && conf->statement_timeout == prev->statement_timeout)
+    {
+        svc->db = prev->service->db;
+
+    } else {
+        db = ngx_pcalloc(cf->pool, sizeof(crm_db_conf_t));
+        if (db == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        db->conninfo = ngx_http_crm_cstr(cf, &conf->database);
+        db->connect_timeout = conf->connect_timeout / 1000;
+        db->statement_timeout = conf->statement_timeout;
+
+        if (db->conninfo == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        svc->db = db;
+    }
+
+    svc->jwt_key = conf->jwt_secret.data;
+    svc->jwt_key_len = conf->jwt_secret.len;
+    svc->jwt_ttl = conf->jwt_ttl;
+    svc->jwt_issuer = ngx_http_crm_cstr(cf, &conf->jwt_issuer);
+    svc->json.max_body = conf->max_body_size;
+    svc->json.max_depth = conf->max_json_depth;
+    svc->argon2 = crm_argon2_owasp;
+
+    if (svc->jwt_issuer == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    conf->service = svc;
+
+    return NGX_CONF_OK;
+}
+
+
+static const char *
+ngx_http_crm_cstr(ngx_conf_t *cf, ngx_str_t *s)
+{
+    u_char  *p;
+
+    p = ngx_pnalloc(cf->pool, s->len + 1);
+    if (p == NULL) {
+        return NULL;
+    }
+
+    ngx_memcpy(p, s->data, s->len);
+    p[s->len] = '\0';
+
+    return (const char *) p;
+}
+
+
+static char *
+ngx_http_crm_api(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_crm_loc_conf_t *lcf = conf;
+
+    ngx_http_core_loc_conf_t  *clcf;
+
+    if (lcf->api != NGX_CONF_UNSET) {
+        return "is duplicate";
+    }
+
+    lcf->api = 1;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    clcf->handler = ngx_http_crm_api_handler;
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * The secret is read when nginx reads its configuration, so a reload picks
+ * up a rotated file and a missing or short one fails "nginx -t".  One
+ * trailing newline, as "openssl rand -hex 32 > file" writes, is not part of
+ * the key.
+ */
+static char *
+ngx_http_crm_jwt_secret_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_crm_loc_conf_t *lcf = conf;
+
+    ssize_t           n;
+    ngx_fd_t          fd;
+    ngx_str_t        *value, name;
+    ngx_file_t        file;
+    ngx_file_info_t   fi;
+
+    if (lcf->jwt_secret.data != NULL) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    name = value[1];
+
+    if (ngx_conf_full_name(cf->cycle, &name, 1) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    fd = ngx_open_file(name.data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+    if (fd == NGX_INVALID_FILE) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           ngx_open_file_n " \"%V\" failed", &name);
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(&file, sizeof(ngx_file_t));
+    file.fd = fd;
+    file.name = name;
+    file.log = cf->log;
+
+    if (ngx_fd_info(fd, &fi) == NGX_FILE_ERROR) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           ngx_fd_info_n " \"%V\" failed", &name);
+        goto failed;
+    }
+
+    if (ngx_file_size(&fi) > 4096) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "jwt secret file \"%V\" is larger than 4k", &name);
+        goto failed;
+    }
+
+    lcf->jwt_secret.data = ngx_pnalloc(cf->pool, ngx_file_size(&fi) + 1);
+    if (lcf->jwt_secret.data == NULL) {
+        goto failed;
+    }
+
+    n = ngx_read_file(&file, lcf->jwt_secret.data, ngx_file_size(&fi), 0);
+    if (n == NGX_ERROR) {
+        goto failed;
+    }
+
+    if (n > 0 && lcf->jwt_secret.data[n - 1] == '\n') {
+        n--;
+    }
+
+    lcf->jwt_secret.len = n;
+
+    if (n < NGX_HTTP_CRM_JWT_SECRET_MIN) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "jwt secret file \"%V\" holds %z bytes, "
+                           "at least %d are required", &name, n,
+                           NGX_HTTP_CRM_JWT_SECRET_MIN);
+        goto failed;
+    }
+
+    ngx_close_file(fd);
+
+    return NGX_CONF_OK;
+
+failed:
+
+    ngx_close_file(fd);
+
+    return NGX_CONF_ERROR;
+}

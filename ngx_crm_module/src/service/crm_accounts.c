@@ -1,0 +1,349 @@
+/*
+ * Accounts as the API shows them, and their administration by admins.
+ */
+
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "crm_accounts.h"
+#include "crm_page.h"
+#include "crm_store_audit.h"
+
+
+typedef struct {
+    crm_json_value_t  role;
+    crm_json_value_t  is_active;
+} crm_accounts_update_body_t;
+
+
+typedef struct {
+    const char       *id;
+    crm_role_e        role;         /* CRM_ROLE_NONE: unchanged */
+    int               is_active;    /* -1: unchanged */
+} crm_accounts_update_in_t;
+
+
+static crm_status_e crm_accounts_list_parse(crm_call_t *call,
+    crm_error_t *err);
+static crm_status_e crm_accounts_list_run(crm_db_t *db, crm_call_t *call,
+    crm_error_t *err);
+static crm_status_e crm_accounts_update_parse(crm_call_t *call,
+    crm_error_t *err);
+static crm_status_e crm_accounts_update_run(crm_db_t *db, crm_call_t *call,
+    crm_error_t *err);
+
+
+static const crm_json_field_t  crm_accounts_update_fields[] = {
+    { .name = "role", .kind = CRM_JSON_STRING, .min_len = 1, .max_len = 16,
+      .offset = offsetof(crm_accounts_update_body_t, role) },
+    { .name = "is_active", .kind = CRM_JSON_BOOL,
+      .offset = offsetof(crm_accounts_update_body_t, is_active) },
+};
+
+
+const crm_endpoint_t  crm_accounts_list = {
+    CRM_AUTH_ADMIN, CRM_BODY_NONE,
+    crm_accounts_list_parse, crm_accounts_list_run
+};
+
+const crm_endpoint_t  crm_accounts_update = {
+    CRM_AUTH_ADMIN, CRM_BODY_JSON,
+    crm_accounts_update_parse, crm_accounts_update_run
+};
+
+
+int
+crm_account_render(yajl_gen g, const crm_account_t *acct)
+{
+    if (yajl_gen_map_open(g) != yajl_gen_status_ok
+        || crm_json_gen_kv_str(g, "id", acct->id) != 0
+        || crm_json_gen_kv_str(g, "email", acct->email) != 0
+        || crm_json_gen_kv_str(g, "full_name", acct->full_name) != 0
+        || crm_json_gen_kv_str(g, "role", crm_role_name(acct->role)) != 0
+        || crm_json_gen_kv_bool(g, "is_active", acct->is_active) != 0
+        || crm_json_gen_kv_str(g, "created_at", acct->created_at) != 0
+        || yajl_gen_map_close(g) != yajl_gen_status_ok)
+    {
+        return -1;
+    }
+
+    return 0;
+}
+
+
+crm_status_e
+crm_accounts_make_admin(crm_db_t *db, const char *email,
+    const char *password, const crm_argon2_params_t *argon2,
+    crm_account_t *out, int *created, crm_error_t *err)
+{
+    char                hash[CRM_PASSWORD_HASH_SIZE];
+    char                normalized[CRM_EMAIL_MAX + 1];
+    crm_status_e        rc;
+    crm_audit_entry_t   audit;
+
+    rc = crm_email_normalize(crm_str_c(email), "email", normalized, err);
+    if (rc != CRM_OK) {
+        return rc;
+    }
+
+    rc = crm_text_check(crm_str_c(password), "password", CRM_PASSWORD_MIN,
+                        CRM_PASSWORD_MAX, 0, err);
+    if (rc != CRM_OK) {
+        return rc;
+    }
+
+    rc = crm_password_hash(password, strlen(password), argon2, hash,
+                           sizeof(hash), err);
+    if (rc != CRM_OK) {
+        return rc;
+    }
+
+    rc = crm_db_begin(db, err);
+    if (rc != CRM_OK) {
+        return rc;
+    }
+
+    rc = crm_store_account_make_admin(db, normalized, hash, out, created,
+                                      err);
+    if (rc != CRM_OK) {
+        goto failed;
+    }
+
+    audit.actor_id = NULL;
+    audit.action = *created ? "account.create_admin" : "account.promote";
+    audit.object_type = "account";
+    audit.object_id = out->id;
+    audit.details = "{\"role\":\"admin\",\"is_active\":true}";
+
+    rc = crm_store_audit(db, &audit, err);
+    if (rc != CRM_OK) {
+        goto failed;
+    }
+
+    return crm_db_commit(db, err);
+
+failed:
+
+    crm_db_rollback(db);
+
+    return rc;
+}
+
+
+static crm_status_e
+crm_accounts_list_parse(crm_call_t *call, crm_error_t *err)
+{
+    crm_page_t  *page;
+
+    page = crm_arena_alloc(&call->arena, sizeof(crm_page_t));
+    if (page == NULL) {
+        return crm_error_set(err, CRM_E_INTERNAL, NULL, "out of memory");
+    }
+
+    call->input = page;
+
+    return crm_page_parse(call->query, page, err);
+}
+
+
+static crm_status_e
+crm_accounts_list_run(crm_db_t *db, crm_call_t *call, crm_error_t *err)
+{
+    char            cursor[CRM_CURSOR_MAX];
+    size_t          i, n, shown;
+    yajl_gen        g;
+    crm_page_t     *page;
+    crm_status_e    rc;
+    crm_cursor_t    next;
+    crm_account_t  *accts;
+
+    page = call->input;
+
+    accts = crm_arena_alloc(&call->arena,
+                            (page->limit + 1) * sizeof(crm_account_t));
+    if (accts == NULL) {
+        return crm_error_set(err, CRM_E_INTERNAL, NULL, "out of memory");
+    }
+
+    rc = crm_store_accounts_page(db, page, accts, &n, err);
+    if (rc != CRM_OK) {
+        return rc;
+    }
+
+    shown = n > page->limit ? page->limit : n;
+
+    g = crm_json_gen_new();
+    if (g == NULL) {
+        return crm_error_set(err, CRM_E_INTERNAL, NULL, "out of memory");
+    }
+
+    if (yajl_gen_map_open(g) != yajl_gen_status_ok
+        || crm_json_gen_key(g, "items") != 0
+        || yajl_gen_array_open(g) != yajl_gen_status_ok)
+    {
+        goto failed;
+    }
+
+    for (i = 0; i < shown; i++) {
+        if (crm_account_render(g, &accts[i]) != 0) {
+            goto failed;
+        }
+    }
+
+    if (yajl_gen_array_close(g) != yajl_gen_status_ok) {
+        goto failed;
+    }
+
+    /* one row more than asked for says there is a next page */
+    if (n > page->limit) {
+        next.ts_us = accts[shown - 1].created_us;
+        memcpy(next.id, accts[shown - 1].id, sizeof(next.id));
+        crm_cursor_encode(&next, cursor);
+
+        if (crm_json_gen_kv_str(g, "next_cursor", cursor) != 0) {
+            goto failed;
+        }
+
+    } else if (crm_json_gen_kv_str(g, "next_cursor", NULL) != 0) {
+        goto failed;
+    }
+
+    if (yajl_gen_map_close(g) != yajl_gen_status_ok) {
+        goto failed;
+    }
+
+    return crm_call_reply_json(call, 200, g, err);
+
+failed:
+
+    yajl_gen_free(g);
+
+    return crm_error_set(err, CRM_E_INTERNAL, NULL, "could not render");
+}
+
+
+static crm_status_e
+crm_accounts_update_parse(crm_call_t *call, crm_error_t *err)
+{
+    crm_str_t                    id;
+    crm_status_e                 rc;
+    crm_accounts_update_in_t    *in;
+    crm_accounts_update_body_t   body;
+
+    id = call->match.params[0];
+
+    /* not a UUID cannot name an account: the same 404 as a missing one */
+    if (!crm_uuid_valid(id)) {
+        return crm_error_set(err, CRM_E_NOT_FOUND, NULL, "no such account");
+    }
+
+    memset(&body, 0, sizeof(body));
+
+    rc = crm_json_decode(call->json, crm_accounts_update_fields,
+                         sizeof(crm_accounts_update_fields)
+                         / sizeof(crm_accounts_update_fields[0]), &body,
+                         err);
+    if (rc != CRM_OK) {
+        return rc;
+    }
+
+    if (!body.role.present && !body.is_active.present) {
+        return crm_error_set(err, CRM_E_INVALID, "body",
+                             "must set role or is_active");
+    }
+
+    in = crm_arena_alloc(&call->arena, sizeof(crm_accounts_update_in_t));
+    if (in == NULL) {
+        return crm_error_set(err, CRM_E_INTERNAL, NULL, "out of memory");
+    }
+
+    in->id = crm_arena_strdup(&call->arena, id);
+    if (in->id == NULL) {
+        return crm_error_set(err, CRM_E_INTERNAL, NULL, "out of memory");
+    }
+
+    in->role = CRM_ROLE_NONE;
+    in->is_active = body.is_active.present ? body.is_active.boolean : -1;
+
+    if (body.role.present) {
+        in->role = crm_role_parse(body.role.str.data, body.role.str.len);
+        if (in->role == CRM_ROLE_NONE) {
+            return crm_error_set(err, CRM_E_INVALID, "role",
+                                 "must be one of admin, member, merchant");
+        }
+    }
+
+    call->input = in;
+
+    return CRM_OK;
+}
+
+
+static crm_status_e
+crm_accounts_update_run(crm_db_t *db, crm_call_t *call, crm_error_t *err)
+{
+    int                         found;
+    char                        details[64];
+    yajl_gen                    g;
+    crm_status_e                rc;
+    crm_account_t               acct;
+    crm_audit_entry_t           audit;
+    crm_accounts_update_in_t   *in;
+
+    in = call->input;
+
+    /* an admin who demotes or deactivates itself may lock everyone out */
+    if (strcasecmp(in->id, call->caller->id) == 0
+        && ((in->role != CRM_ROLE_NONE && in->role != CRM_ROLE_ADMIN)
+            || in->is_active == 0))
+    {
+        return crm_error_set(err, CRM_E_CONFLICT, NULL,
+                             "an admin cannot demote or deactivate itself");
+    }
+
+    rc = crm_db_begin(db, err);
+    if (rc != CRM_OK) {
+        return rc;
+    }
+
+    rc = crm_store_account_update(db, in->id, in->role, in->is_active,
+                                  &acct, &found, err);
+    if (rc != CRM_OK) {
+        return rc;
+    }
+
+    if (!found) {
+        return crm_error_set(err, CRM_E_NOT_FOUND, NULL, "no such account");
+    }
+
+    snprintf(details, sizeof(details), "{\"role\":\"%s\",\"is_active\":%s}",
+             crm_role_name(acct.role), acct.is_active ? "true" : "false");
+
+    audit.actor_id = call->caller->id;
+    audit.action = "account.update";
+    audit.object_type = "account";
+    audit.object_id = acct.id;
+    audit.details = details;
+
+    rc = crm_store_audit(db, &audit, err);
+    if (rc != CRM_OK) {
+        return rc;
+    }
+
+    rc = crm_db_commit(db, err);
+    if (rc != CRM_OK) {
+        return rc;
+    }
+
+    g = crm_json_gen_new();
+    if (g == NULL || crm_account_render(g, &acct) != 0) {
+        if (g != NULL) {
+            yajl_gen_free(g);
+        }
+
+        return crm_error_set(err, CRM_E_INTERNAL, NULL, "out of memory");
+    }
+
+    return crm_call_reply_json(call, 200, g, err);
+}

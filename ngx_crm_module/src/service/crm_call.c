@@ -1,0 +1,429 @@
+/*
+ * The life of one API call; see crm_call.h.
+ */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "crm_call.h"
+#include "crm_validate.h"
+
+
+#define CRM_USER_AGENT_MAX  512
+#define CRM_RETRY_AFTER     "1"
+
+
+static crm_status_e crm_call_record(crm_call_t *call, crm_status_e rc);
+static const char *crm_call_client_text(crm_call_t *call, crm_str_t s,
+    size_t max);
+static int crm_call_media_type_is(crm_str_t value, const char *type);
+static crm_status_e crm_call_load_caller(crm_db_t *db, crm_call_t *call,
+    crm_error_t *err);
+
+
+crm_call_t *
+crm_call_new(const crm_service_conf_t *conf)
+{
+    crm_call_t  *call;
+
+    call = calloc(1, sizeof(crm_call_t));
+    if (call == NULL) {
+        return NULL;
+    }
+
+    call->conf = conf;
+
+    return call;
+}
+
+
+void
+crm_call_free(crm_call_t *call)
+{
+    if (call == NULL) {
+        return;
+    }
+
+    if (call->json != NULL) {
+        yajl_tree_free(call->json);
+    }
+
+    free(call->reply.body);
+    crm_arena_free(&call->arena);
+    free(call);
+}
+
+
+static crm_status_e
+crm_call_record(crm_call_t *call, crm_status_e rc)
+{
+    call->rc = rc;
+    call->error.code = rc;
+
+    return rc;
+}
+
+
+/* a NUL-terminated copy of at most max bytes of printable ASCII */
+static const char *
+crm_call_client_text(crm_call_t *call, crm_str_t s, size_t max)
+{
+    char    *p;
+    size_t   i, n;
+
+    n = s.len < max ? s.len : max;
+
+    p = crm_arena_alloc(&call->arena, n + 1);
+    if (p == NULL) {
+        return NULL;
+    }
+
+    for (i = 0; i < n; i++) {
+        p[i] = (s.data[i] >= 0x20 && s.data[i] < 0x7f) ? s.data[i] : '?';
+    }
+
+    return p;
+}
+
+
+crm_status_e
+crm_call_set_request(crm_call_t *call, unsigned method, crm_str_t path,
+    crm_str_t query, crm_str_t ip, crm_str_t user_agent)
+{
+    char               *p;
+    crm_status_e        rc;
+    crm_error_t        *err;
+    const crm_route_t  *route;
+
+    err = &call->error;
+
+    p = crm_arena_strdup(&call->arena, path);
+    if (p == NULL) {
+        goto nomem;
+    }
+
+    call->query.data = crm_arena_strdup(&call->arena, query);
+    call->query.len = query.len;
+    call->ip = crm_call_client_text(call, ip, 64);
+    call->user_agent = crm_call_client_text(call, user_agent,
+                                            CRM_USER_AGENT_MAX);
+
+    if (call->query.data == NULL || call->ip == NULL
+        || call->user_agent == NULL)
+    {
+        goto nomem;
+    }
+
+    rc = crm_router_match(crm_api_routes, crm_api_nroutes, method,
+                          (crm_str_t) { p, path.len }, &route, &call->match,
+                          &call->allowed);
+
+    if (rc == CRM_E_NOT_FOUND) {
+        crm_error_set(err, rc, NULL, "no such resource");
+        return crm_call_record(call, rc);
+    }
+
+    if (rc == CRM_E_METHOD) {
+        crm_error_set(err, rc, NULL, "method not allowed on this resource");
+        return crm_call_record(call, rc);
+    }
+
+    call->endpoint = route->data;
+
+    return crm_call_record(call, CRM_OK);
+
+nomem:
+
+    crm_error_set(err, CRM_E_INTERNAL, NULL, "out of memory");
+
+    return crm_call_record(call, CRM_E_INTERNAL);
+}
+
+
+crm_status_e
+crm_call_authenticate(crm_call_t *call, crm_str_t header, int64_t now)
+{
+    crm_status_e       rc;
+    crm_error_t       *err;
+    crm_jwt_verify_t   v;
+
+    err = &call->error;
+
+    if (call->endpoint->auth == CRM_AUTH_NONE) {
+        return CRM_OK;
+    }
+
+    if (header.len < 7 || strncasecmp(header.data, "Bearer ", 7) != 0) {
+        crm_error_set(err, CRM_E_UNAUTHORIZED, NULL,
+                      "missing bearer token");
+        return crm_call_record(call, CRM_E_UNAUTHORIZED);
+    }
+
+    header.data += 7;
+    header.len -= 7;
+
+    while (header.len && header.data[0] == ' ') {
+        header.data++;
+        header.len--;
+    }
+
+    v.key = call->conf->jwt_key;
+    v.key_len = call->conf->jwt_key_len;
+    v.issuer = call->conf->jwt_issuer;
+    v.audience = CRM_JWT_AUDIENCE;
+    v.now = now;
+    v.leeway = CRM_JWT_LEEWAY;
+
+    rc = crm_jwt_verify_hs256(header.data, header.len, &v, &call->claims,
+                              err);
+    if (rc != CRM_OK) {
+        return crm_call_record(call, rc);
+    }
+
+    /* the subject is used as a database key: it must be one of ours */
+    if (!crm_uuid_valid(crm_str_c(call->claims.sub))) {
+        crm_error_set(err, CRM_E_UNAUTHORIZED, NULL, "invalid token");
+        return crm_call_record(call, CRM_E_UNAUTHORIZED);
+    }
+
+    return CRM_OK;
+}
+
+
+/* compares the media type of a Content-Type value, ignoring parameters */
+static int
+crm_call_media_type_is(crm_str_t value, const char *type)
+{
+    size_t  n, len;
+
+    while (value.len && (value.data[0] == ' ' || value.data[0] == '\t')) {
+        value.data++;
+        value.len--;
+    }
+
+    for (len = 0; len < value.len; len++) {
+        if (value.data[len] == ';' || value.data[len] == ' '
+            || value.data[len] == '\t')
+        {
+            break;
+        }
+    }
+
+    n = strlen(type);
+
+    return len == n && strncasecmp(value.data, type, n) == 0;
+}
+
+
+crm_status_e
+crm_call_set_body(crm_call_t *call, crm_str_t content_type, crm_str_t body)
+{
+    char          *p;
+    crm_status_e   rc;
+    crm_error_t   *err;
+
+    err = &call->error;
+
+    if (body.len > call->conf->json.max_body) {
+        crm_error_set(err, CRM_E_TOO_LARGE, NULL,
+                      "request body is larger than %zu bytes",
+                      call->conf->json.max_body);
+        return crm_call_record(call, CRM_E_TOO_LARGE);
+    }
+
+    if (call->endpoint->body == CRM_BODY_JSON_OR_FORM
+        && crm_call_media_type_is(content_type,
+                                  "application/x-www-form-urlencoded"))
+    {
+        p = crm_arena_strdup(&call->arena, body);
+        if (p == NULL) {
+            crm_error_set(err, CRM_E_INTERNAL, NULL, "out of memory");
+            return crm_call_record(call, CRM_E_INTERNAL);
+        }
+
+        call->body.data = p;
+        call->body.len = body.len;
+        call->body_is_form = 1;
+
+        return CRM_OK;
+    }
+
+    if (!crm_call_media_type_is(content_type, "application/json")) {
+        crm_error_set(err, CRM_E_MEDIA_TYPE, NULL,
+                      call->endpoint->body == CRM_BODY_JSON_OR_FORM
+                      ? "Content-Type must be application/json or"
+                        " application/x-www-form-urlencoded"
+                      : "Content-Type must be application/json");
+        return crm_call_record(call, CRM_E_MEDIA_TYPE);
+    }
+
+    rc = crm_json_parse(body.data, body.len, &call->conf->json, &call->json,
+                        err);
+
+    return crm_call_record(call, rc);
+}
+
+
+crm_status_e
+crm_call_prepare(crm_call_t *call)
+{
+    if (call->endpoint->parse == NULL) {
+        return CRM_OK;
+    }
+
+    return crm_call_record(call, call->endpoint->parse(call, &call->error));
+}
+
+
+/*
+ * Tokens carry a role, but the database decides: a deactivated account's
+ * tokens stop working and a role change applies at once.
+ */
+static crm_status_e
+crm_call_load_caller(crm_db_t *db, crm_call_t *call, crm_error_t *err)
+{
+    int            found;
+    crm_status_e   rc;
+
+    call->caller = crm_arena_alloc(&call->arena, sizeof(crm_account_t));
+    if (call->caller == NULL) {
+        return crm_error_set(err, CRM_E_INTERNAL, NULL, "out of memory");
+    }
+
+    rc = crm_store_account_by_id(db, call->claims.sub, call->caller, &found,
+                                 err);
+    if (rc != CRM_OK) {
+        return rc;
+    }
+
+    if (!found || !call->caller->is_active) {
+        return crm_error_set(err, CRM_E_UNAUTHORIZED, NULL,
+                             "account is not active");
+    }
+
+    if (call->endpoint->auth == CRM_AUTH_ADMIN
+        && call->caller->role != CRM_ROLE_ADMIN)
+    {
+        return crm_error_set(err, CRM_E_FORBIDDEN, NULL,
+                             "administrator role required");
+    }
+
+    return CRM_OK;
+}
+
+
+void
+crm_call_execute(crm_db_t *db, crm_call_t *call)
+{
+    crm_status_e  rc;
+
+    if (db == NULL) {
+        crm_error_set(&call->error, CRM_E_INTERNAL, NULL, "out of memory");
+        crm_call_record(call, CRM_E_INTERNAL);
+        return;
+    }
+
+    if (call->endpoint->auth != CRM_AUTH_NONE) {
+        rc = crm_call_load_caller(db, call, &call->error);
+        if (rc != CRM_OK) {
+            crm_call_record(call, rc);
+            return;
+        }
+    }
+
+    rc = call->endpoint->run(db, call, &call->error);
+
+    /* a failed run must not leave its transaction open on the connection */
+    if (rc != CRM_OK) {
+        crm_db_rollback(db);
+    }
+
+    crm_call_record(call, rc);
+}
+
+
+crm_status_e
+crm_call_add_header(crm_call_t *call, const char *name, const char *value)
+{
+    if (call->reply.nheaders == CRM_REPLY_HEADERS) {
+        return CRM_E_INTERNAL;
+    }
+
+    call->reply.headers[call->reply.nheaders].name = name;
+    call->reply.headers[call->reply.nheaders].value = value;
+    call->reply.nheaders++;
+
+    return CRM_OK;
+}
+
+
+crm_status_e
+crm_call_reply_json(crm_call_t *call, unsigned status, yajl_gen g,
+    crm_error_t *err)
+{
+    crm_status_e  rc;
+
+    rc = crm_json_gen_finish(g, &call->reply.body, &call->reply.len);
+    if (rc != CRM_OK) {
+        return crm_error_set(err, rc, NULL, "could not render the reply");
+    }
+
+    call->reply.status = status;
+    call->reply.content_type = "application/json";
+
+    return CRM_OK;
+}
+
+
+void
+crm_call_finish(crm_call_t *call)
+{
+    char         *allow;
+    crm_reply_t  *reply;
+
+    if (call->rc == CRM_OK) {
+        return;
+    }
+
+    reply = &call->reply;
+
+    free(reply->body);
+    reply->body = NULL;
+    reply->len = 0;
+    reply->nheaders = 0;
+
+    reply->status = crm_error_http_status(call->rc);
+    reply->content_type = "application/problem+json";
+
+    if (crm_problem_render(&call->error, &reply->body, &reply->len)
+        != CRM_OK)
+    {
+        reply->status = 500;
+        reply->content_type = "text/plain";
+        return;
+    }
+
+    switch (call->rc) {
+
+    case CRM_E_UNAUTHORIZED:
+        crm_call_add_header(call, "WWW-Authenticate", "Bearer");
+        break;
+
+    case CRM_E_UNAVAILABLE:
+        crm_call_add_header(call, "Retry-After", CRM_RETRY_AFTER);
+        break;
+
+    case CRM_E_METHOD:
+        allow = crm_arena_alloc(&call->arena, 64);
+        if (allow != NULL) {
+            crm_router_allow_header(call->allowed, allow, 64);
+            crm_call_add_header(call, "Allow", allow);
+        }
+        break;
+
+    default:
+        break;
+    }
+}

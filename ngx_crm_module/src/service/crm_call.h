@@ -1,0 +1,164 @@
+/*
+ * One API call, from routing to the reply.
+ *
+ * The nginx glue creates a call per request and drives it through these
+ * steps; everything a worker thread reads lives in the call's own arena,
+ * never in an nginx pool:
+ *
+ *   event loop    crm_call_set_request()   method + path -> endpoint
+ *                 crm_call_authenticate()  bearer token -> claims
+ *                 crm_call_set_body()      media type, JSON limits
+ *                 crm_call_prepare()       endpoint->parse: input struct
+ *   thread pool   crm_call_execute()       caller account, endpoint->run
+ *   event loop    crm_call_finish()        reply or problem+json
+ *
+ * Any step may fail; the glue then skips to crm_call_finish(), which turns
+ * the recorded error into a problem document.
+ */
+
+#ifndef CRM_CALL_H
+#define CRM_CALL_H
+
+#include <stdint.h>
+
+#include "crm_arena.h"
+#include "crm_db.h"
+#include "crm_error.h"
+#include "crm_json.h"
+#include "crm_jwt.h"
+#include "crm_password.h"
+#include "crm_router.h"
+#include "crm_store_accounts.h"
+
+
+#define CRM_VERSION       "0.1.0"
+#define CRM_JWT_AUDIENCE  "crm-api"
+#define CRM_JWT_LEEWAY    30
+#define CRM_REPLY_HEADERS 4
+
+
+typedef struct crm_call_s  crm_call_t;
+
+
+/* what the services need from the configuration; immutable while in use */
+typedef struct {
+    const crm_db_conf_t   *db;              /* shared by equal configs */
+    const unsigned char   *jwt_key;
+    size_t                 jwt_key_len;
+    int64_t                jwt_ttl;         /* seconds */
+    const char            *jwt_issuer;
+    crm_json_limits_t      json;
+    crm_argon2_params_t    argon2;
+} crm_service_conf_t;
+
+
+typedef enum {
+    CRM_AUTH_NONE = 0,
+    CRM_AUTH_USER,
+    CRM_AUTH_ADMIN
+} crm_auth_e;
+
+
+typedef enum {
+    CRM_BODY_NONE = 0,
+    CRM_BODY_JSON,
+    CRM_BODY_JSON_OR_FORM
+} crm_body_e;
+
+
+typedef struct {
+    crm_auth_e     auth;
+    crm_body_e     body;
+
+    /* event loop: validates the request into call->input; may be NULL */
+    crm_status_e (*parse)(crm_call_t *call, crm_error_t *err);
+
+    /* a pool thread: does the work and fills call->reply */
+    crm_status_e (*run)(crm_db_t *db, crm_call_t *call, crm_error_t *err);
+} crm_endpoint_t;
+
+
+typedef struct {
+    const char  *name;
+    const char  *value;
+} crm_header_t;
+
+
+typedef struct {
+    unsigned       status;
+    const char    *content_type;
+    char          *body;            /* malloc'd */
+    size_t         len;
+    crm_header_t   headers[CRM_REPLY_HEADERS];
+    size_t         nheaders;
+} crm_reply_t;
+
+
+struct crm_call_s {
+    crm_arena_t                arena;
+    const crm_service_conf_t  *conf;
+    const crm_endpoint_t      *endpoint;
+    crm_route_match_t          match;       /* params point into the arena */
+    unsigned                   allowed;     /* for 405 */
+    crm_str_t                  query;
+    crm_str_t                  body;
+    unsigned                   body_is_form:1;
+    yajl_val                   json;
+    const char                *ip;
+    const char                *user_agent;
+    crm_jwt_claims_t           claims;
+    crm_account_t             *caller;      /* loaded by crm_call_execute */
+    void                      *input;       /* endpoint->parse's output */
+    crm_reply_t                reply;
+    crm_error_t                error;
+    crm_status_e               rc;
+};
+
+
+/* the API's routes; each route's data is a crm_endpoint_t */
+extern const crm_route_t  crm_api_routes[];
+extern const size_t       crm_api_nroutes;
+
+
+crm_call_t *crm_call_new(const crm_service_conf_t *conf);
+void crm_call_free(crm_call_t *call);
+
+/*
+ * Copies the request line parts and client details into the call and
+ * finds the endpoint (CRM_E_NOT_FOUND, or CRM_E_METHOD with call->allowed).
+ * The user agent is truncated and reduced to printable ASCII so that it
+ * can be logged and stored safely.
+ */
+crm_status_e crm_call_set_request(crm_call_t *call, unsigned method,
+    crm_str_t path, crm_str_t query, crm_str_t ip, crm_str_t user_agent);
+
+/* header is the Authorization value (empty when absent); now: unix time */
+crm_status_e crm_call_authenticate(crm_call_t *call, crm_str_t header,
+    int64_t now);
+
+/* content_type is the raw header value (empty when absent) */
+crm_status_e crm_call_set_body(crm_call_t *call, crm_str_t content_type,
+    crm_str_t body);
+
+crm_status_e crm_call_prepare(crm_call_t *call);
+
+/* runs on a pool thread with that thread's connection */
+void crm_call_execute(crm_db_t *db, crm_call_t *call);
+
+/*
+ * Makes call->reply final: for a failed call, the problem document with
+ * WWW-Authenticate (401), Allow (405) or Retry-After (503) as due.
+ */
+void crm_call_finish(crm_call_t *call);
+
+
+/* helpers for endpoints */
+
+/* finishes g into call->reply with status and application/json */
+crm_status_e crm_call_reply_json(crm_call_t *call, unsigned status,
+    yajl_gen g, crm_error_t *err);
+
+crm_status_e crm_call_add_header(crm_call_t *call, const char *name,
+    const char *value);
+
+#endif /* CRM_CALL_H */

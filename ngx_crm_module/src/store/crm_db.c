@@ -1,0 +1,395 @@
+/*
+ * Per-thread PostgreSQL connections: lazy connect, prepare on first use,
+ * reconnect after failures with a short back-off.  See crm_db.h for the
+ * state table.
+ */
+
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "crm_db.h"
+
+
+/* how long a thread answers 503 without retrying after a failed connect */
+#define CRM_DB_RETRY_MS  250
+
+
+struct crm_db_s {
+    const crm_db_conf_t   *conf;
+    PGconn                *conn;
+    const crm_stmt_t     **prepared;
+    size_t                 nprepared;
+    size_t                 prepared_cap;
+    int                    in_txn;
+    int64_t                retry_at;    /* monotonic ms */
+    crm_db_t              *next;
+};
+
+
+static void crm_db_key_create(void);
+static void crm_db_thread_exit(void *data);
+static int64_t crm_db_now_ms(void);
+static void crm_db_close(crm_db_t *db);
+static crm_status_e crm_db_connect(crm_db_t *db, crm_error_t *err);
+static crm_status_e crm_db_prepare(crm_db_t *db, const crm_stmt_t *stmt,
+    crm_error_t *err);
+static crm_status_e crm_db_result_error(crm_db_t *db, const PGresult *res,
+    crm_error_t *err);
+static crm_status_e crm_db_simple(crm_db_t *db, const char *sql,
+    crm_error_t *err);
+
+
+static pthread_key_t   crm_db_key;
+static pthread_once_t  crm_db_key_once = PTHREAD_ONCE_INIT;
+
+
+static void
+crm_db_key_create(void)
+{
+    (void) pthread_key_create(&crm_db_key, crm_db_thread_exit);
+}
+
+
+/* thread-pool threads exit with their worker: close what they opened */
+static void
+crm_db_thread_exit(void *data)
+{
+    crm_db_t  *db, *next;
+
+    for (db = data; db != NULL; db = next) {
+        next = db->next;
+        crm_db_close(db);
+        free(db->prepared);
+        free(db);
+    }
+}
+
+
+crm_db_t *
+crm_db_for_thread(const crm_db_conf_t *conf)
+{
+    crm_db_t  *head, *db;
+
+    (void) pthread_once(&crm_db_key_once, crm_db_key_create);
+
+    head = pthread_getspecific(crm_db_key);
+
+    for (db = head; db != NULL; db = db->next) {
+        if (db->conf == conf) {
+            return db;
+        }
+    }
+
+    db = calloc(1, sizeof(crm_db_t));
+    if (db == NULL) {
+        return NULL;
+    }
+
+    db->conf = conf;
+    db->next = head;
+
+    if (pthread_setspecific(crm_db_key, db) != 0) {
+        free(db);
+        return NULL;
+    }
+
+    return db;
+}
+
+
+static int64_t
+crm_db_now_ms(void)
+{
+    struct timespec  ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+
+    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+
+static void
+crm_db_close(crm_db_t *db)
+{
+    if (db->conn != NULL) {
+        PQfinish(db->conn);
+        db->conn = NULL;
+    }
+
+    db->nprepared = 0;
+    db->in_txn = 0;
+}
+
+
+static crm_status_e
+crm_db_connect(crm_db_t *db, crm_error_t *err)
+{
+    char         timeout[16], options[64];
+    const char  *keys[5], *values[5];
+
+    snprintf(timeout, sizeof(timeout), "%u", db->conf->connect_timeout);
+    snprintf(options, sizeof(options), "-c statement_timeout=%u",
+             db->conf->statement_timeout);
+
+    /*
+     * the operator's conninfo is expanded first; our timeouts come later
+     * in the list and therefore always win
+     */
+    keys[0] = "dbname";
+    values[0] = db->conf->conninfo;
+    keys[1] = "connect_timeout";
+    values[1] = timeout;
+    keys[2] = "options";
+    values[2] = options;
+    keys[3] = "application_name";
+    values[3] = "crm-gateway";
+    keys[4] = NULL;
+    values[4] = NULL;
+
+    db->conn = PQconnectdbParams(keys, values, 1);
+    if (db->conn == NULL) {
+        return crm_error_set(err, CRM_E_UNAVAILABLE, NULL,
+                             "database unavailable");
+    }
+
+    if (PQstatus(db->conn) != CONNECTION_OK) {
+        crm_error_set(err, CRM_E_UNAVAILABLE, NULL, "database unavailable");
+        crm_error_cause(err, "connect failed: %s",
+                        PQerrorMessage(db->conn));
+        crm_db_close(db);
+        db->retry_at = crm_db_now_ms() + CRM_DB_RETRY_MS;
+        return err->code;
+    }
+
+    return CRM_OK;
+}
+
+
+crm_status_e
+crm_db_ready(crm_db_t *db, crm_error_t *err)
+{
+    if (db->conn != NULL) {
+        if (PQstatus(db->conn) == CONNECTION_OK) {
+            return CRM_OK;
+        }
+
+        crm_db_close(db);
+    }
+
+    if (crm_db_now_ms() < db->retry_at) {
+        return crm_error_set(err, CRM_E_UNAVAILABLE, NULL,
+                             "database unavailable");
+    }
+
+    return crm_db_connect(db, err);
+}
+
+
+int
+crm_db_is_up(crm_db_t *db)
+{
+    return db->conn != NULL && PQstatus(db->conn) == CONNECTION_OK;
+}
+
+
+static crm_status_e
+crm_db_prepare(crm_db_t *db, const crm_stmt_t *stmt, crm_error_t *err)
+{
+    size_t             i, cap;
+    PGresult          *res;
+    crm_status_e       rc;
+    const crm_stmt_t **p;
+
+    for (i = 0; i < db->nprepared; i++) {
+        if (db->prepared[i] == stmt) {
+            return CRM_OK;
+        }
+    }
+
+    if (db->nprepared == db->prepared_cap) {
+        cap = db->prepared_cap ? db->prepared_cap * 2 : 32;
+        p = realloc(db->prepared, cap * sizeof(crm_stmt_t *));
+        if (p == NULL) {
+            return crm_error_set(err, CRM_E_INTERNAL, NULL, "out of memory");
+        }
+
+        db->prepared = p;
+        db->prepared_cap = cap;
+    }
+
+    res = PQprepare(db->conn, stmt->name, stmt->sql, stmt->nparams, NULL);
+    if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK) {
+        rc = crm_db_result_error(db, res, err);
+        crm_error_cause(err, "preparing \"%s\": %s", stmt->name,
+                        db->conn ? PQerrorMessage(db->conn) : "closed");
+        PQclear(res);
+        return rc;
+    }
+
+    PQclear(res);
+    db->prepared[db->nprepared++] = stmt;
+
+    return CRM_OK;
+}
+
+
+/*
+ * Maps a failed result to a typed error.  A broken connection is closed
+ * here so that the next call reconnects.
+ */
+static crm_status_e
+crm_db_result_error(crm_db_t *db, const PGresult *res, crm_error_t *err)
+{
+    const char  *state, *msg, *constraint;
+
+    if (db->conn == NULL || PQstatus(db->conn) != CONNECTION_OK) {
+        crm_error_set(err, CRM_E_UNAVAILABLE, NULL, "database unavailable");
+        crm_error_cause(err, "connection lost: %s",
+                        db->conn ? PQerrorMessage(db->conn) : "closed");
+        crm_db_close(db);
+        return err->code;
+    }
+
+    state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    msg = res ? PQresultErrorMessage(res) : PQerrorMessage(db->conn);
+
+    if (state == NULL) {
+        state = "";
+    }
+
+    if (strcmp(state, "23505") == 0) {
+        constraint = PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME);
+        crm_error_set(err, CRM_E_CONFLICT, NULL, "conflict");
+        return crm_error_cause(err, "%s", constraint ? constraint : "");
+    }
+
+    /* statement timeout, serialization failure, deadlock: retryable */
+    if (strcmp(state, "57014") == 0 || strcmp(state, "40001") == 0
+        || strcmp(state, "40P01") == 0)
+    {
+        crm_error_set(err, CRM_E_UNAVAILABLE, NULL, "database busy");
+        return crm_error_cause(err, "%s", msg);
+    }
+
+    /* connection exceptions and server shutdown */
+    if (strncmp(state, "08", 2) == 0 || strncmp(state, "57P", 3) == 0) {
+        crm_error_set(err, CRM_E_UNAVAILABLE, NULL, "database unavailable");
+        crm_error_cause(err, "%s", msg);
+        crm_db_close(db);
+        return err->code;
+    }
+
+    crm_error_set(err, CRM_E_INTERNAL, NULL, "internal error");
+
+    return crm_error_cause(err, "sqlstate %s: %s", state, msg);
+}
+
+
+crm_status_e
+crm_db_exec(crm_db_t *db, const crm_stmt_t *stmt, const char *const *params,
+    PGresult **res, crm_error_t *err)
+{
+    crm_status_e    rc;
+    ExecStatusType  st;
+
+    *res = NULL;
+
+    rc = crm_db_ready(db, err);
+    if (rc != CRM_OK) {
+        return rc;
+    }
+
+    rc = crm_db_prepare(db, stmt, err);
+    if (rc != CRM_OK) {
+        return rc;
+    }
+
+    *res = PQexecPrepared(db->conn, stmt->name, stmt->nparams, params,
+                          NULL, NULL, 0);
+
+    st = *res ? PQresultStatus(*res) : PGRES_FATAL_ERROR;
+
+    if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
+        return CRM_OK;
+    }
+
+    rc = crm_db_result_error(db, *res, err);
+    PQclear(*res);
+    *res = NULL;
+
+    return rc;
+}
+
+
+static crm_status_e
+crm_db_simple(crm_db_t *db, const char *sql, crm_error_t *err)
+{
+    PGresult      *res;
+    crm_status_e   rc;
+
+    rc = crm_db_ready(db, err);
+    if (rc != CRM_OK) {
+        return rc;
+    }
+
+    res = PQexec(db->conn, sql);
+    if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK) {
+        rc = crm_db_result_error(db, res, err);
+        PQclear(res);
+        return rc;
+    }
+
+    PQclear(res);
+
+    return CRM_OK;
+}
+
+
+crm_status_e
+crm_db_begin(crm_db_t *db, crm_error_t *err)
+{
+    crm_status_e  rc;
+
+    rc = crm_db_simple(db, "BEGIN", err);
+    if (rc == CRM_OK) {
+        db->in_txn = 1;
+    }
+
+    return rc;
+}
+
+
+crm_status_e
+crm_db_commit(crm_db_t *db, crm_error_t *err)
+{
+    crm_status_e  rc;
+
+    rc = crm_db_simple(db, "COMMIT", err);
+    db->in_txn = 0;
+
+    return rc;
+}
+
+
+void
+crm_db_rollback(crm_db_t *db)
+{
+    PGresult  *res;
+
+    if (!db->in_txn) {
+        return;
+    }
+
+    db->in_txn = 0;
+
+    if (db->conn == NULL || PQstatus(db->conn) != CONNECTION_OK) {
+        return;
+    }
+
+    res = PQexec(db->conn, "ROLLBACK");
+    PQclear(res);
+}

@@ -1,0 +1,68 @@
+/*
+ * One libpq connection per thread-pool thread.
+ *
+ * A thread finds its connection with crm_db_for_thread(); the connection is
+ * opened lazily on first use, statements are prepared on first use, and a
+ * connection that fails is dropped and reopened by the next call after a
+ * short back-off, so a PostgreSQL restart heals without touching nginx.
+ * connect_timeout and statement_timeout are always set, because a thread
+ * stuck in libpq would block worker shutdown and therefore reloads.
+ *
+ *   state        meaning                       transition
+ *   ---------    ---------------------------   ---------------------------
+ *   CLOSED   ->  READY     crm_db_ready(): connect succeeded
+ *   CLOSED   ->  CLOSED    crm_db_ready(): connect failed, back-off starts
+ *   READY    ->  CLOSED    crm_db_exec(): connection lost (PQstatus bad)
+ *   READY    ->  READY     crm_db_exec(): statement ok or SQL error
+ */
+
+#ifndef CRM_DB_H
+#define CRM_DB_H
+
+#include <libpq-fe.h>
+
+#include "crm_error.h"
+
+
+typedef struct {
+    const char  *conninfo;
+    unsigned     connect_timeout;       /* seconds */
+    unsigned     statement_timeout;     /* milliseconds */
+} crm_db_conf_t;
+
+
+typedef struct {
+    const char  *name;                  /* prepared statement name */
+    const char  *sql;
+    int          nparams;
+} crm_stmt_t;
+
+
+typedef struct crm_db_s  crm_db_t;
+
+
+/* the calling thread's connection for conf; NULL only on ENOMEM */
+crm_db_t *crm_db_for_thread(const crm_db_conf_t *conf);
+
+/* connects if needed; CRM_E_UNAVAILABLE when PostgreSQL cannot be reached */
+crm_status_e crm_db_ready(crm_db_t *db, crm_error_t *err);
+
+/*
+ * Runs a prepared statement with text parameters (NULL = SQL NULL).  On
+ * CRM_OK *res holds the result (PQclear it).  A unique violation is
+ * CRM_E_CONFLICT with the constraint name in err->cause; a lost connection
+ * or a statement timeout is CRM_E_UNAVAILABLE; anything else CRM_E_INTERNAL.
+ */
+crm_status_e crm_db_exec(crm_db_t *db, const crm_stmt_t *stmt,
+    const char *const *params, PGresult **res, crm_error_t *err);
+
+crm_status_e crm_db_begin(crm_db_t *db, crm_error_t *err);
+crm_status_e crm_db_commit(crm_db_t *db, crm_error_t *err);
+
+/* rolls back if a transaction is open; never fails the caller */
+void crm_db_rollback(crm_db_t *db);
+
+/* 1 when the connection is up (for /healthz after a query) */
+int crm_db_is_up(crm_db_t *db);
+
+#endif /* CRM_DB_H */
