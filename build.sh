@@ -25,10 +25,10 @@ BUILD=$ROOT/build
 MODULE=$BUILD/modules/ngx_http_crm_module.so
 
 PACKAGES=(
-    build-essential pkg-config nginx-light nginx-dev libpcre2-dev zlib1g-dev
+    build-essential pkg-config nginx nginx-dev libpcre2-dev zlib1g-dev
     libssl-dev libpq-dev libyajl-dev libcurl4-openssl-dev libargon2-dev
     libcrypt-dev check postgresql-15 postgresql-client-15 perl wrk
-    valgrind openssl
+    valgrind openssl curl
 )
 
 log() { printf '== %s\n' "$*" >&2; }
