@@ -83,6 +83,7 @@ main(int argc, char **argv)
 
     rc = crm_accounts_make_admin(db, argv[3], password, &crm_argon2_owasp,
                                  &acct, &created, &err);
+    crm_db_close_all();
     if (rc != CRM_OK) {
         fprintf(stderr, "crm-admin: %s%s%s%s%s\n",
                 err.field, err.field[0] ? ": " : "", err.message,

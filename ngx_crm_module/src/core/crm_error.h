@@ -51,6 +51,9 @@ crm_status_e crm_error_cause(crm_error_t *err, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
 unsigned crm_error_http_status(crm_status_e code);
+
+/* the code whose HTTP status is status, or CRM_OK when there is none */
+crm_status_e crm_error_for_http_status(unsigned status);
 const char *crm_error_title(crm_status_e code);
 
 /*

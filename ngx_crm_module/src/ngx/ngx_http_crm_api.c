@@ -14,6 +14,15 @@
 #include "ngx_http_crm_module.h"
 
 
+/*
+ * A pending task holds a timer: a worker that is shutting down (reload,
+ * quit) exits as soon as no timers are left, and would otherwise drop the
+ * requests still waiting on the pool.  Database work is bounded by the
+ * connect and statement timeouts, so this only reports a stuck thread.
+ */
+#define NGX_HTTP_CRM_TASK_TIMEOUT  60000
+
+
 typedef struct {
     crm_call_t        *call;
 } ngx_http_crm_task_ctx_t;
@@ -281,6 +290,7 @@ ngx_http_crm_api_post(ngx_http_request_t *r, crm_call_t *call)
     task->handler = ngx_http_crm_api_thread;
     task->event.data = r;
     task->event.handler = ngx_http_crm_api_done;
+    task->event.log = r->connection->log;
 
     if (ngx_thread_task_post(lcf->thread_pool, task) != NGX_OK) {
         crm_error_set(&call->error, CRM_E_UNAVAILABLE, NULL,
@@ -288,6 +298,8 @@ ngx_http_crm_api_post(ngx_http_request_t *r, crm_call_t *call)
         call->rc = CRM_E_UNAVAILABLE;
         return NGX_ERROR;
     }
+
+    ngx_add_timer(&task->event, NGX_HTTP_CRM_TASK_TIMEOUT);
 
     r->main->blocked++;
     r->aio = 1;
@@ -321,6 +333,19 @@ ngx_http_crm_api_done(ngx_event_t *ev)
     c = r->connection;
 
     ngx_http_set_log_request(c->log, r);
+
+    if (ev->timedout) {
+        ngx_log_error(NGX_LOG_ALERT, c->log, 0,
+                      "crm: database task still running after %ums",
+                      NGX_HTTP_CRM_TASK_TIMEOUT);
+        ev->timedout = 0;
+        ngx_add_timer(ev, NGX_HTTP_CRM_TASK_TIMEOUT);
+        return;
+    }
+
+    if (ev->timer_set) {
+        ngx_del_timer(ev);
+    }
 
     r->main->blocked--;
     r->aio = 0;

@@ -21,6 +21,7 @@ static char *ngx_http_crm_jwt_secret_file(ngx_conf_t *cf, ngx_command_t *cmd,
 static char *ngx_http_crm_build_service(ngx_conf_t *cf,
     ngx_http_crm_loc_conf_t *prev, ngx_http_crm_loc_conf_t *conf);
 static const char *ngx_http_crm_cstr(ngx_conf_t *cf, ngx_str_t *s);
+static void ngx_http_crm_exit_process(ngx_cycle_t *cycle);
 
 
 static ngx_conf_num_bounds_t  ngx_http_crm_json_depth_bounds = {
@@ -106,7 +107,7 @@ static ngx_command_t  ngx_http_crm_commands[] = {
 
 static ngx_http_module_t  ngx_http_crm_module_ctx = {
     NULL,                                  /* preconfiguration */
-    NULL,                                  /* postconfiguration */
+    ngx_http_crm_error_filter_init,        /* postconfiguration */
 
     NULL,                                  /* create main configuration */
     NULL,                                  /* init main configuration */
@@ -129,10 +130,21 @@ ngx_module_t  ngx_http_crm_module = {
     NULL,                                  /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
-    NULL,                                  /* exit process */
+    ngx_http_crm_exit_process,             /* exit process */
     NULL,                                  /* exit master */
     NGX_MODULE_V1_PADDING
 };
+
+
+/*
+ * Runs after the core's thread pools have drained, and before the cycle
+ * pool (and with it this module) goes away.
+ */
+static void
+ngx_http_crm_exit_process(ngx_cycle_t *cycle)
+{
+    crm_db_close_all();
+}
 
 
 static void *
@@ -152,6 +164,7 @@ ngx_http_crm_create_loc_conf(ngx_conf_t *cf)
      *     conf->thread_pool_name = { 0, NULL };
      *     conf->jwt_secret = { 0, NULL };
      *     conf->jwt_issuer = { 0, NULL };
+     *     conf->clcf = NULL;
      *     conf->thread_pool = NULL;
      *     conf->service = NULL;
      */
@@ -188,7 +201,11 @@ ngx_http_crm_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                               64 * 1024);
     ngx_conf_merge_uint_value(conf->max_json_depth, prev->max_json_depth,
                               32);
-    ngx_conf_merge_value(conf->api, prev->api, 0);
+
+    /* crm_api belongs to its own location: nested ones do not inherit it */
+    if (conf->api == NGX_CONF_UNSET) {
+        conf->api = 0;
+    }
 
     if (conf->connect_timeout < 1000) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -249,6 +266,14 @@ ngx_http_crm_build_service(ngx_conf_t *cf, ngx_http_crm_loc_conf_t *prev,
         if (conf->thread_pool == NULL) {
             return NGX_CONF_ERROR;
         }
+
+        /*
+         * nginx itself refuses bodies over the limit, a declared length
+         * before reading and a chunked one while reading, so neither is
+         * ever stored; the error filter makes its answer a problem
+         * document.  The core's merge has already run for this location.
+         */
+        conf->clcf->client_max_body_size = conf->max_body_size;
     }
 
     svc = prev->service;
@@ -346,6 +371,7 @@ ngx_http_crm_api(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
     clcf->handler = ngx_http_crm_api_handler;
+    lcf->clcf = clcf;
 
     return NGX_CONF_OK;
 }

@@ -4,12 +4,14 @@
  * state table.
  */
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/socket.h>
 
 #include "crm_db.h"
 
@@ -25,15 +27,16 @@ struct crm_db_s {
     size_t                 nprepared;
     size_t                 prepared_cap;
     int                    in_txn;
-    int64_t                retry_at;    /* monotonic ms */
-    crm_db_t              *next;
+    int64_t                failed_at;   /* monotonic ms */
+    crm_db_t              *next;        /* the same thread's others */
+    crm_db_t              *next_all;    /* every connection of the process */
 };
 
 
 static void crm_db_key_create(void);
-static void crm_db_thread_exit(void *data);
 static int64_t crm_db_now_ms(void);
 static void crm_db_close(crm_db_t *db);
+static int crm_db_idle_alive(crm_db_t *db);
 static crm_status_e crm_db_connect(crm_db_t *db, crm_error_t *err);
 static crm_status_e crm_db_prepare(crm_db_t *db, const crm_stmt_t *stmt,
     crm_error_t *err);
@@ -43,29 +46,50 @@ static crm_status_e crm_db_simple(crm_db_t *db, const char *sql,
     crm_error_t *err);
 
 
-static pthread_key_t   crm_db_key;
-static pthread_once_t  crm_db_key_once = PTHREAD_ONCE_INIT;
+/*
+ * The key has no destructor on purpose: nginx lets a worker's main thread
+ * go on as soon as each pool thread has begun to exit, and then unloads
+ * this module, so a destructor here could run in unmapped code.  The
+ * worker closes every connection from its exit handler instead, through
+ * the process-wide list.
+ */
+static pthread_key_t     crm_db_key;
+static pthread_once_t    crm_db_key_once = PTHREAD_ONCE_INIT;
+static pthread_mutex_t   crm_db_all_lock = PTHREAD_MUTEX_INITIALIZER;
+static crm_db_t         *crm_db_all;
+
+/*
+ * When any thread of the process last connected (monotonic ms): a success
+ * after a thread's failure ends that thread's back-off at once, so the
+ * database coming back heals every thread, not one at a time.
+ */
+static int64_t           crm_db_connected_at;
 
 
 static void
 crm_db_key_create(void)
 {
-    (void) pthread_key_create(&crm_db_key, crm_db_thread_exit);
+    (void) pthread_key_create(&crm_db_key, NULL);
 }
 
 
-/* thread-pool threads exit with their worker: close what they opened */
-static void
-crm_db_thread_exit(void *data)
+void
+crm_db_close_all(void)
 {
     crm_db_t  *db, *next;
 
-    for (db = data; db != NULL; db = next) {
-        next = db->next;
+    pthread_mutex_lock(&crm_db_all_lock);
+
+    for (db = crm_db_all; db != NULL; db = next) {
+        next = db->next_all;
         crm_db_close(db);
         free(db->prepared);
         free(db);
     }
+
+    crm_db_all = NULL;
+
+    pthread_mutex_unlock(&crm_db_all_lock);
 }
 
 
@@ -96,6 +120,11 @@ crm_db_for_thread(const crm_db_conf_t *conf)
         free(db);
         return NULL;
     }
+
+    pthread_mutex_lock(&crm_db_all_lock);
+    db->next_all = crm_db_all;
+    crm_db_all = db;
+    pthread_mutex_unlock(&crm_db_all_lock);
 
     return db;
 }
@@ -161,11 +190,46 @@ crm_db_connect(crm_db_t *db, crm_error_t *err)
         crm_error_cause(err, "connect failed: %s",
                         PQerrorMessage(db->conn));
         crm_db_close(db);
-        db->retry_at = crm_db_now_ms() + CRM_DB_RETRY_MS;
+        db->failed_at = crm_db_now_ms();
         return err->code;
     }
 
+    __atomic_store_n(&crm_db_connected_at, crm_db_now_ms(), __ATOMIC_RELAXED);
+
     return CRM_OK;
+}
+
+
+/*
+ * PQstatus() learns that the server went away (a restart, an idle timeout,
+ * a terminated backend) only when the socket is read, so an idle
+ * connection is checked before a unit of work starts on it: one
+ * non-blocking peek.  Nothing to read is the healthy case.  End of stream
+ * means the server is gone.  Bytes on an idle connection are the server
+ * speaking unasked, in practice its termination notice just before it
+ * closes: libpq reads them, and the peek is repeated.
+ */
+static int
+crm_db_idle_alive(crm_db_t *db)
+{
+    int      i;
+    char     c;
+    ssize_t  n;
+
+    for (i = 0; i < 2; i++) {
+        n = recv(PQsocket(db->conn), &c, 1, MSG_PEEK | MSG_DONTWAIT);
+
+        if (n < 0) {
+            return (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+                   && PQstatus(db->conn) == CONNECTION_OK;
+        }
+
+        if (n == 0 || !PQconsumeInput(db->conn)) {
+            return 0;
+        }
+    }
+
+    return PQstatus(db->conn) == CONNECTION_OK;
 }
 
 
@@ -173,14 +237,18 @@ crm_status_e
 crm_db_ready(crm_db_t *db, crm_error_t *err)
 {
     if (db->conn != NULL) {
-        if (PQstatus(db->conn) == CONNECTION_OK) {
+        if (db->in_txn || crm_db_idle_alive(db)) {
             return CRM_OK;
         }
 
         crm_db_close(db);
     }
 
-    if (crm_db_now_ms() < db->retry_at) {
+    if (db->failed_at != 0
+        && crm_db_now_ms() < db->failed_at + CRM_DB_RETRY_MS
+        && __atomic_load_n(&crm_db_connected_at, __ATOMIC_RELAXED)
+           <= db->failed_at)
+    {
         return crm_error_set(err, CRM_E_UNAVAILABLE, NULL,
                              "database unavailable");
     }

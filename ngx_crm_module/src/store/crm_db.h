@@ -44,6 +44,12 @@ typedef struct crm_db_s  crm_db_t;
 /* the calling thread's connection for conf; NULL only on ENOMEM */
 crm_db_t *crm_db_for_thread(const crm_db_conf_t *conf);
 
+/*
+ * Closes every connection of the process.  Only when no thread uses them
+ * any more: in nginx, at worker exit after the thread pools have drained.
+ */
+void crm_db_close_all(void);
+
 /* connects if needed; CRM_E_UNAVAILABLE when PostgreSQL cannot be reached */
 crm_status_e crm_db_ready(crm_db_t *db, crm_error_t *err);
 
