@@ -88,7 +88,9 @@ build_module() {
     rm -f "$src/objs/ngx_http_crm_module.so"
     make -s -C "$src" -f objs/Makefile modules >/dev/null
     mkdir -p "$BUILD/modules"
-    cp "$src/objs/ngx_http_crm_module.so" "$MODULE"
+    # a new inode, never rewritten in place: a running nginx maps the old one
+    cp "$src/objs/ngx_http_crm_module.so" "$MODULE.tmp"
+    mv -f "$MODULE.tmp" "$MODULE"
 }
 
 

@@ -10,6 +10,10 @@
 #include "crm_str.h"
 
 
+/* err->message when a value does not fit the caller's buffer */
+#define CRM_FORM_MSG_TOO_LONG  "is too long"
+
+
 /*
  * Looks up name in an urlencoded string and percent-decodes its value
  * ('+' is a space) into out (out_size bytes including the NUL).

@@ -115,11 +115,11 @@ invalid:
 }
 
 
-/* crm_form_get() reports a value over the buffer as "is too long" */
+/* crm_form_get() reports a value over the buffer with CRM_FORM_MSG_TOO_LONG */
 static int
 crm_page_too_long(const crm_error_t *err)
 {
-    return strcmp(err->message, "is too long") == 0;
+    return strcmp(err->message, CRM_FORM_MSG_TOO_LONG) == 0;
 }
 
 
