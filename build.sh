@@ -48,12 +48,23 @@ cmd_deps() {
     [ "$(id -u)" -eq 0 ] || die "need root to install: ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
-    # nginx-light's postinst starts the packaged nginx on port 80; we never
-    # use that instance, so keep services from being started at all
-    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
-    chmod +x /usr/sbin/policy-rc.d
-    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-    rm -f /usr/sbin/policy-rc.d
+
+    # the nginx and postgresql packages start their system services on
+    # install; we run our own instances, so keep services from starting,
+    # and put back whatever policy the machine had, however apt-get ends
+    (
+        policy=/usr/sbin/policy-rc.d
+        saved=""
+        if [ -e "$policy" ]; then
+            saved=$(mktemp)
+            cp -p "$policy" "$saved"
+        fi
+        trap 'if [ -n "$saved" ]; then mv -f "$saved" "$policy"; else rm -f "$policy"; fi' EXIT
+        printf '#!/bin/sh\nexit 101\n' > "$policy"
+        chmod +x "$policy"
+
+        apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    )
 }
 
 

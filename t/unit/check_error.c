@@ -74,6 +74,10 @@ START_TEST(test_error_set_and_cause)
     ck_assert_int_eq(rc, CRM_E_INVALID);
     ck_assert_str_eq(err.cause, "row 7");
 
+    /* causes are single log lines, whatever libpq's messages hold */
+    crm_error_cause(&err, "connect failed: %s", "refused\n\tIs it up?\n");
+    ck_assert_str_eq(err.cause, "connect failed: refused \tIs it up?");
+
     rc = crm_error_set(&err, CRM_E_NOT_FOUND, NULL, "no such lead");
     crm_check_error(&err, CRM_E_NOT_FOUND, "", "no such lead");
     ck_assert_str_eq(err.cause, "");

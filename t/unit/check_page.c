@@ -92,8 +92,10 @@ START_TEST(test_page_cursor_round_trip)
     crm_error_t   err;
     crm_cursor_t  in, out;
 
+    /* the edges are the +-2^53 us that a cursor may carry */
     static const int64_t  ts[] = {
-        0, 1, 1763712000123456LL, INT64_MAX, -1, INT64_MIN
+        0, 1, 1763712000123456LL, 9007199254740992LL, -1,
+        -9007199254740992LL
     };
 
     size_t  i;
@@ -150,6 +152,10 @@ START_TEST(test_page_cursor_garbage)
         "-:" CHECK_PAGE_ID,
         "9223372036854775808:" CHECK_PAGE_ID,
         "-9223372036854775809:" CHECK_PAGE_ID,
+        /* int64 but outside the timestamps a row can have (2^53 us) */
+        "9223372036854775807:" CHECK_PAGE_ID,
+        "-9223372036854775808:" CHECK_PAGE_ID,
+        "9007199254740993:" CHECK_PAGE_ID,
         "12:" CHECK_PAGE_ID "x",
         "12:6f1c2a8e-9d3b-4c5a-8e7f-0a1b2c3d4e5",
         "12:6f1c2a8e-9d3b-4c5a-8e7f-0a1b2c3d4e5g",

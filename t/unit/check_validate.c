@@ -274,6 +274,27 @@ START_TEST(test_validate_text_check)
 END_TEST
 
 
+START_TEST(test_validate_text_printable)
+{
+    char  out[8];
+
+    ck_assert_uint_eq(crm_text_printable(crm_str_lit("ab c"), out,
+                                         sizeof(out)), 4);
+    ck_assert_str_eq(out, "ab c");
+
+    /* control bytes, DEL and every non-ASCII byte become '?' */
+    ck_assert_uint_eq(crm_text_printable(crm_str_lit("a\n\x7f\xc3\xa9"),
+                                         out, sizeof(out)), 5);
+    ck_assert_str_eq(out, "a????");
+
+    /* cut to the buffer, always terminated */
+    ck_assert_uint_eq(crm_text_printable(crm_str_lit("0123456789"), out,
+                                         sizeof(out)), 7);
+    ck_assert_str_eq(out, "0123456");
+}
+END_TEST
+
+
 static Suite *
 check_validate_suite(void)
 {
@@ -287,6 +308,7 @@ check_validate_suite(void)
     tcase_add_test(tc, test_validate_uuid);
     tcase_add_test(tc, test_validate_utf8_length);
     tcase_add_test(tc, test_validate_text_check);
+    tcase_add_test(tc, test_validate_text_printable);
 
     return s;
 }

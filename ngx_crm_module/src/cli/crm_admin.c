@@ -57,9 +57,17 @@ main(int argc, char **argv)
         return 2;
     }
 
+    memset(&conf, 0, sizeof(conf));
+    memset(&err, 0, sizeof(err));
+
     conf.conninfo = argv[2];
     conf.connect_timeout = 5;
     conf.statement_timeout = 30000;
+
+    if (crm_db_conf_init(&conf, &err) != CRM_OK) {
+        fprintf(stderr, "crm-admin: invalid database: %s\n", err.message);
+        return 2;
+    }
 
     password = getenv("CRM_ADMIN_PASSWORD");
     generated[0] = '\0';
@@ -78,8 +86,6 @@ main(int argc, char **argv)
         fprintf(stderr, "crm-admin: out of memory\n");
         return 1;
     }
-
-    memset(&err, 0, sizeof(err));
 
     rc = crm_accounts_make_admin(db, argv[3], password, &crm_argon2_owasp,
                                  &acct, &created, &err);

@@ -77,6 +77,7 @@ crm_status_e
 crm_error_cause(crm_error_t *err, const char *fmt, ...)
 {
     int      n;
+    char    *p;
     va_list  args;
 
     if (err == NULL) {
@@ -88,6 +89,13 @@ crm_error_cause(crm_error_t *err, const char *fmt, ...)
     va_end(args);
 
     crm_error_trim_utf8(err->cause, sizeof(err->cause), n);
+
+    /* one log line: libpq's messages end in, and may hold, newlines */
+    for (p = err->cause; *p != '\0'; p++) {
+        if (*p == '\n' || *p == '\r') {
+            *p = (p[1] == '\0') ? '\0' : ' ';
+        }
+    }
 
     return err->code;
 }

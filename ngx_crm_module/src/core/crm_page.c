@@ -14,6 +14,8 @@
 #include "crm_validate.h"
 
 
+#define CRM_CURSOR_TS_LIMIT  ((int64_t) 1 << 53)
+
 /* "-9223372036854775808:" plus a UUID */
 #define CRM_CURSOR_RAW_MAX  (20 + 1 + CRM_UUID_LEN)
 
@@ -172,6 +174,15 @@ crm_cursor_decode(crm_str_t text, crm_cursor_t *c, crm_error_t *err)
                                &c->ts_us)
            != 0)
     {
+        goto invalid;
+    }
+
+    /*
+     * a timestamp is only ever a row's created_at, well inside +-2^53 us
+     * (years 1685..2255): outside it PostgreSQL's timestamp range ends,
+     * and the bigint * interval arithmetic of the query stops being exact
+     */
+    if (c->ts_us > CRM_CURSOR_TS_LIMIT || c->ts_us < -CRM_CURSOR_TS_LIMIT) {
         goto invalid;
     }
 

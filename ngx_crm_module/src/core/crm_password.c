@@ -68,6 +68,7 @@ crm_password_hash(const char *pw, size_t len,
     crm_error_t *err)
 {
     int            rc;
+    char           reason[128];
     size_t         need;
     unsigned char  salt[CRM_ARGON2_SALT_LEN];
 
@@ -89,7 +90,7 @@ crm_password_hash(const char *pw, size_t len,
     if (crm_password_salt(salt, sizeof(salt)) != 0) {
         crm_error_set(err, CRM_E_INTERNAL, NULL, "internal error");
         return crm_error_cause(err, "getrandom() failed: %s",
-                               strerror(errno));
+                               strerror_r(errno, reason, sizeof(reason)));
     }
 
     rc = argon2id_hash_encoded(params->t_cost, params->m_cost_kib,
@@ -184,10 +185,7 @@ crm_password_verify_argon2(const char *pw, size_t len, const char *stored,
                                argon2_error_message(rc));
 
     default:
-        crm_error_set(err, CRM_OK, NULL, "%s", "");
-        crm_error_cause(err, "argon2id_verify() failed: %s",
-                        argon2_error_message(rc));
-        return CRM_OK;
+        return crm_password_unusable(err, argon2_error_message(rc));
     }
 }
 

@@ -376,3 +376,20 @@ crm_utf8_decode(const unsigned char *p, size_t len, uint32_t *cp)
 
     return n;
 }
+
+
+size_t
+crm_text_printable(crm_str_t s, char *out, size_t size)
+{
+    size_t  i, n;
+
+    n = s.len < size - 1 ? s.len : size - 1;
+
+    for (i = 0; i < n; i++) {
+        out[i] = (s.data[i] >= 0x20 && s.data[i] < 0x7f) ? s.data[i] : '?';
+    }
+
+    out[n] = '\0';
+
+    return n;
+}

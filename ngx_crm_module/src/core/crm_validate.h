@@ -37,4 +37,11 @@ size_t crm_utf8_length(crm_str_t s);
 crm_status_e crm_text_check(crm_str_t s, const char *field, size_t min,
     size_t max, int multiline, crm_error_t *err);
 
+/*
+ * Copies at most size - 1 bytes of s into out as printable ASCII, each
+ * other byte replaced by '?', and NUL-terminates: client-supplied text
+ * made safe for a log line or a text column.  Returns the length.
+ */
+size_t crm_text_printable(crm_str_t s, char *out, size_t size);
+
 #endif /* CRM_VALIDATE_H */

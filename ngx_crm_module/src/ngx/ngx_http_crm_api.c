@@ -39,8 +39,6 @@ static void ngx_http_crm_api_thread(void *data, ngx_log_t *log);
 static void ngx_http_crm_api_done(ngx_event_t *ev);
 static ngx_int_t ngx_http_crm_api_respond(ngx_http_request_t *r,
     crm_call_t *call);
-static ngx_int_t ngx_http_crm_api_add_header(ngx_http_request_t *r,
-    const char *name, const char *value);
 
 
 #define ngx_http_crm_header_value(h)                                          \
@@ -57,6 +55,13 @@ ngx_http_crm_api_handler(ngx_http_request_t *r)
     ngx_http_crm_loc_conf_t  *lcf;
 
     lcf = ngx_http_get_module_loc_conf(r, ngx_http_crm_module);
+
+    if (lcf->thread_pool == NULL || lcf->service == NULL) {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "crm: api handler runs in a location without "
+                      "\"crm_api\" configuration");
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 
     /* the cleanup exists before the call, so no path can leak it */
     cln = ngx_pool_cleanup_add(r->pool, 0);
@@ -107,15 +112,6 @@ ngx_http_crm_api_handler(ngx_http_request_t *r)
         r->main->count++;
 
         return NGX_DONE;
-    }
-
-    /* refuse a declared oversize body before reading any of it */
-    if (r->headers_in.content_length_n > (off_t) lcf->max_body_size) {
-        crm_error_set(&call->error, CRM_E_TOO_LARGE, NULL,
-                      "request body is larger than %zu bytes",
-                      lcf->max_body_size);
-        call->rc = CRM_E_TOO_LARGE;
-        goto respond;
     }
 
     r->request_body_in_single_buf = 1;
@@ -279,8 +275,7 @@ ngx_http_crm_api_post(ngx_http_request_t *r, crm_call_t *call)
 
     task = ngx_thread_task_alloc(r->pool, sizeof(ngx_http_crm_task_ctx_t));
     if (task == NULL) {
-        crm_error_set(&call->error, CRM_E_INTERNAL, NULL, "out of memory");
-        call->rc = CRM_E_INTERNAL;
+        crm_call_fail(call, CRM_E_INTERNAL, "out of memory");
         return NGX_ERROR;
     }
 
@@ -293,9 +288,7 @@ ngx_http_crm_api_post(ngx_http_request_t *r, crm_call_t *call)
     task->event.log = r->connection->log;
 
     if (ngx_thread_task_post(lcf->thread_pool, task) != NGX_OK) {
-        crm_error_set(&call->error, CRM_E_UNAVAILABLE, NULL,
-                      "server busy");
-        call->rc = CRM_E_UNAVAILABLE;
+        crm_call_fail(call, CRM_E_UNAVAILABLE, "server busy");
         return NGX_ERROR;
     }
 
@@ -357,8 +350,8 @@ ngx_http_crm_api_done(ngx_event_t *ev)
 }
 
 
-static ngx_int_t
-ngx_http_crm_api_add_header(ngx_http_request_t *r, const char *name,
+ngx_int_t
+ngx_http_crm_add_header(ngx_http_request_t *r, const char *name,
     const char *value)
 {
     ngx_table_elt_t  *h;
@@ -407,14 +400,14 @@ ngx_http_crm_api_respond(ngx_http_request_t *r, crm_call_t *call)
     r->headers_out.content_length_n = reply->len;
 
     /* replies carry tokens and personal data: never cache them */
-    if (ngx_http_crm_api_add_header(r, "Cache-Control", "no-store")
+    if (ngx_http_crm_add_header(r, "Cache-Control", "no-store")
         != NGX_OK)
     {
         return NGX_ERROR;
     }
 
     for (i = 0; i < reply->nheaders; i++) {
-        if (ngx_http_crm_api_add_header(r, reply->headers[i].name,
+        if (ngx_http_crm_add_header(r, reply->headers[i].name,
                                         reply->headers[i].value)
             != NGX_OK)
         {

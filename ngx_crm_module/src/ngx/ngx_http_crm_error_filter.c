@@ -110,6 +110,18 @@ ngx_http_crm_error_header_filter(ngx_http_request_t *r)
         r->headers_out.content_length = NULL;
     }
 
+    /* the same headers as the module's own problem documents */
+    if (ngx_http_crm_add_header(r, "Cache-Control", "no-store") != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if ((r->err_status == NGX_HTTP_SERVICE_UNAVAILABLE
+         || r->err_status == NGX_HTTP_TOO_MANY_REQUESTS)
+        && ngx_http_crm_add_header(r, "Retry-After", "1") != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
     return ngx_http_next_header_filter(r);
 }
 

@@ -18,6 +18,7 @@ static char *ngx_http_crm_api(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_crm_jwt_secret_file(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static ngx_uint_t ngx_http_crm_same(ngx_str_t *a, ngx_str_t *b);
 static char *ngx_http_crm_build_service(ngx_conf_t *cf,
     ngx_http_crm_loc_conf_t *prev, ngx_http_crm_loc_conf_t *conf);
 static const char *ngx_http_crm_cstr(ngx_conf_t *cf, ngx_str_t *s);
@@ -164,7 +165,6 @@ ngx_http_crm_create_loc_conf(ngx_conf_t *cf)
      *     conf->thread_pool_name = { 0, NULL };
      *     conf->jwt_secret = { 0, NULL };
      *     conf->jwt_issuer = { 0, NULL };
-     *     conf->clcf = NULL;
      *     conf->thread_pool = NULL;
      *     conf->service = NULL;
      */
@@ -186,6 +186,8 @@ ngx_http_crm_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_crm_loc_conf_t *prev = parent;
     ngx_http_crm_loc_conf_t *conf = child;
 
+    ngx_http_core_loc_conf_t  *clcf;
+
     ngx_conf_merge_str_value(conf->database, prev->database, "");
     ngx_conf_merge_msec_value(conf->connect_timeout, prev->connect_timeout,
                               3000);
@@ -202,14 +204,25 @@ ngx_http_crm_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_uint_value(conf->max_json_depth, prev->max_json_depth,
                               32);
 
-    /* crm_api belongs to its own location: nested ones do not inherit it */
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    /*
+     * crm_api belongs to its own location, except in the unnamed ones that
+     * "if" and "limit_except" create inside it: requests there are still
+     * the API's, and nginx keeps running its handler for "if"
+     */
     if (conf->api == NGX_CONF_UNSET) {
-        conf->api = 0;
+        conf->api = clcf->noname ? prev->api : 0;
     }
 
-    if (conf->connect_timeout < 1000) {
+    if (conf->api && clcf->lmt_excpt && clcf->handler == NULL) {
+        clcf->handler = ngx_http_crm_api_handler;
+    }
+
+    if (conf->connect_timeout < 2000) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"crm_db_connect_timeout\" must be at least 1s");
+                           "\"crm_db_connect_timeout\" must be at least 2s, "
+                           "the least libpq honours");
         return NGX_CONF_ERROR;
     }
 
@@ -226,28 +239,19 @@ ngx_http_crm_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         return NGX_CONF_ERROR;
     }
 
+    if (conf->jwt_issuer.len >= sizeof(((crm_jwt_claims_t *) 0)->iss)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"crm_jwt_issuer\" must be shorter than %uz "
+                           "bytes", sizeof(((crm_jwt_claims_t *) 0)->iss));
+        return NGX_CONF_ERROR;
+    }
+
     if (conf->max_body_size < 1024 || conf->max_body_size > 16 * 1024 * 1024)
     {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"crm_max_body_size\" must be between 1k and 16m");
         return NGX_CONF_ERROR;
     }
-
-    return ngx_http_crm_build_service(cf, prev, conf);
-}
-
-
-/*
- * Builds the services' view of the merged configuration.  A level whose
- * values equal its parent's shares the parent's structures, so that pool
- * threads keep one connection per database rather than one per location.
- */
-static char *
-ngx_http_crm_build_service(ngx_conf_t *cf, ngx_http_crm_loc_conf_t *prev,
-    ngx_http_crm_loc_conf_t *conf)
-{
-    crm_db_conf_t       *db;
-    crm_service_conf_t  *svc;
 
     if (conf->api) {
         if (conf->database.len == 0) {
@@ -271,20 +275,47 @@ ngx_http_crm_build_service(ngx_conf_t *cf, ngx_http_crm_loc_conf_t *prev,
          * nginx itself refuses bodies over the limit, a declared length
          * before reading and a chunked one while reading, so neither is
          * ever stored; the error filter makes its answer a problem
-         * document.  The core's merge has already run for this location.
+         * document.  This overrides "client_max_body_size" here: the
+         * core's merge has already run for this location.
          */
-        conf->clcf->client_max_body_size = conf->max_body_size;
+        clcf->client_max_body_size = conf->max_body_size;
     }
+
+    return ngx_http_crm_build_service(cf, prev, conf);
+}
+
+
+static ngx_uint_t
+ngx_http_crm_same(ngx_str_t *a, ngx_str_t *b)
+{
+    return a->len == b->len && ngx_memcmp(a->data, b->data, a->len) == 0;
+}
+
+
+/*
+ * Builds the services' view of the merged configuration.  A level whose
+ * values equal its parent's shares the parent's structures, so that pool
+ * threads keep one connection per database rather than one per location.
+ * Values are compared by content: two servers naming the same database
+ * still share, as long as they inherit from one http block.
+ */
+static char *
+ngx_http_crm_build_service(ngx_conf_t *cf, ngx_http_crm_loc_conf_t *prev,
+    ngx_http_crm_loc_conf_t *conf)
+{
+    crm_error_t          err;
+    crm_db_conf_t       *db;
+    crm_service_conf_t  *svc;
 
     svc = prev->service;
 
     if (svc != NULL
-        && conf->database.data == prev->database.data
+        && ngx_http_crm_same(&conf->database, &prev->database)
         && conf->connect_timeout == prev->connect_timeout
         && conf->statement_timeout == prev->statement_timeout
-        && conf->jwt_secret.data == prev->jwt_secret.data
+        && ngx_http_crm_same(&conf->jwt_secret, &prev->jwt_secret)
         && conf->jwt_ttl == prev->jwt_ttl
-        && conf->jwt_issuer.data == prev->jwt_issuer.data
+        && ngx_http_crm_same(&conf->jwt_issuer, &prev->jwt_issuer)
         && conf->max_body_size == prev->max_body_size
         && conf->max_json_depth == prev->max_json_depth)
     {
@@ -298,13 +329,13 @@ ngx_http_crm_build_service(ngx_conf_t *cf, ngx_http_crm_loc_conf_t *prev,
     }
 
     if (prev->service != NULL
-        && conf->database.data == prev->database.data
+        && ngx_http_crm_same(&conf->database, &prev->database)
         && conf->connect_timeout == prev->connect_timeout
         && conf->statement_timeout == prev->statement_timeout)
     {
         svc->db = prev->service->db;
 
-    } else {
+    } else if (conf->database.len) {
         db = ngx_pcalloc(cf->pool, sizeof(crm_db_conf_t));
         if (db == NULL) {
             return NGX_CONF_ERROR;
@@ -315,6 +346,14 @@ ngx_http_crm_build_service(ngx_conf_t *cf, ngx_http_crm_loc_conf_t *prev,
         db->statement_timeout = conf->statement_timeout;
 
         if (db->conninfo == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_memzero(&err, sizeof(crm_error_t));
+
+        if (crm_db_conf_init(db, &err) != CRM_OK) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid \"crm_database\": %s", err.message);
             return NGX_CONF_ERROR;
         }
 
@@ -371,7 +410,6 @@ ngx_http_crm_api(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
     clcf->handler = ngx_http_crm_api_handler;
-    lcf->clcf = clcf;
 
     return NGX_CONF_OK;
 }

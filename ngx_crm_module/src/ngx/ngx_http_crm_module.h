@@ -24,7 +24,6 @@ typedef struct {
     ngx_uint_t            max_json_depth;
 
     ngx_flag_t            api;                  /* crm_api in this location */
-    ngx_http_core_loc_conf_t  *clcf;            /* that location's */
     ngx_thread_pool_t    *thread_pool;
     crm_service_conf_t   *service;              /* built by merge */
 } ngx_http_crm_loc_conf_t;
@@ -35,5 +34,9 @@ extern ngx_module_t  ngx_http_crm_module;
 
 ngx_int_t ngx_http_crm_api_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_crm_error_filter_init(ngx_conf_t *cf);
+
+/* appends a response header; name and value must outlive the request */
+ngx_int_t ngx_http_crm_add_header(ngx_http_request_t *r, const char *name,
+    const char *value);
 
 #endif /* NGX_HTTP_CRM_MODULE_H */

@@ -281,7 +281,8 @@ crm_auth_login_form(crm_call_t *call, crm_login_in_t *in, crm_error_t *err)
     in->email_valid = crm_email_normalize(crm_str_c(username), "username",
                                           in->email, err) == CRM_OK;
     if (!in->email_valid) {
-        snprintf(in->email, sizeof(in->email), "%s", username);
+        crm_text_printable(crm_str_c(username), in->email,
+                           sizeof(in->email));
     }
 
     return crm_text_check(in->password, "password", 1, CRM_PASSWORD_MAX, 0,
@@ -292,7 +293,6 @@ crm_auth_login_form(crm_call_t *call, crm_login_in_t *in, crm_error_t *err)
 static crm_status_e
 crm_auth_login_parse(crm_call_t *call, crm_error_t *err)
 {
-    size_t             n;
     crm_status_e       rc;
     crm_login_in_t    *in;
     crm_login_body_t   body;
@@ -327,10 +327,7 @@ crm_auth_login_parse(crm_call_t *call, crm_error_t *err)
     in->email_valid = crm_email_normalize(body.email.str, "email", in->email,
                                           err) == CRM_OK;
     if (!in->email_valid) {
-        n = body.email.str.len < CRM_EMAIL_MAX ? body.email.str.len
-                                               : CRM_EMAIL_MAX;
-        memcpy(in->email, body.email.str.data, n);
-        in->email[n] = '\0';
+        crm_text_printable(body.email.str, in->email, sizeof(in->email));
     }
 
     rc = CRM_OK;
@@ -350,8 +347,12 @@ crm_auth_login_failed(crm_db_t *db, crm_call_t *call,
     const crm_login_in_t *in, const char *account_id, const char *reason,
     crm_error_t *err)
 {
+    char                  cause[sizeof(err->cause)];
     crm_status_e          rc;
     crm_login_attempt_t   attempt;
+
+    /* why a stored hash was unusable, for the error log */
+    memcpy(cause, err->cause, sizeof(cause));
 
     attempt.account_id = account_id;
     attempt.email = in->email;
@@ -365,7 +366,13 @@ crm_auth_login_failed(crm_db_t *db, crm_call_t *call,
         return rc;
     }
 
-    return crm_error_set(err, CRM_E_UNAUTHORIZED, NULL, CRM_LOGIN_FAILED);
+    crm_error_set(err, CRM_E_UNAUTHORIZED, NULL, CRM_LOGIN_FAILED);
+
+    if (cause[0] != '\0') {
+        crm_error_cause(err, "%s", cause);
+    }
+
+    return err->code;
 }
 
 
@@ -493,9 +500,11 @@ crm_auth_login_run(crm_db_t *db, crm_call_t *call, crm_error_t *err)
         return rc;
     }
 
+    /* an unusable stored hash fails like a wrong password, saying why */
     if (!match) {
-        return crm_auth_login_failed(db, call, in, acct.id, "bad_password",
-                                     err);
+        return crm_auth_login_failed(db, call, in, acct.id,
+                                     err->cause[0] ? "unusable_hash"
+                                                   : "bad_password", err);
     }
 
     if (!acct.is_active) {

@@ -2,6 +2,7 @@
  * The life of one API call; see crm_call.h.
  */
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,12 +67,28 @@ crm_call_record(crm_call_t *call, crm_status_e rc)
 }
 
 
+crm_status_e
+crm_call_fail(crm_call_t *call, crm_status_e code, const char *fmt, ...)
+{
+    va_list  ap;
+
+    memset(&call->error, 0, sizeof(crm_error_t));
+
+    va_start(ap, fmt);
+    (void) vsnprintf(call->error.message, sizeof(call->error.message), fmt,
+                     ap);
+    va_end(ap);
+
+    return crm_call_record(call, code);
+}
+
+
 /* a NUL-terminated copy of at most max bytes of printable ASCII */
 static const char *
 crm_call_client_text(crm_call_t *call, crm_str_t s, size_t max)
 {
     char    *p;
-    size_t   i, n;
+    size_t   n;
 
     n = s.len < max ? s.len : max;
 
@@ -80,9 +97,7 @@ crm_call_client_text(crm_call_t *call, crm_str_t s, size_t max)
         return NULL;
     }
 
-    for (i = 0; i < n; i++) {
-        p[i] = (s.data[i] >= 0x20 && s.data[i] < 0x7f) ? s.data[i] : '?';
-    }
+    crm_text_printable(s, p, n + 1);
 
     return p;
 }
@@ -226,12 +241,7 @@ crm_call_set_body(crm_call_t *call, crm_str_t content_type, crm_str_t body)
 
     err = &call->error;
 
-    if (body.len > call->conf->json.max_body) {
-        crm_error_set(err, CRM_E_TOO_LARGE, NULL,
-                      "request body is larger than %zu bytes",
-                      call->conf->json.max_body);
-        return crm_call_record(call, CRM_E_TOO_LARGE);
-    }
+    /* nginx has bounded the body already (crm_max_body_size) */
 
     if (call->endpoint->body == CRM_BODY_JSON_OR_FORM
         && crm_call_media_type_is(content_type,
@@ -418,7 +428,10 @@ crm_call_finish(crm_call_t *call)
     case CRM_E_METHOD:
         allow = crm_arena_alloc(&call->arena, 64);
         if (allow != NULL) {
-            crm_router_allow_header(call->allowed, allow, 64);
+            /* the glue serves HEAD wherever GET is routed */
+            crm_router_allow_header(call->allowed & CRM_M_GET
+                                    ? call->allowed | CRM_M_HEAD
+                                    : call->allowed, allow, 64);
             crm_call_add_header(call, "Allow", allow);
         }
         break;

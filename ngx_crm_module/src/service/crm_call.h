@@ -152,6 +152,12 @@ void crm_call_execute(crm_db_t *db, crm_call_t *call);
 void crm_call_finish(crm_call_t *call);
 
 
+/* records a failure of the call; returns code */
+crm_status_e crm_call_fail(crm_call_t *call, crm_status_e code,
+    const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+
 /* helpers for endpoints */
 
 /* finishes g into call->reply with status and application/json */

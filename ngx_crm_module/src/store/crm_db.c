@@ -154,30 +154,97 @@ crm_db_close(crm_db_t *db)
 }
 
 
+crm_status_e
+crm_db_conf_init(crm_db_conf_t *conf, crm_error_t *err)
+{
+    int                 n;
+    char               *msg, *nl;
+    const char         *theirs;
+    PQconninfoOption   *opts, *o;
+
+    msg = NULL;
+
+    opts = PQconninfoParse(conf->conninfo, &msg);
+    if (opts == NULL) {
+        if (msg == NULL) {
+            return crm_error_set(err, CRM_E_INTERNAL, NULL, "out of memory");
+        }
+
+        nl = strchr(msg, '\n');
+        if (nl != NULL) {
+            *nl = '\0';
+        }
+
+        crm_error_set(err, CRM_E_INVALID, "conninfo", "%s", msg);
+        PQfreemem(msg);
+
+        return err->code;
+    }
+
+    theirs = "";
+
+    for (o = opts; o->keyword != NULL; o++) {
+        if (strcmp(o->keyword, "options") == 0 && o->val != NULL) {
+            theirs = o->val;
+        }
+    }
+
+    n = snprintf(conf->options, sizeof(conf->options),
+                 "%s%s-c statement_timeout=%u", theirs, theirs[0] ? " " : "",
+                 conf->statement_timeout);
+
+    PQconninfoFree(opts);
+
+    if (n < 0 || (size_t) n >= sizeof(conf->options)) {
+        return crm_error_set(err, CRM_E_INVALID, "conninfo",
+                             "\"options\" is too long");
+    }
+
+    return CRM_OK;
+}
+
+
 static crm_status_e
 crm_db_connect(crm_db_t *db, crm_error_t *err)
 {
-    char         timeout[16], options[64];
-    const char  *keys[5], *values[5];
+    char         timeout[16], user_timeout[16];
+    const char  *keys[10], *values[10];
 
     snprintf(timeout, sizeof(timeout), "%u", db->conf->connect_timeout);
-    snprintf(options, sizeof(options), "-c statement_timeout=%u",
-             db->conf->statement_timeout);
 
     /*
-     * the operator's conninfo is expanded first; our timeouts come later
-     * in the list and therefore always win
+     * statement_timeout is enforced by the server; these bound what it
+     * cannot: a server or network that goes silent mid-query.  Keepalives
+     * notice a dead peer while we wait for a result (10 s + 3 x 5 s), the
+     * user timeout a peer that stops acknowledging what we send.
+     */
+    snprintf(user_timeout, sizeof(user_timeout), "%u",
+             db->conf->statement_timeout + 10000);
+
+    /*
+     * the operator's conninfo is expanded first; the settings after it
+     * override its own, and conf->options already carries its options
      */
     keys[0] = "dbname";
     values[0] = db->conf->conninfo;
     keys[1] = "connect_timeout";
     values[1] = timeout;
     keys[2] = "options";
-    values[2] = options;
+    values[2] = db->conf->options;
     keys[3] = "application_name";
     values[3] = "crm-gateway";
-    keys[4] = NULL;
-    values[4] = NULL;
+    keys[4] = "keepalives";
+    values[4] = "1";
+    keys[5] = "keepalives_idle";
+    values[5] = "10";
+    keys[6] = "keepalives_interval";
+    values[6] = "5";
+    keys[7] = "keepalives_count";
+    values[7] = "3";
+    keys[8] = "tcp_user_timeout";
+    values[8] = user_timeout;
+    keys[9] = NULL;
+    values[9] = NULL;
 
     db->conn = PQconnectdbParams(keys, values, 1);
     if (db->conn == NULL) {
@@ -257,13 +324,6 @@ crm_db_ready(crm_db_t *db, crm_error_t *err)
 }
 
 
-int
-crm_db_is_up(crm_db_t *db)
-{
-    return db->conn != NULL && PQstatus(db->conn) == CONNECTION_OK;
-}
-
-
 static crm_status_e
 crm_db_prepare(crm_db_t *db, const crm_stmt_t *stmt, crm_error_t *err)
 {
@@ -335,16 +395,27 @@ crm_db_result_error(crm_db_t *db, const PGresult *res, crm_error_t *err)
         return crm_error_cause(err, "%s", constraint ? constraint : "");
     }
 
-    /* statement timeout, serialization failure, deadlock: retryable */
+    /*
+     * retryable: statement timeout, serialization failure, deadlock, lock
+     * not available, and insufficient resources (disk, memory, too many
+     * connections)
+     */
     if (strcmp(state, "57014") == 0 || strcmp(state, "40001") == 0
-        || strcmp(state, "40P01") == 0)
+        || strcmp(state, "40P01") == 0 || strcmp(state, "55P03") == 0
+        || strncmp(state, "53", 2) == 0)
     {
         crm_error_set(err, CRM_E_UNAVAILABLE, NULL, "database busy");
         return crm_error_cause(err, "%s", msg);
     }
 
-    /* connection exceptions and server shutdown */
-    if (strncmp(state, "08", 2) == 0 || strncmp(state, "57P", 3) == 0) {
+    /*
+     * connection exceptions, server shutdown, and a read-only transaction:
+     * after a failover the address may lead to a standby now, so the next
+     * call reconnects to find the new primary
+     */
+    if (strncmp(state, "08", 2) == 0 || strncmp(state, "57P", 3) == 0
+        || strcmp(state, "25006") == 0)
+    {
         crm_error_set(err, CRM_E_UNAVAILABLE, NULL, "database unavailable");
         crm_error_cause(err, "%s", msg);
         crm_db_close(db);

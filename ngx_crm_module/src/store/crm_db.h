@@ -26,8 +26,9 @@
 
 typedef struct {
     const char  *conninfo;
-    unsigned     connect_timeout;       /* seconds */
-    unsigned     statement_timeout;     /* milliseconds */
+    unsigned     connect_timeout;       /* seconds, libpq's minimum is 2 */
+    unsigned     statement_timeout;     /* milliseconds, not 0 */
+    char         options[512];          /* set by crm_db_conf_init() */
 } crm_db_conf_t;
 
 
@@ -40,6 +41,13 @@ typedef struct {
 
 typedef struct crm_db_s  crm_db_t;
 
+
+/*
+ * Checks conf->conninfo (a libpq key/value string or URI) and prepares the
+ * server options: the operator's own "options", if any, followed by the
+ * statement timeout.  CRM_E_INVALID with libpq's reason on a bad conninfo.
+ */
+crm_status_e crm_db_conf_init(crm_db_conf_t *conf, crm_error_t *err);
 
 /* the calling thread's connection for conf; NULL only on ENOMEM */
 crm_db_t *crm_db_for_thread(const crm_db_conf_t *conf);
@@ -68,7 +76,5 @@ crm_status_e crm_db_commit(crm_db_t *db, crm_error_t *err);
 /* rolls back if a transaction is open; never fails the caller */
 void crm_db_rollback(crm_db_t *db);
 
-/* 1 when the connection is up (for /healthz after a query) */
-int crm_db_is_up(crm_db_t *db);
 
 #endif /* CRM_DB_H */

@@ -71,10 +71,22 @@ static const crm_stmt_t  crm_account_make_admin = {
     2
 };
 
-static const crm_stmt_t  crm_accounts_page = {
-    "accounts_page",
+/*
+ * The first page and the later ones are separate statements: an optional
+ * bound ("$1 IS NULL OR ...") would become a filter in a generic plan, and
+ * every page would scan the index from its start.
+ */
+static const crm_stmt_t  crm_accounts_first_page = {
+    "accounts_first_page",
     "SELECT " CRM_ACCOUNT_COLUMNS " FROM crm.accounts"
-    " WHERE $1::bigint IS NULL OR (created_at, id) >"
+    " ORDER BY created_at, id LIMIT $1",
+    1
+};
+
+static const crm_stmt_t  crm_accounts_next_page = {
+    "accounts_next_page",
+    "SELECT " CRM_ACCOUNT_COLUMNS " FROM crm.accounts"
+    " WHERE (created_at, id) >"
     " ('epoch'::timestamptz + $1::bigint * interval '1 microsecond',"
     " $2::uuid)"
     " ORDER BY created_at, id LIMIT $3",
@@ -298,11 +310,19 @@ crm_store_accounts_page(crm_db_t *db, const crm_page_t *page,
     snprintf(ts, sizeof(ts), "%lld", (long long) page->cursor.ts_us);
     snprintf(limit, sizeof(limit), "%u", page->limit + 1);
 
-    params[0] = page->has_cursor ? ts : NULL;
-    params[1] = page->has_cursor ? page->cursor.id : NULL;
-    params[2] = limit;
+    if (page->has_cursor) {
+        params[0] = ts;
+        params[1] = page->cursor.id;
+        params[2] = limit;
 
-    rc = crm_db_exec(db, &crm_accounts_page, params, &res, err);
+        rc = crm_db_exec(db, &crm_accounts_next_page, params, &res, err);
+
+    } else {
+        params[0] = limit;
+
+        rc = crm_db_exec(db, &crm_accounts_first_page, params, &res, err);
+    }
+
     if (rc != CRM_OK) {
         return rc;
     }
