@@ -81,7 +81,8 @@ crm_form_get(crm_str_t form, const char *name, char *out, size_t out_size,
                 out[0] = '\0';
             }
 
-            return crm_error_set(err, CRM_E_INVALID, name, CRM_FORM_MSG_TOO_LONG);
+            return crm_error_set(err, CRM_E_INVALID, name,
+                                 CRM_FORM_MSG_TOO_LONG);
         }
 
         if (rc < 0) {

@@ -36,7 +36,7 @@ crm_status_e crm_json_parse(const char *buf, size_t len,
 typedef enum {
     CRM_JSON_STRING,        /* crm_json_value_t.str */
     CRM_JSON_BOOL,          /* crm_json_value_t.boolean */
-    CRM_JSON_INT            /* crm_json_value_t.num, integral JSON numbers only */
+    CRM_JSON_INT            /* crm_json_value_t.num, integral numbers only */
 } crm_json_kind_e;
 
 

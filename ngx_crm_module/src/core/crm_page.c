@@ -117,7 +117,7 @@ invalid:
 }
 
 
-/* crm_form_get() reports a value over the buffer with CRM_FORM_MSG_TOO_LONG */
+/* crm_form_get() reports a value over the buffer this way */
 static int
 crm_page_too_long(const crm_error_t *err)
 {
