@@ -73,6 +73,10 @@ typedef struct {
 crm_status_e crm_json_decode(yajl_val root, const crm_json_field_t *fields,
     size_t nfields, void *out, crm_error_t *err);
 
+/* crm_json_decode() with a field table declared as an array */
+#define crm_json_decode_table(root, table, out, err)                          \
+    crm_json_decode(root, table, sizeof(table) / sizeof((table)[0]), out, err)
+
 
 /* a generator that validates UTF-8 and does not beautify; NULL on ENOMEM */
 yajl_gen crm_json_gen_new(void);

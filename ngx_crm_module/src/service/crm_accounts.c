@@ -131,6 +131,26 @@ failed:
 }
 
 
+crm_status_e
+crm_account_reply(crm_call_t *call, unsigned status,
+    const crm_account_t *acct, crm_error_t *err)
+{
+    yajl_gen  g;
+
+    g = crm_json_gen_new();
+    if (g == NULL) {
+        return crm_error_set(err, CRM_E_INTERNAL, NULL, "out of memory");
+    }
+
+    if (crm_account_render(g, acct) != 0) {
+        yajl_gen_free(g);
+        return crm_error_set(err, CRM_E_INTERNAL, NULL, "out of memory");
+    }
+
+    return crm_call_reply_json(call, status, g, err);
+}
+
+
 static crm_status_e
 crm_accounts_list_parse(crm_call_t *call, crm_error_t *err)
 {
@@ -240,10 +260,8 @@ crm_accounts_update_parse(crm_call_t *call, crm_error_t *err)
 
     memset(&body, 0, sizeof(body));
 
-    rc = crm_json_decode(call->json, crm_accounts_update_fields,
-                         sizeof(crm_accounts_update_fields)
-                         / sizeof(crm_accounts_update_fields[0]), &body,
-                         err);
+    rc = crm_json_decode_table(call->json, crm_accounts_update_fields, &body,
+                               err);
     if (rc != CRM_OK) {
         return rc;
     }
@@ -285,7 +303,6 @@ crm_accounts_update_run(crm_db_t *db, crm_call_t *call, crm_error_t *err)
 {
     int                         found;
     char                        details[64];
-    yajl_gen                    g;
     crm_status_e                rc;
     crm_account_t               acct;
     crm_audit_entry_t           audit;
@@ -336,14 +353,5 @@ crm_accounts_update_run(crm_db_t *db, crm_call_t *call, crm_error_t *err)
         return rc;
     }
 
-    g = crm_json_gen_new();
-    if (g == NULL || crm_account_render(g, &acct) != 0) {
-        if (g != NULL) {
-            yajl_gen_free(g);
-        }
-
-        return crm_error_set(err, CRM_E_INTERNAL, NULL, "out of memory");
-    }
-
-    return crm_call_reply_json(call, 200, g, err);
+    return crm_account_reply(call, 200, &acct, err);
 }

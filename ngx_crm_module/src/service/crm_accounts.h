@@ -25,4 +25,8 @@ crm_status_e crm_accounts_make_admin(crm_db_t *db, const char *email,
 /* writes {id, email, full_name, role, is_active, created_at}; 0 or -1 */
 int crm_account_render(yajl_gen g, const crm_account_t *acct);
 
+/* makes acct the call's JSON reply with status */
+crm_status_e crm_account_reply(crm_call_t *call, unsigned status,
+    const crm_account_t *acct, crm_error_t *err);
+
 #endif /* CRM_ACCOUNTS_H */

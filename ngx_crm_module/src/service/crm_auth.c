@@ -126,9 +126,7 @@ crm_auth_register_parse(crm_call_t *call, crm_error_t *err)
 
     memset(&body, 0, sizeof(body));
 
-    rc = crm_json_decode(call->json, crm_register_fields,
-                         sizeof(crm_register_fields)
-                         / sizeof(crm_register_fields[0]), &body, err);
+    rc = crm_json_decode_table(call->json, crm_register_fields, &body, err);
     if (rc != CRM_OK) {
         return rc;
     }
@@ -164,7 +162,6 @@ static crm_status_e
 crm_auth_register_run(crm_db_t *db, crm_call_t *call, crm_error_t *err)
 {
     char                hash[CRM_PASSWORD_HASH_SIZE];
-    yajl_gen            g;
     crm_status_e        rc;
     crm_account_t       acct;
     crm_audit_entry_t   audit;
@@ -210,16 +207,7 @@ crm_auth_register_run(crm_db_t *db, crm_call_t *call, crm_error_t *err)
         return rc;
     }
 
-    g = crm_json_gen_new();
-    if (g == NULL || crm_account_render(g, &acct) != 0) {
-        if (g != NULL) {
-            yajl_gen_free(g);
-        }
-
-        return crm_error_set(err, CRM_E_INTERNAL, NULL, "out of memory");
-    }
-
-    return crm_call_reply_json(call, 201, g, err);
+    return crm_account_reply(call, 201, &acct, err);
 }
 
 
@@ -311,9 +299,7 @@ crm_auth_login_parse(crm_call_t *call, crm_error_t *err)
 
     memset(&body, 0, sizeof(body));
 
-    rc = crm_json_decode(call->json, crm_login_fields,
-                         sizeof(crm_login_fields)
-                         / sizeof(crm_login_fields[0]), &body, err);
+    rc = crm_json_decode_table(call->json, crm_login_fields, &body, err);
     if (rc != CRM_OK) {
         return rc;
     }
@@ -518,18 +504,7 @@ crm_auth_login_run(crm_db_t *db, crm_call_t *call, crm_error_t *err)
 static crm_status_e
 crm_auth_me_run(crm_db_t *db, crm_call_t *call, crm_error_t *err)
 {
-    yajl_gen  g;
-
     (void) db;
 
-    g = crm_json_gen_new();
-    if (g == NULL || crm_account_render(g, call->caller) != 0) {
-        if (g != NULL) {
-            yajl_gen_free(g);
-        }
-
-        return crm_error_set(err, CRM_E_INTERNAL, NULL, "out of memory");
-    }
-
-    return crm_call_reply_json(call, 200, g, err);
+    return crm_account_reply(call, 200, call->caller, err);
 }
