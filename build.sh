@@ -13,8 +13,10 @@
 #   ./build.sh bench         wrk benchmarks into bench/RESULTS.md
 #   ./build.sh admin EMAIL   create or promote an admin account
 #
-# Environment: CRM_VAR_DIR (default ./var) holds the cluster, secrets, logs;
-# CRM_PG_PORT (default 5433) is the private PostgreSQL's port.
+# Environment, for db, db-stop and migrate (tests and benchmarks use it to
+# run clusters of their own): CRM_VAR_DIR (default ./var) holds the
+# cluster, CRM_PG_PORT (default 5433) is its port.  run and admin always
+# use the defaults, which conf/nginx.conf names.
 
 set -euo pipefail
 
@@ -214,6 +216,10 @@ ensure_secret() {
 }
 
 cmd_run() {
+    # conf/nginx.conf names these: the defaults, whatever the environment says
+    VAR=$ROOT/var
+    PG_PORT=5433
+
     cmd_build
     cmd_db
     ensure_secret
@@ -231,6 +237,8 @@ cmd_run() {
 
 cmd_admin() {
     [ $# -eq 1 ] || die "usage: ./build.sh admin EMAIL"
+    VAR=$ROOT/var
+    PG_PORT=5433
     cmd_build
     cmd_db
     "$BUILD/crm-admin" --database "host=127.0.0.1 port=$PG_PORT dbname=crm user=crm" "$1"
