@@ -18,7 +18,12 @@ LIB_OBJS := $(LIB_SRCS:$(SRC)/%.c=$(B)/obj/%.o)
 HDRS     := $(wildcard $(SRC)/core/*.h $(SRC)/store/*.h $(SRC)/service/*.h)
 UNIT     := $(patsubst t/unit/%.c,$(B)/unit/%,$(wildcard t/unit/check_*.c))
 
-.PHONY: all lib unit check clean
+FUZZ_CC     := clang
+FUZZ_CFLAGS := -std=gnu11 -g -O1 -D_GNU_SOURCE \
+               -fsanitize=fuzzer,address,undefined \
+               -fno-sanitize-recover=undefined -I$(SRC)/core
+
+.PHONY: all lib unit check fuzz clean
 
 all: lib $(B)/crm-admin
 
@@ -40,10 +45,18 @@ $(B)/unit/%: t/unit/%.c t/unit/crm_check.h $(B)/libcrm.a
 	$(CC) $(CFLAGS) -It/unit -o $@ $< $(B)/libcrm.a $(LIBS) \
 	    $(shell pkg-config --libs check)
 
+# the core parsers, instrumented as a whole (libcrm.a is not)
+$(B)/fuzz/crm_fuzz: t/fuzz/crm_fuzz.c $(wildcard $(SRC)/core/*.c) $(HDRS)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ t/fuzz/crm_fuzz.c \
+	    $(wildcard $(SRC)/core/*.c) -lyajl -largon2 -lcrypt -lcrypto
+
+fuzz: $(B)/fuzz/crm_fuzz
+
 unit: $(UNIT)
 
 check: unit
 	@set -e; for t in $(UNIT); do echo "== $$t"; $$t; done
 
 clean:
-	rm -rf $(B)/obj $(B)/unit $(B)/libcrm.a $(B)/crm-admin
+	rm -rf $(B)/obj $(B)/unit $(B)/fuzz $(B)/libcrm.a $(B)/crm-admin

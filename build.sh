@@ -30,7 +30,7 @@ PACKAGES=(
     build-essential pkg-config nginx nginx-dev libpcre2-dev zlib1g-dev
     libssl-dev libpq-dev libyajl-dev libcurl4-openssl-dev libargon2-dev
     libcrypt-dev check postgresql-15 postgresql-client-15 perl wrk
-    valgrind openssl curl
+    valgrind openssl curl clang libclang-rt-14-dev
 )
 
 log() { printf '== %s\n' "$*" >&2; }
@@ -244,10 +244,31 @@ cmd_admin() {
     "$BUILD/crm-admin" --database "host=127.0.0.1 port=$PG_PORT dbname=crm user=crm" "$1"
 }
 
+# Runs the libFuzzer target over the core parsers for CRM_FUZZ_SECONDS
+# (default 60) from the committed seeds; a finding fails the run.
+run_fuzz() {
+    local corpus out
+    corpus=$(mktemp -d)
+    out=$(mktemp)
+    make -s -C "$ROOT" fuzz
+    if ! "$BUILD/fuzz/crm_fuzz" -max_total_time="${CRM_FUZZ_SECONDS:-60}" \
+        -rss_limit_mb=2048 -timeout=10 -artifact_prefix="$BUILD/fuzz/" \
+        "$corpus" "$ROOT/t/fuzz/seeds" > "$out" 2>&1
+    then
+        tail -40 "$out" >&2
+        rm -rf "$corpus" "$out"
+        die "the fuzzer found a failure (input saved in $BUILD/fuzz/)"
+    fi
+    grep -E '^Done [0-9]+ runs' "$out" >&2
+    rm -rf "$corpus" "$out"
+}
+
 cmd_test() {
     cmd_build
     log "unit tests"
     make -s -C "$ROOT" check
+    log "fuzzing the core parsers (libFuzzer, ASan, UBSan)"
+    run_fuzz
     log "integration tests"
     CRM_ROOT="$ROOT" prove -I"$ROOT/t/lib" "$ROOT"/t/*.t
 }

@@ -10,7 +10,7 @@ use Test::More;
 my $root = $ENV{CRM_ROOT} // '.';
 chdir $root or die "chdir $root: $!";
 
-my @files = grep { m{^(ngx_crm_module/src|t/unit)/.*\.[ch]$} }
+my @files = grep { m{^(ngx_crm_module/src|t/unit|t/fuzz)/.*\.[ch]$} }
     split /\n/, `git ls-files --cached --others --exclude-standard`;
 
 ok(@files > 20, scalar(@files) . ' C files to check');

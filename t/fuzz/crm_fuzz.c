@@ -1,0 +1,186 @@
+/*
+ * libFuzzer target for every core parser that reads client input.  The
+ * first byte picks the parser, the rest is its input; ASan and UBSan turn
+ * any memory or arithmetic error into a failure.  "./build.sh test" runs
+ * it for a bounded time from the seeds in t/fuzz/seeds.
+ */
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "crm_base64.h"
+#include "crm_form.h"
+#include "crm_json.h"
+#include "crm_jwt.h"
+#include "crm_page.h"
+#include "crm_router.h"
+#include "crm_validate.h"
+
+
+typedef struct {
+    crm_json_value_t  name;
+    crm_json_value_t  active;
+    crm_json_value_t  count;
+    crm_json_value_t  notes;
+} crm_fuzz_body_t;
+
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static void crm_fuzz_json(crm_str_t in);
+static void crm_fuzz_jwt(crm_str_t in);
+static void crm_fuzz_form(crm_str_t in);
+static void crm_fuzz_text(crm_str_t in);
+static void crm_fuzz_route(crm_str_t in);
+
+
+static const crm_json_field_t  crm_fuzz_fields[] = {
+    { .name = "name", .kind = CRM_JSON_STRING, .required = 1, .min_len = 1,
+      .max_len = 200, .offset = offsetof(crm_fuzz_body_t, name) },
+    { .name = "active", .kind = CRM_JSON_BOOL,
+      .offset = offsetof(crm_fuzz_body_t, active) },
+    { .name = "count", .kind = CRM_JSON_INT, .nullable = 1, .min_num = 0,
+      .max_num = 1000, .offset = offsetof(crm_fuzz_body_t, count) },
+    { .name = "notes", .kind = CRM_JSON_STRING, .multiline = 1,
+      .max_len = 2000, .offset = offsetof(crm_fuzz_body_t, notes) },
+};
+
+static const crm_route_t  crm_fuzz_routes[] = {
+    { CRM_M_GET, "/auth/me", NULL },
+    { CRM_M_POST, "/leads/", NULL },
+    { CRM_M_GET, "/leads/{id}/history", NULL },
+    { CRM_M_PUT, "/leads/{id}/stage", NULL },
+    { CRM_M_PATCH, "/admin/users/{id}", NULL },
+};
+
+static const unsigned char  crm_fuzz_key[] =
+    "0123456789abcdef0123456789abcdef";
+
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    crm_str_t  in;
+
+    if (size == 0) {
+        return 0;
+    }
+
+    in.data = (const char *) data + 1;
+    in.len = size - 1;
+
+    switch (data[0] % 5) {
+
+    case 0:
+        crm_fuzz_json(in);
+        break;
+
+    case 1:
+        crm_fuzz_jwt(in);
+        break;
+
+    case 2:
+        crm_fuzz_form(in);
+        break;
+
+    case 3:
+        crm_fuzz_text(in);
+        break;
+
+    default:
+        crm_fuzz_route(in);
+        break;
+    }
+
+    return 0;
+}
+
+
+static void
+crm_fuzz_json(crm_str_t in)
+{
+    yajl_val           root;
+    crm_error_t        err;
+    crm_fuzz_body_t    body;
+    crm_json_limits_t  limits = { 64 * 1024, 32 };
+
+    if (crm_json_parse(in.data, in.len, &limits, &root, &err) != CRM_OK) {
+        return;
+    }
+
+    memset(&body, 0, sizeof(body));
+    (void) crm_json_decode_table(root, crm_fuzz_fields, &body, &err);
+
+    yajl_tree_free(root);
+}
+
+
+static void
+crm_fuzz_jwt(crm_str_t in)
+{
+    crm_error_t        err;
+    crm_jwt_claims_t   claims;
+    crm_jwt_verify_t   v = {
+        crm_fuzz_key, sizeof(crm_fuzz_key) - 1, "crm-gateway", "crm-api",
+        1795236119, 30
+    };
+
+    (void) crm_jwt_verify_hs256(in.data, in.len, &v, &claims, &err);
+}
+
+
+static void
+crm_fuzz_form(crm_str_t in)
+{
+    int          found;
+    char         value[64];
+    crm_page_t   page;
+    crm_error_t  err;
+
+    static const char *const  names[] = {
+        "username", "password", "limit", "cursor", NULL
+    };
+
+    (void) crm_form_check_names(in, names, &err);
+    (void) crm_form_get(in, "username", value, sizeof(value), &found, &err);
+    (void) crm_page_parse(in, &page, &err);
+}
+
+
+static void
+crm_fuzz_text(crm_str_t in)
+{
+    char           email[CRM_EMAIL_MAX + 1], printable[64];
+    size_t         len;
+    crm_error_t    err;
+    crm_cursor_t   cursor;
+    unsigned char  raw[256];
+
+    (void) crm_email_normalize(in, "email", email, &err);
+    (void) crm_text_check(in, "name", 1, 200, 0, &err);
+    (void) crm_uuid_valid(in);
+    (void) crm_utf8_length(in);
+    (void) crm_text_printable(in, printable, sizeof(printable));
+    (void) crm_cursor_decode(in, &cursor, &err);
+
+    if (in.len <= sizeof(raw) * 4 / 3) {
+        (void) crm_base64url_decode(in.data, in.len, raw, &len);
+    }
+}
+
+
+static void
+crm_fuzz_route(crm_str_t in)
+{
+    char                buf[128];
+    unsigned            allowed;
+    crm_route_match_t   match;
+    const crm_route_t  *route;
+
+    (void) crm_router_match(crm_fuzz_routes,
+                            sizeof(crm_fuzz_routes)
+                            / sizeof(crm_fuzz_routes[0]),
+                            CRM_M_GET, in, &route, &match, &allowed);
+    (void) crm_router_allow_header(in.len & 0x3f, buf, sizeof(buf));
+}
