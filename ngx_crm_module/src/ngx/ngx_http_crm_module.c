@@ -25,11 +25,6 @@ static const char *ngx_http_crm_cstr(ngx_conf_t *cf, ngx_str_t *s);
 static void ngx_http_crm_exit_process(ngx_cycle_t *cycle);
 
 
-static ngx_conf_num_bounds_t  ngx_http_crm_json_depth_bounds = {
-    ngx_conf_check_num_bounds, 1, 256
-};
-
-
 static ngx_command_t  ngx_http_crm_commands[] = {
 
     { ngx_string("crm_api"),
@@ -100,7 +95,7 @@ static ngx_command_t  ngx_http_crm_commands[] = {
       ngx_conf_set_num_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_crm_loc_conf_t, max_json_depth),
-      &ngx_http_crm_json_depth_bounds },
+      NULL },
 
       ngx_null_command
 };
@@ -243,6 +238,12 @@ ngx_http_crm_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"crm_jwt_issuer\" must be shorter than %uz "
                            "bytes", sizeof(((crm_jwt_claims_t *) 0)->iss));
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->max_json_depth < 1 || conf->max_json_depth > 256) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"crm_max_json_depth\" must be between 1 and 256");
         return NGX_CONF_ERROR;
     }
 
@@ -446,7 +447,8 @@ ngx_http_crm_jwt_secret_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     fd = ngx_open_file(name.data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
     if (fd == NGX_INVALID_FILE) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
-                           ngx_open_file_n " \"%V\" failed", &name);
+                           "cannot open \"crm_jwt_secret_file\" \"%V\"",
+                           &name);
         return NGX_CONF_ERROR;
     }
 
