@@ -122,7 +122,7 @@ cmd_build() {
 # unprivileged "postgres" account that the postgresql package creates.
 as_pg() {
     if [ "$(id -u)" -eq 0 ]; then
-        runuser -u postgres -- "$@"
+        (cd / && runuser -u postgres -- "$@")
     else
         "$@"
     fi
@@ -132,17 +132,29 @@ pg_bin() {
     echo "/usr/lib/postgresql/15/bin/$1"
 }
 
+# The cluster's directory: $VAR/pg, unless we are root and the postgres
+# account cannot reach $VAR (a checkout in /root, mode 700): then a
+# directory of its own under its home, one per var directory.
+pg_data_dir() {
+    if [ "$(id -u)" -eq 0 ] && ! runuser -u postgres -- test -x "$VAR"; then
+        echo "/var/lib/postgresql/crm-gateway/$(printf '%s' "$VAR" | md5sum | cut -c1-12)"
+    else
+        echo "$VAR/pg"
+    fi
+}
+
 pg_env() {
     export PGHOST=127.0.0.1 PGPORT=$PG_PORT PGUSER=crm PGDATABASE=crm
     export PGOPTIONS='-c client_min_messages=warning'
 }
 
 cmd_db() {
-    local data=$VAR/pg
+    local data
 
     command -v "$(pg_bin initdb)" >/dev/null || cmd_deps
     mkdir -p "$VAR"
     chmod 755 "$VAR"
+    data=$(pg_data_dir)
     if [ ! -f "$data/PG_VERSION" ]; then
         log "creating PostgreSQL cluster in $data"
         mkdir -p "$data"
@@ -178,7 +190,8 @@ EOF
 }
 
 cmd_db_stop() {
-    local data=$VAR/pg
+    local data
+    data=$(pg_data_dir)
     [ -f "$data/PG_VERSION" ] || return 0
     as_pg "$(pg_bin pg_ctl)" -D "$data" -m fast -w stop >/dev/null 2>&1 || true
 }
