@@ -201,17 +201,15 @@ ngx_http_crm_api_body_handler(ngx_http_request_t *r)
 
 
 /*
- * The body as one contiguous span.  request_body_in_single_buf keeps it in
- * one buffer, but a body over client_body_buffer_size lives in a temporary
- * file, which is read back here (it is at most crm_max_body_size).
+ * The body as one contiguous span.  The location's body buffer holds
+ * crm_max_body_size (see the merge), so a body is never in a file; it may
+ * still be in two buffers, when its start came with the request headers.
  */
 static ngx_int_t
 ngx_http_crm_api_read_body(ngx_http_request_t *r, ngx_str_t *body)
 {
     off_t         len;
     u_char       *p;
-    ssize_t       n;
-    ngx_buf_t    *b;
     ngx_chain_t  *cl;
 
     ngx_str_null(body);
@@ -220,18 +218,24 @@ ngx_http_crm_api_read_body(ngx_http_request_t *r, ngx_str_t *body)
         return NGX_OK;
     }
 
-    cl = r->request_body->bufs;
-
-    if (cl->next == NULL && !cl->buf->in_file) {
-        body->data = cl->buf->pos;
-        body->len = cl->buf->last - cl->buf->pos;
-        return NGX_OK;
-    }
-
     len = 0;
 
     for (cl = r->request_body->bufs; cl; cl = cl->next) {
-        len += ngx_buf_size(cl->buf);
+        if (cl->buf->in_file) {
+            ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                          "crm: request body written to a file");
+            return NGX_ERROR;
+        }
+
+        len += cl->buf->last - cl->buf->pos;
+    }
+
+    cl = r->request_body->bufs;
+
+    if (cl->next == NULL) {
+        body->data = cl->buf->pos;
+        body->len = len;
+        return NGX_OK;
     }
 
     p = ngx_pnalloc(r->pool, len);
@@ -240,25 +244,11 @@ ngx_http_crm_api_read_body(ngx_http_request_t *r, ngx_str_t *body)
     }
 
     body->data = p;
+    body->len = len;
 
-    for (cl = r->request_body->bufs; cl; cl = cl->next) {
-        b = cl->buf;
-
-        if (b->in_file) {
-            n = ngx_read_file(b->file, p, b->file_last - b->file_pos,
-                              b->file_pos);
-            if (n != b->file_last - b->file_pos) {
-                return NGX_ERROR;
-            }
-
-            p += n;
-            continue;
-        }
-
-        p = ngx_cpymem(p, b->pos, b->last - b->pos);
+    for ( /* void */ ; cl; cl = cl->next) {
+        p = ngx_cpymem(p, cl->buf->pos, cl->buf->last - cl->buf->pos);
     }
-
-    body->len = p - body->data;
 
     return NGX_OK;
 }

@@ -280,6 +280,14 @@ ngx_http_crm_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
          * core's merge has already run for this location.
          */
         clcf->client_max_body_size = conf->max_body_size;
+
+        /*
+         * and every body that may pass stays in memory: never a temporary
+         * file, written and read back on the event loop
+         */
+        if (clcf->client_body_buffer_size < conf->max_body_size) {
+            clcf->client_body_buffer_size = conf->max_body_size;
+        }
     }
 
     return ngx_http_crm_build_service(cf, prev, conf);
