@@ -51,6 +51,7 @@ http {
     client_body_temp_path $WORK/body;
     crm_database "host=127.0.0.1 port=$CRM_PG_PORT dbname=crm user=crm";
     crm_jwt_secret_file $WORK/jwt.secret;
+    crm_pipeline $ROOT/pipeline-config;
     server {
         listen 127.0.0.1:$PORT;
         location / { crm_api; }

@@ -144,7 +144,7 @@ crm_fuzz_form(crm_str_t in)
 
     (void) crm_form_check_names(in, names, &err);
     (void) crm_form_get(in, "username", value, sizeof(value), &found, &err);
-    (void) crm_page_parse(in, &page, &err);
+    (void) crm_page_parse(in, in.len & 1, &page, &err);
 }
 
 

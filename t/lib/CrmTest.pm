@@ -25,6 +25,7 @@ use strict;
 use warnings;
 
 use Test::More;
+use B ();
 use Carp qw(croak);
 use Cwd qw(abs_path);
 use Digest::SHA qw(hmac_sha256 hmac_sha512);
@@ -41,7 +42,8 @@ use POSIX qw(WNOHANG);
 use Time::HiRes qw(time sleep);
 
 our @EXPORT = qw(is_problem is_json_response is_uuid is_rfc3339_utc
-    b64url b64url_decode json_encode json_decode wait_until);
+    b64url b64url_decode json_encode json_decode wait_until
+    is_lead is_json_int);
 
 my $JSON = JSON::PP->new->utf8->canonical->allow_nonref;
 
@@ -188,6 +190,9 @@ sub psql {
 # Writes nginx.conf.  Options (also taken from new()):
 #   conf         => { crm_max_body_size => '1k', ... }   http-level crm_*
 #                   directives to set or, with undef, to leave out
+#                   (crm_pipeline defaults to the repository's
+#                   pipeline-config; tests that edit a pipeline point it at
+#                   a copy_pipeline())
 #   http_extra   => text added at http level
 #   server_extra => text added inside the server block
 #   workers      => worker_processes
@@ -211,11 +216,12 @@ sub write_config {
         crm_jwt_issuer           => 'crm-gateway',
         crm_max_body_size        => '64k',
         crm_max_json_depth       => '32',
+        crm_pipeline             => qq{"} . $self->pipeline_dir . qq{"},
         %{ $self->{conf} },
     );
     my @order = qw(crm_database crm_db_connect_timeout crm_db_statement_timeout
         crm_thread_pool crm_jwt_secret_file crm_jwt_ttl crm_jwt_issuer
-        crm_max_body_size crm_max_json_depth);
+        crm_max_body_size crm_max_json_depth crm_pipeline);
     my %seen = map { $_ => 1 } @order;
     push @order, sort grep { !$seen{$_} } keys %dir;
     my $crm = join '', map { "    $_ $dir{$_};\n" }
@@ -414,7 +420,9 @@ sub error_log_problems {
     open my $fh, '<', $file or return ("cannot read $file: $!");
     seek $fh, $self->{log_from}, 0;
     my @bad;
+    my @allow = @{ $self->{log_allow} || [] };
     while (my $line = <$fh>) {
+        next if grep { $line =~ $_ } @allow;
         push @bad, $line if grep { $line =~ $_ } @FATAL_LOG;
     }
     # anything before startup that is a crash or sanitizer report counts too
@@ -429,6 +437,15 @@ sub error_log_problems {
 }
 
 sub error_log { _slurp("$_[0]{dir}/error.log") }
+
+# error.log lines matching $re are expected (an [emerg] of a reload that a
+# test refuses on purpose) and do not fail the file; crashes and sanitizer
+# reports before startup still do
+sub allow_log {
+    my ($self, $re) = @_;
+    push @{ $self->{log_allow} }, $re;
+    return $self;
+}
 
 
 # ---------------------------------------------------------------------------
@@ -497,10 +514,11 @@ END {
 # ->request(METHOD, PATH, %opt) with
 #   headers => {...}, content => bytes, json => data (encoded, with
 #   Content-Type: application/json), form => {..} or [..] (urlencoded),
-#   token => bearer token, timeout => seconds, allow_503 => 1
+#   token => bearer token, timeout => seconds, allow_503 => 1,
+#   allow_5xx => 1 (a fault the test injects on purpose)
 # Returns {status, reason, headers (lower-case names), content, json}.
 # A 5xx is recorded as a failure unless it is a 503 while PostgreSQL is
-# deliberately stopped or allow_503 was given.
+# deliberately stopped or allow_503 was given, or allow_5xx was given.
 sub request {
     my ($self, $method, $path, %opt) = @_;
     my %h = %{ $opt{headers} || {} };
@@ -532,7 +550,8 @@ sub request {
         content => $r->{content} // '',
     };
     $res->{json} = _try_decode($res);
-    $self->_note_status($res, "$method $path", $opt{allow_503});
+    $self->_note_status($res, "$method $path", $opt{allow_503})
+        unless $opt{allow_5xx};
     return $res;
 }
 
@@ -540,6 +559,8 @@ sub get { my ($s, $p, %o) = @_; $s->request('GET', $p, %o) }
 sub post_json { my ($s, $p, $d, %o) = @_; $s->request('POST', $p, json => $d, %o) }
 sub patch_json { my ($s, $p, $d, %o) = @_; $s->request('PATCH', $p, json => $d, %o) }
 sub post_form { my ($s, $p, $f, %o) = @_; $s->request('POST', $p, form => $f, %o) }
+sub put_json { my ($s, $p, $d, %o) = @_; $s->request('PUT', $p, json => $d, %o) }
+sub del { my ($s, $p, %o) = @_; $s->request('DELETE', $p, %o) }
 
 # POST with a body sent verbatim and the given Content-Type (undef: none)
 sub post_raw {
@@ -769,6 +790,194 @@ sub verify_hs256 {
     my ($h, $c, $s) = split /\./, $token;
     return 0 unless defined $s;
     return b64url(hmac_sha256("$h.$c", $self->{jwt_secret})) eq $s;
+}
+
+
+# ---------------------------------------------------------------------------
+# leads, the pipeline and lists
+
+# creates a lead through the API; returns it (croaks unless 201)
+sub create_lead {
+    my ($self, $token, %f) = @_;
+    $f{name} //= 'Lead ' . ++$self->{lead_seq};
+    my $r = $self->post_json('/leads/', \%f, token => $token);
+    croak "POST /leads/ $f{name}: $r->{status} $r->{content}" unless $r->{status} == 201;
+    return $r->{json};
+}
+
+# Pages through a list with ?limit=$opt{limit} (and the query already in
+# $path), following next_cursor.  Returns (items, error, pages): error is
+# a description of the first page that was not a 200 list, or of a list
+# that did not end within $opt{max_pages} (default 500) pages.
+sub page_all {
+    my ($self, $path, %opt) = @_;
+    my (@items, $cursor, $pages);
+    my $sep = $path =~ /\?/ ? '&' : '?';
+    for (1 .. ($opt{max_pages} // 500)) {
+        my $q = $path;
+        my @p;
+        push @p, "limit=$opt{limit}" if defined $opt{limit};
+        push @p, 'cursor=' . uri_escape($cursor) if defined $cursor;
+        $q .= $sep . join('&', @p) if @p;
+        my $r = $self->get($q, token => $opt{token});
+        $pages++;
+        return (\@items, "$q: $r->{status} $r->{content}", $pages)
+            unless $r->{status} == 200 && ref $r->{json} eq 'HASH'
+            && ref $r->{json}{items} eq 'ARRAY' && exists $r->{json}{next_cursor};
+        my $n = @{ $r->{json}{items} };
+        return (\@items, "$q: $n items, more than the limit", $pages)
+            if defined $opt{limit} && $n > $opt{limit};
+        push @items, @{ $r->{json}{items} };
+        $cursor = $r->{json}{next_cursor};
+        return (\@items, undef, $pages) unless defined $cursor;
+        return (\@items, "$q: an empty page with a next_cursor", $pages) unless $n;
+    }
+    return (\@items, "$path: no end after $pages pages", $pages);
+}
+
+sub uri_escape {
+    my $s = shift;
+    utf8::encode($s) if utf8::is_utf8($s);
+    $s =~ s/([^A-Za-z0-9_.~-])/sprintf '%%%02X', ord $1/ge;
+    return $s;
+}
+
+# the pipeline the server reads unless a test says otherwise
+sub pipeline_dir {
+    my ($self) = @_;
+    return $self->{pipeline_dir} // "$ROOT/pipeline-config";
+}
+
+# Reads a pipeline folder as the contract describes it:
+# [{stage, position (0-based), substages: [{status, description, score,
+# notes}, ...]}, ...] in the order of stages.json.  Croaks when a file is
+# missing or not JSON.
+sub load_pipeline {
+    my ($self, $dir) = @_;
+    $dir //= $self->pipeline_dir;
+    my $stages = $JSON->decode(_slurp_or_croak("$dir/stages.json"));
+    croak "$dir/stages.json: not an array" unless ref $stages eq 'ARRAY';
+    my @p;
+    for my $i (0 .. $#$stages) {
+        my $subs = $JSON->decode(_slurp_or_croak("$dir/$stages->[$i]/substages.json"));
+        push @p, { stage => $stages->[$i], position => $i, substages => $subs };
+    }
+    return \@p;
+}
+
+# Copies the repository's pipeline (or $from) into $to (default
+# <test dir>/pipeline), file by file; returns $to.  Tests edit the copy,
+# never the repository's pipeline-config.
+sub copy_pipeline {
+    my ($self, $to, $from) = @_;
+    $to //= "$self->{dir}/pipeline";
+    $from //= "$ROOT/pipeline-config";
+    remove_tree($to) if -e $to;
+    _copy_tree($from, $to);
+    return $to;
+}
+
+sub _copy_tree {
+    my ($from, $to) = @_;
+    mkdir $to or croak "mkdir $to: $!";
+    chmod 0755, $to;
+    opendir my $dh, $from or croak "$from: $!";
+    for my $e (sort grep { !/^\.\.?\z/ } readdir $dh) {
+        if (-d "$from/$e") {
+            _copy_tree("$from/$e", "$to/$e");
+        } else {
+            _write_file("$to/$e", _slurp_or_croak("$from/$e"));
+        }
+    }
+    closedir $dh;
+}
+
+# writes data as JSON (pretty, keys sorted) or, given a plain string, that
+# text verbatim
+sub write_json {
+    my ($self, $file, $data) = @_;
+    _write_file($file, ref $data
+        ? JSON::PP->new->utf8->canonical->pretty->encode($data) : $data);
+    return $self;
+}
+
+sub read_json {
+    my ($self, $file) = @_;
+    return $JSON->decode(_slurp_or_croak($file));
+}
+
+sub _slurp_or_croak {
+    my ($file) = @_;
+    open my $fh, '<', $file or croak "$file: $!";
+    binmode $fh;
+    local $/;
+    my $s = <$fh>;
+    return $s // '';
+}
+
+
+# the members of a lead, as the contract lists them
+our @LEAD_FIELDS = qw(id owner_id name email phone company shop_domain
+    source stage substage score value_cents currency notes affiliate_link_id
+    version stage_in_pipeline created_at updated_at);
+
+# true for a scalar that JSON decoding made an integer (not a string, not
+# a number written with a fraction or an exponent): check a freshly
+# decoded value, before anything used it as a string
+sub is_json_int {
+    my ($v) = @_;
+    return 0 unless defined $v && !ref $v;
+    my $f = B::svref_2object(\$v)->FLAGS;
+    return 0 if $f & B::SVp_POK;
+    return ($f & B::SVp_IOK) ? 1 : 0;
+}
+
+# why a lead object does not have the contract's shape (empty when it has
+# exactly its members, each of the right type)
+sub lead_shape_problems {
+    my ($l) = @_;
+    return ('not a JSON object') unless ref $l eq 'HASH';
+    my %want = map { $_ => 1 } @LEAD_FIELDS;
+    my @why;
+    push @why, "no member '$_'" for grep { !exists $l->{$_} } @LEAD_FIELDS;
+    push @why, "unexpected member '$_'" for grep { !$want{$_} } sort keys %$l;
+    for (qw(id owner_id)) {
+        push @why, "$_ is not a UUID" unless is_uuid($l->{$_});
+    }
+    for (qw(name source stage substage currency notes)) {
+        push @why, "$_ is not a string"
+            unless defined $l->{$_} && !ref $l->{$_} && !is_json_int($l->{$_});
+    }
+    for (qw(email phone company shop_domain affiliate_link_id)) {
+        push @why, "$_ is neither null nor a string"
+            if defined $l->{$_} && (ref $l->{$_} || is_json_int($l->{$_}));
+    }
+    for (qw(score value_cents version)) {
+        push @why, "$_ is not an integer" unless is_json_int($l->{$_});
+    }
+    push @why, 'stage_in_pipeline is not a boolean'
+        unless JSON::PP::is_bool($l->{stage_in_pipeline});
+    for (qw(created_at updated_at)) {
+        push @why, "$_ is not an RFC 3339 UTC time" unless is_rfc3339_utc($l->{$_});
+    }
+    return @why;
+}
+
+# a lead has the contract's shape; takes a response (its body is decoded
+# afresh, so the types are those of the JSON text) or a decoded lead
+sub is_lead {
+    my ($x, $name) = @_;
+    local $Test::Builder::Level = $Test::Builder::Level + 1;
+    my $l = $x;
+    if (ref $x eq 'HASH' && exists $x->{content} && exists $x->{headers}) {
+        $l = eval { $JSON->decode($x->{content}) };
+    }
+    my @why = lead_shape_problems($l);
+    my $ok = Test::More->builder->ok(!@why, $name);
+    Test::More::diag(join('; ', @why) . "\n  lead: "
+        . (ref $x eq 'HASH' && exists $x->{content} ? $x->{content} : $JSON->encode($x)))
+        unless $ok;
+    return $ok;
 }
 
 

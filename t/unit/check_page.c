@@ -21,7 +21,7 @@ static Suite *check_page_suite(void);
 static crm_status_e
 check_page_parse(const char *query, crm_page_t *page, crm_error_t *err)
 {
-    return crm_page_parse(crm_str_c(query), page, err);
+    return crm_page_parse(crm_str_c(query), 0, page, err);
 }
 
 
@@ -161,6 +161,10 @@ START_TEST(test_page_cursor_garbage)
         "12:6f1c2a8e-9d3b-4c5a-8e7f-0a1b2c3d4e5g",
         "12:not-a-uuid",
         "12:" CHECK_PAGE_ID ":1",
+        "12:0123",
+        "12:1234567890123456789",
+        "12:12a4",
+        "12:-5",
         "12;" CHECK_PAGE_ID
     };
 
@@ -218,6 +222,47 @@ START_TEST(test_page_cursor_garbage)
 END_TEST
 
 
+START_TEST(test_page_cursor_numeric_id)
+{
+    char          text[CRM_CURSOR_MAX], query[CRM_CURSOR_MAX + 16];
+    crm_page_t    page;
+    crm_error_t   err;
+    crm_cursor_t  in, out;
+
+    memset(&in, 0, sizeof(in));
+    in.ts_us = 1763712000123456LL;
+    strcpy(in.id, "987654321");
+
+    crm_cursor_encode(&in, text);
+
+    ck_assert_int_eq(crm_cursor_decode(crm_str_c(text), &out, &err), CRM_OK);
+    ck_assert(out.numeric);
+    ck_assert_str_eq(out.id, "987654321");
+    ck_assert(out.ts_us == in.ts_us);
+
+    /* a list of numeric ids takes it, a list of UUIDs refuses it */
+    snprintf(query, sizeof(query), "cursor=%s", text);
+    ck_assert_int_eq(crm_page_parse(crm_str_c(query), 1, &page, &err),
+                     CRM_OK);
+    ck_assert_str_eq(page.cursor.id, "987654321");
+    ck_assert_int_eq(crm_page_parse(crm_str_c(query), 0, &page, &err),
+                     CRM_E_INVALID);
+    crm_check_error(&err, CRM_E_INVALID, "cursor", "must be a valid cursor");
+
+    /* a UUID id is not numeric, and the other way round */
+    strcpy(in.id, CHECK_PAGE_ID);
+    crm_cursor_encode(&in, text);
+
+    ck_assert_int_eq(crm_cursor_decode(crm_str_c(text), &out, &err), CRM_OK);
+    ck_assert(!out.numeric);
+
+    snprintf(query, sizeof(query), "cursor=%s", text);
+    ck_assert_int_eq(crm_page_parse(crm_str_c(query), 1, &page, &err),
+                     CRM_E_INVALID);
+}
+END_TEST
+
+
 static Suite *
 check_page_suite(void)
 {
@@ -228,6 +273,7 @@ check_page_suite(void)
 
     tcase_add_test(tc, test_page_limit);
     tcase_add_test(tc, test_page_cursor_round_trip);
+    tcase_add_test(tc, test_page_cursor_numeric_id);
     tcase_add_test(tc, test_page_cursor_garbage);
 
     return s;

@@ -461,6 +461,64 @@ crm_json_gen_kv_bool(yajl_gen g, const char *key, int val)
 }
 
 
+int
+crm_json_gen_value(yajl_gen g, yajl_val v)
+{
+    size_t  i;
+
+    switch (v->type) {
+
+    case yajl_t_string:
+        return yajl_gen_string(g, (const unsigned char *) v->u.string,
+                               strlen(v->u.string)) == yajl_gen_status_ok
+               ? 0 : -1;
+
+    case yajl_t_number:
+        return yajl_gen_number(g, v->u.number.r, strlen(v->u.number.r))
+               == yajl_gen_status_ok ? 0 : -1;
+
+    case yajl_t_true:
+    case yajl_t_false:
+        return yajl_gen_bool(g, v->type == yajl_t_true) == yajl_gen_status_ok
+               ? 0 : -1;
+
+    case yajl_t_null:
+        return yajl_gen_null(g) == yajl_gen_status_ok ? 0 : -1;
+
+    case yajl_t_array:
+        if (yajl_gen_array_open(g) != yajl_gen_status_ok) {
+            return -1;
+        }
+
+        for (i = 0; i < v->u.array.len; i++) {
+            if (crm_json_gen_value(g, v->u.array.values[i]) != 0) {
+                return -1;
+            }
+        }
+
+        return yajl_gen_array_close(g) == yajl_gen_status_ok ? 0 : -1;
+
+    case yajl_t_object:
+        if (yajl_gen_map_open(g) != yajl_gen_status_ok) {
+            return -1;
+        }
+
+        for (i = 0; i < v->u.object.len; i++) {
+            if (crm_json_gen_key(g, v->u.object.keys[i]) != 0
+                || crm_json_gen_value(g, v->u.object.values[i]) != 0)
+            {
+                return -1;
+            }
+        }
+
+        return yajl_gen_map_close(g) == yajl_gen_status_ok ? 0 : -1;
+
+    default:
+        return -1;
+    }
+}
+
+
 crm_status_e
 crm_json_gen_finish(yajl_gen g, char **out, size_t *len)
 {

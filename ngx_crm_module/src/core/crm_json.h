@@ -89,6 +89,9 @@ int crm_json_gen_kv_strn(yajl_gen g, const char *key, const char *val,
 int crm_json_gen_kv_int(yajl_gen g, const char *key, int64_t val);
 int crm_json_gen_kv_bool(yajl_gen g, const char *key, int val);
 
+/* writes a parsed value (from crm_json_parse(), so of bounded depth) */
+int crm_json_gen_value(yajl_gen g, yajl_val v);
+
 /*
  * Copies the generated document into a malloc'd NUL-terminated buffer and
  * frees g in every case.  Returns CRM_OK or CRM_E_INTERNAL.

@@ -24,10 +24,12 @@ static crm_status_e crm_page_limit(const char *text, unsigned *limit,
     crm_error_t *err);
 static int crm_page_too_long(const crm_error_t *err);
 static int crm_cursor_parse_ts(const char *p, size_t len, int64_t *ts);
+static int crm_cursor_numeric_id(crm_str_t id);
 
 
 crm_status_e
-crm_page_parse(crm_str_t query, crm_page_t *page, crm_error_t *err)
+crm_page_parse(crm_str_t query, int numeric_ids, crm_page_t *page,
+    crm_error_t *err)
 {
     int           found;
     char          limit[16], cursor[CRM_CURSOR_MAX];
@@ -70,6 +72,11 @@ crm_page_parse(crm_str_t query, crm_page_t *page, crm_error_t *err)
         rc = crm_cursor_decode(crm_str_c(cursor), &page->cursor, err);
         if (rc != CRM_OK) {
             return rc;
+        }
+
+        if ((int) page->cursor.numeric != (numeric_ids != 0)) {
+            return crm_error_set(err, CRM_E_INVALID, "cursor",
+                                 "must be a valid cursor");
         }
 
         page->has_cursor = 1;
@@ -168,7 +175,9 @@ crm_cursor_decode(crm_str_t text, crm_cursor_t *c, crm_error_t *err)
     id.data = colon + 1;
     id.len = len - (size_t) (colon - (const char *) raw) - 1;
 
-    if (!crm_uuid_valid(id)
+    c->numeric = !crm_uuid_valid(id);
+
+    if ((c->numeric && !crm_cursor_numeric_id(id))
         || crm_cursor_parse_ts((const char *) raw,
                                (size_t) (colon - (const char *) raw),
                                &c->ts_us)
@@ -186,8 +195,8 @@ crm_cursor_decode(crm_str_t text, crm_cursor_t *c, crm_error_t *err)
         goto invalid;
     }
 
-    memcpy(c->id, id.data, CRM_UUID_LEN);
-    c->id[CRM_UUID_LEN] = '\0';
+    memcpy(c->id, id.data, id.len);
+    c->id[id.len] = '\0';
 
     return CRM_OK;
 
@@ -197,6 +206,26 @@ invalid:
 
     return crm_error_set(err, CRM_E_INVALID, "cursor",
                          "must be a valid cursor");
+}
+
+
+/* a row id from an identity column: 1..18 digits, no leading zero */
+static int
+crm_cursor_numeric_id(crm_str_t id)
+{
+    size_t  i;
+
+    if (id.len == 0 || id.len > 18 || id.data[0] == '0') {
+        return 0;
+    }
+
+    for (i = 0; i < id.len; i++) {
+        if (id.data[i] < '0' || id.data[i] > '9') {
+            return 0;
+        }
+    }
+
+    return 1;
 }
 
 

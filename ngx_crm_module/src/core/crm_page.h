@@ -19,7 +19,8 @@
 
 typedef struct {
     int64_t   ts_us;        /* created_at, microseconds since the epoch */
-    char      id[37];       /* UUID text */
+    char      id[37];       /* a UUID, or a positive decimal (numeric) */
+    unsigned  numeric:1;
 } crm_cursor_t;
 
 
@@ -32,11 +33,12 @@ typedef struct {
 
 /*
  * Reads limit and cursor from a query string.  A limit outside 1..200 or
- * not a plain decimal is CRM_E_INVALID on "limit"; an undecodable cursor is
+ * not a plain decimal is CRM_E_INVALID on "limit"; an undecodable cursor,
+ * or one whose id is not of the kind the list uses (numeric or UUID), is
  * CRM_E_INVALID on "cursor".
  */
-crm_status_e crm_page_parse(crm_str_t query, crm_page_t *page,
-    crm_error_t *err);
+crm_status_e crm_page_parse(crm_str_t query, int numeric_ids,
+    crm_page_t *page, crm_error_t *err);
 
 /* writes the opaque text (NUL-terminated) into out[CRM_CURSOR_MAX] */
 void crm_cursor_encode(const crm_cursor_t *c, char *out);

@@ -86,6 +86,9 @@ ngx_http_crm_api_handler(ngx_http_request_t *r)
                           r->connection->addr_text.len },
             ngx_http_crm_header_value(r->headers_in.user_agent))
         != CRM_OK
+        || crm_call_set_if_match(call,
+               ngx_http_crm_header_value(r->headers_in.if_match))
+           != CRM_OK
         || crm_call_authenticate(call,
                ngx_http_crm_header_value(r->headers_in.authorization),
                (int64_t) ngx_time())
@@ -384,10 +387,21 @@ ngx_http_crm_api_respond(ngx_http_request_t *r, crm_call_t *call)
     }
 
     r->headers_out.status = reply->status;
-    r->headers_out.content_type.data = (u_char *) reply->content_type;
-    r->headers_out.content_type.len = ngx_strlen(reply->content_type);
-    r->headers_out.content_type_len = r->headers_out.content_type.len;
     r->headers_out.content_length_n = reply->len;
+
+    /*
+     * preconditions are the services' (If-Match against the version, in
+     * the same statement as the change): nginx's not-modified filter would
+     * compare the request's If-Match with the new ETag of a successful
+     * update and turn it into a 412
+     */
+    r->disable_not_modified = 1;
+
+    if (reply->content_type != NULL) {
+        r->headers_out.content_type.data = (u_char *) reply->content_type;
+        r->headers_out.content_type.len = ngx_strlen(reply->content_type);
+        r->headers_out.content_type_len = r->headers_out.content_type.len;
+    }
 
     /* replies carry tokens and personal data: never cache them */
     if (ngx_http_crm_add_header(r, "Cache-Control", "no-store")

@@ -18,6 +18,9 @@ static char *ngx_http_crm_api(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_crm_jwt_secret_file(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_crm_pipeline(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static void ngx_http_crm_pipeline_cleanup(void *data);
 static ngx_uint_t ngx_http_crm_same(ngx_str_t *a, ngx_str_t *b);
 static char *ngx_http_crm_build_service(ngx_conf_t *cf,
     ngx_http_crm_loc_conf_t *prev, ngx_http_crm_loc_conf_t *conf);
@@ -65,6 +68,13 @@ static ngx_command_t  ngx_http_crm_commands[] = {
     { ngx_string("crm_jwt_secret_file"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_http_crm_jwt_secret_file,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("crm_pipeline"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_crm_pipeline,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
@@ -169,6 +179,7 @@ ngx_http_crm_create_loc_conf(ngx_conf_t *cf)
     conf->jwt_ttl = NGX_CONF_UNSET;
     conf->max_body_size = NGX_CONF_UNSET_SIZE;
     conf->max_json_depth = NGX_CONF_UNSET_UINT;
+    conf->pipeline = NGX_CONF_UNSET_PTR;
     conf->api = NGX_CONF_UNSET;
 
     return conf;
@@ -198,6 +209,7 @@ ngx_http_crm_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                               64 * 1024);
     ngx_conf_merge_uint_value(conf->max_json_depth, prev->max_json_depth,
                               32);
+    ngx_conf_merge_ptr_value(conf->pipeline, prev->pipeline, NULL);
 
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
 
@@ -267,6 +279,12 @@ ngx_http_crm_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
             return NGX_CONF_ERROR;
         }
 
+        if (conf->pipeline == NULL) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"crm_api\" requires \"crm_pipeline\"");
+            return NGX_CONF_ERROR;
+        }
+
         conf->thread_pool = ngx_thread_pool_add(cf, &conf->thread_pool_name);
         if (conf->thread_pool == NULL) {
             return NGX_CONF_ERROR;
@@ -326,7 +344,8 @@ ngx_http_crm_build_service(ngx_conf_t *cf, ngx_http_crm_loc_conf_t *prev,
         && conf->jwt_ttl == prev->jwt_ttl
         && ngx_http_crm_same(&conf->jwt_issuer, &prev->jwt_issuer)
         && conf->max_body_size == prev->max_body_size
-        && conf->max_json_depth == prev->max_json_depth)
+        && conf->max_json_depth == prev->max_json_depth
+        && conf->pipeline == prev->pipeline)
     {
         conf->service = svc;
         return NGX_CONF_OK;
@@ -376,6 +395,7 @@ ngx_http_crm_build_service(ngx_conf_t *cf, ngx_http_crm_loc_conf_t *prev,
     svc->json.max_body = conf->max_body_size;
     svc->json.max_depth = conf->max_json_depth;
     svc->argon2 = crm_argon2_owasp;
+    svc->pipeline = conf->pipeline;
 
     if (svc->jwt_issuer == NULL) {
         return NGX_CONF_ERROR;
@@ -510,4 +530,59 @@ failed:
     ngx_close_file(fd);
 
     return NGX_CONF_ERROR;
+}
+
+
+/*
+ * The pipeline is read and checked when nginx reads its configuration: an
+ * invalid one fails "nginx -t" and the reload, naming the file and the
+ * element, and the running workers keep theirs.  It lives as long as the
+ * configuration; workers only read it.
+ */
+static char *
+ngx_http_crm_pipeline(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_crm_loc_conf_t *lcf = conf;
+
+    ngx_str_t           *value, dir;
+    crm_error_t          err;
+    ngx_pool_cleanup_t  *cln;
+
+    if (lcf->pipeline != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    dir = value[1];
+
+    if (ngx_conf_full_name(cf->cycle, &dir, 1) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    cln = ngx_pool_cleanup_add(cf->pool, 0);
+    if (cln == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(&err, sizeof(crm_error_t));
+
+    if (crm_pipeline_load((const char *) dir.data, &lcf->pipeline, &err)
+        != CRM_OK)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid \"crm_pipeline\": %s", err.message);
+        return NGX_CONF_ERROR;
+    }
+
+    cln->handler = ngx_http_crm_pipeline_cleanup;
+    cln->data = lcf->pipeline;
+
+    return NGX_CONF_OK;
+}
+
+
+static void
+ngx_http_crm_pipeline_cleanup(void *data)
+{
+    crm_pipeline_free(data);
 }

@@ -22,6 +22,7 @@ typedef struct {
     ngx_str_t             jwt_issuer;
     size_t                max_body_size;
     ngx_uint_t            max_json_depth;
+    crm_pipeline_t       *pipeline;             /* loaded from its folder */
 
     ngx_flag_t            api;                  /* crm_api in this location */
     ngx_thread_pool_t    *thread_pool;

@@ -4,8 +4,11 @@
  */
 
 #include "crm_accounts.h"
+#include "crm_audit.h"
 #include "crm_auth.h"
 #include "crm_health.h"
+#include "crm_leads.h"
+#include "crm_stages.h"
 
 
 const crm_route_t  crm_api_routes[] = {
@@ -15,6 +18,17 @@ const crm_route_t  crm_api_routes[] = {
     { CRM_M_GET,   "/auth/me",            &crm_auth_me },
     { CRM_M_GET,   "/admin/users",        &crm_accounts_list },
     { CRM_M_PATCH, "/admin/users/{id}",   &crm_accounts_update },
+    { CRM_M_GET,   "/admin/leads",        &crm_leads_admin_list },
+    { CRM_M_GET,   "/admin/audit-logs",   &crm_audit_list },
+    { CRM_M_POST,  "/leads/",             &crm_leads_create },
+    { CRM_M_GET,   "/leads/",             &crm_leads_list },
+    { CRM_M_GET,   "/leads/{id}",         &crm_leads_get },
+    { CRM_M_PUT,   "/leads/{id}",         &crm_leads_update },
+    { CRM_M_DELETE, "/leads/{id}",        &crm_leads_delete },
+    { CRM_M_PUT,   "/leads/{id}/stage",   &crm_leads_move },
+    { CRM_M_GET,   "/leads/{id}/history", &crm_leads_history },
+    { CRM_M_GET,   "/pipeline/stages",    &crm_stages_list },
+    { CRM_M_GET,   "/pipeline/stages/{stage}", &crm_stages_get },
 };
 
 const size_t  crm_api_nroutes = sizeof(crm_api_routes)

@@ -158,6 +158,23 @@ nomem:
 
 
 crm_status_e
+crm_call_set_if_match(crm_call_t *call, crm_str_t value)
+{
+    char  *p;
+
+    p = crm_arena_strdup(&call->arena, value);
+    if (p == NULL) {
+        return crm_call_fail(call, CRM_E_INTERNAL, "out of memory");
+    }
+
+    call->if_match.data = p;
+    call->if_match.len = value.len;
+
+    return CRM_OK;
+}
+
+
+crm_status_e
 crm_call_authenticate(crm_call_t *call, crm_str_t header, int64_t now)
 {
     crm_status_e       rc;
@@ -364,6 +381,18 @@ crm_call_add_header(crm_call_t *call, const char *name, const char *value)
     call->reply.headers[call->reply.nheaders].name = name;
     call->reply.headers[call->reply.nheaders].value = value;
     call->reply.nheaders++;
+
+    return CRM_OK;
+}
+
+
+crm_status_e
+crm_call_reply_empty(crm_call_t *call, unsigned status)
+{
+    call->reply.status = status;
+    call->reply.content_type = NULL;
+    call->reply.body = NULL;
+    call->reply.len = 0;
 
     return CRM_OK;
 }

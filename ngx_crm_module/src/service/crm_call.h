@@ -27,6 +27,7 @@
 #include "crm_json.h"
 #include "crm_jwt.h"
 #include "crm_password.h"
+#include "crm_pipeline.h"
 #include "crm_router.h"
 #include "crm_store_accounts.h"
 
@@ -49,6 +50,7 @@ typedef struct {
     const char            *jwt_issuer;
     crm_json_limits_t      json;
     crm_argon2_params_t    argon2;
+    const crm_pipeline_t  *pipeline;
 } crm_service_conf_t;
 
 
@@ -86,7 +88,7 @@ typedef struct {
 
 typedef struct {
     unsigned       status;
-    const char    *content_type;
+    const char    *content_type;    /* NULL when there is no body */
     char          *body;            /* malloc'd */
     size_t         len;
     crm_header_t   headers[CRM_REPLY_HEADERS];
@@ -101,6 +103,7 @@ struct crm_call_s {
     crm_route_match_t          match;       /* params point into the arena */
     unsigned                   allowed;     /* for 405 */
     crm_str_t                  query;
+    crm_str_t                  if_match;    /* the raw header, or empty */
     crm_str_t                  body;
     unsigned                   body_is_form:1;
     yajl_val                   json;
@@ -131,6 +134,9 @@ void crm_call_free(crm_call_t *call);
  */
 crm_status_e crm_call_set_request(crm_call_t *call, unsigned method,
     crm_str_t path, crm_str_t query, crm_str_t ip, crm_str_t user_agent);
+
+/* the If-Match header's value, copied for the thread (empty: absent) */
+crm_status_e crm_call_set_if_match(crm_call_t *call, crm_str_t value);
 
 /* header is the Authorization value (empty when absent); now: unix time */
 crm_status_e crm_call_authenticate(crm_call_t *call, crm_str_t header,
@@ -163,6 +169,9 @@ crm_status_e crm_call_fail(crm_call_t *call, crm_status_e code,
 /* finishes g into call->reply with status and application/json */
 crm_status_e crm_call_reply_json(crm_call_t *call, unsigned status,
     yajl_gen g, crm_error_t *err);
+
+/* a reply without a body, such as 204 */
+crm_status_e crm_call_reply_empty(crm_call_t *call, unsigned status);
 
 crm_status_e crm_call_add_header(crm_call_t *call, const char *name,
     const char *value);

@@ -464,6 +464,45 @@ crm_db_exec(crm_db_t *db, const crm_stmt_t *stmt, const char *const *params,
 }
 
 
+crm_status_e
+crm_db_query(crm_db_t *db, const crm_stmt_t *stmt, const char *const *params,
+    crm_rows_t *out, crm_error_t *err)
+{
+    crm_status_e  rc;
+
+    out->n = 0;
+
+    rc = crm_db_exec(db, stmt, params, &out->res, err);
+    if (rc != CRM_OK) {
+        return rc;
+    }
+
+    out->n = (size_t) PQntuples(out->res);
+
+    return CRM_OK;
+}
+
+
+void
+crm_rows_free(crm_rows_t *rows)
+{
+    PQclear(rows->res);
+    rows->res = NULL;
+    rows->n = 0;
+}
+
+
+const char *
+crm_rows_value(const crm_rows_t *rows, size_t row, int col)
+{
+    if (PQgetisnull(rows->res, (int) row, col)) {
+        return NULL;
+    }
+
+    return PQgetvalue(rows->res, (int) row, col);
+}
+
+
 static crm_status_e
 crm_db_simple(crm_db_t *db, const char *sql, crm_error_t *err)
 {

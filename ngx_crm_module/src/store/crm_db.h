@@ -42,6 +42,19 @@ typedef struct {
 typedef struct crm_db_s  crm_db_t;
 
 
+/* a timestamptz column as RFC 3339 in UTC, to the microsecond */
+#define CRM_SQL_RFC3339(col)                                                  \
+    "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+
+/* a timestamptz column as microseconds since the epoch, for cursors */
+#define CRM_SQL_EPOCH_US(col)                                                 \
+    "(extract(epoch FROM " col ") * 1000000)::bigint"
+
+/* the inverse, for a $n bigint parameter */
+#define CRM_SQL_FROM_EPOCH_US(param)                                          \
+    "('epoch'::timestamptz + " param "::bigint * interval '1 microsecond')"
+
+
 /*
  * Checks conf->conninfo (a libpq key/value string or URI) and prepares the
  * server options: the operator's own "options", if any, followed by the
@@ -69,6 +82,22 @@ crm_status_e crm_db_ready(crm_db_t *db, crm_error_t *err);
  */
 crm_status_e crm_db_exec(crm_db_t *db, const crm_stmt_t *stmt,
     const char *const *params, PGresult **res, crm_error_t *err);
+
+/* the rows of a query; fields read from them live until crm_rows_free() */
+typedef struct {
+    PGresult    *res;
+    size_t       n;
+} crm_rows_t;
+
+
+/* crm_db_exec() into rows; out->n is the number of rows */
+crm_status_e crm_db_query(crm_db_t *db, const crm_stmt_t *stmt,
+    const char *const *params, crm_rows_t *out, crm_error_t *err);
+
+void crm_rows_free(crm_rows_t *rows);
+
+/* the value at (row, col), or NULL for SQL NULL */
+const char *crm_rows_value(const crm_rows_t *rows, size_t row, int col);
 
 crm_status_e crm_db_begin(crm_db_t *db, crm_error_t *err);
 crm_status_e crm_db_commit(crm_db_t *db, crm_error_t *err);

@@ -12,11 +12,9 @@
 
 /* the columns crm_store_account_row() reads, in order */
 #define CRM_ACCOUNT_COLUMNS                                                   \
-    "id, email, full_name, role, is_active,"                                  \
-    " to_char(created_at AT TIME ZONE 'UTC',"                                 \
-    " 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"                                     \
-    " (extract(epoch FROM created_at) * 1000000)::bigint,"                    \
-    " coalesce(password_hash, '')"
+    "id, email, full_name, role, is_active, "                                 \
+    CRM_SQL_RFC3339("created_at") ", "                                        \
+    CRM_SQL_EPOCH_US("created_at") ", coalesce(password_hash, '')"
 
 
 static void crm_store_copy(char *dst, size_t size, const char *src);
@@ -86,9 +84,7 @@ static const crm_stmt_t  crm_accounts_first_page = {
 static const crm_stmt_t  crm_accounts_next_page = {
     "accounts_next_page",
     "SELECT " CRM_ACCOUNT_COLUMNS " FROM crm.accounts"
-    " WHERE (created_at, id) >"
-    " ('epoch'::timestamptz + $1::bigint * interval '1 microsecond',"
-    " $2::uuid)"
+    " WHERE (created_at, id) > (" CRM_SQL_FROM_EPOCH_US("$1") ", $2::uuid)"
     " ORDER BY created_at, id LIMIT $3",
     3
 };

@@ -1,0 +1,79 @@
+/*
+ * The sales pipeline, read from a folder when nginx reads its
+ * configuration:
+ *
+ *   <dir>/stages.json             ["new_account", "lead", ...] in order
+ *   <dir>/<stage>/substages.json  [{"status", "description", "score",
+ *                                   "notes"}, ...] in order
+ *
+ * Loading validates everything, so a bad edit fails "nginx -t" and the
+ * reload with a message that names the file and the field, and the running
+ * workers keep the pipeline they have.  A loaded pipeline is immutable and
+ * shared by every thread of the worker.
+ */
+
+#ifndef CRM_PIPELINE_H
+#define CRM_PIPELINE_H
+
+#include "crm_error.h"
+#include "crm_str.h"
+
+
+#define CRM_STAGE_NAME_MAX      32      /* [a-z][a-z0-9_]* */
+#define CRM_STATUS_MAX          64      /* [a-z][a-z0-9_]* */
+#define CRM_STAGES_MAX          32
+#define CRM_SUBSTAGES_MAX       64
+#define CRM_SUBSTAGE_TEXT_MAX   2000    /* description, notes: characters */
+
+
+typedef struct {
+    char        *status;
+    char        *description;
+    char        *notes;
+    int          score;                 /* 0..100 */
+} crm_substage_t;
+
+
+typedef struct {
+    char            *name;
+    unsigned         position;          /* 0-based, the order of stages.json */
+    crm_substage_t  *substages;
+    size_t           nsubstages;        /* at least 1 */
+} crm_stage_t;
+
+
+typedef struct {
+    crm_stage_t     *stages;
+    size_t           nstages;           /* at least 1 */
+} crm_pipeline_t;
+
+
+/*
+ * Loads and validates the pipeline in dir.  Every failure is
+ * CRM_E_INVALID (or CRM_E_INTERNAL when out of memory) with err->message
+ * naming the file and the element, for example
+ *   "/etc/crm/pipeline/lead/substages.json: [2].score: must be an integer
+ *    between 0 and 100"
+ *   "/etc/crm/pipeline/stages.json: [3]: duplicate stage \"demo\""
+ *   "/etc/crm/pipeline/demo/substages.json: cannot open: No such file..."
+ * Checked: stages.json and each substages.json exist, are JSON arrays
+ * (files up to 1 MiB), stage names and statuses match [a-z][a-z0-9_]* and
+ * their maximum lengths, no duplicate stage, no duplicate status within a
+ * stage, every substage has exactly the four fields (unknown ones
+ * refused), score is an integer 0..100, description and notes are strings
+ * of at most CRM_SUBSTAGE_TEXT_MAX characters, description non-empty,
+ * at least one stage and one substage per stage, at most the maxima above.
+ * On success *out must be released with crm_pipeline_free().
+ */
+crm_status_e crm_pipeline_load(const char *dir, crm_pipeline_t **out,
+    crm_error_t *err);
+
+void crm_pipeline_free(crm_pipeline_t *p);
+
+/* NULL when there is no such stage / substage */
+const crm_stage_t *crm_pipeline_stage(const crm_pipeline_t *p,
+    crm_str_t name);
+const crm_substage_t *crm_pipeline_substage(const crm_stage_t *stage,
+    crm_str_t status);
+
+#endif /* CRM_PIPELINE_H */
