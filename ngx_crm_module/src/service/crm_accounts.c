@@ -43,13 +43,17 @@ static const crm_json_field_t  crm_accounts_update_fields[] = {
 
 
 const crm_endpoint_t  crm_accounts_list = {
-    CRM_AUTH_ADMIN, CRM_BODY_NONE,
-    crm_accounts_list_parse, crm_accounts_list_run
+    .auth = CRM_AUTH_ADMIN,
+    .body = CRM_BODY_NONE,
+    .parse = crm_accounts_list_parse,
+    .run = crm_accounts_list_run
 };
 
 const crm_endpoint_t  crm_accounts_update = {
-    CRM_AUTH_ADMIN, CRM_BODY_JSON,
-    crm_accounts_update_parse, crm_accounts_update_run
+    .auth = CRM_AUTH_ADMIN,
+    .body = CRM_BODY_JSON,
+    .parse = crm_accounts_update_parse,
+    .run = crm_accounts_update_run
 };
 
 

@@ -36,7 +36,10 @@ static const char *const  crm_audit_params[] = {
 
 
 const crm_endpoint_t  crm_audit_list = {
-    CRM_AUTH_ADMIN, CRM_BODY_NONE, crm_audit_list_parse, crm_audit_list_run
+    .auth = CRM_AUTH_ADMIN,
+    .body = CRM_BODY_NONE,
+    .parse = crm_audit_list_parse,
+    .run = crm_audit_list_run
 };
 
 

@@ -93,18 +93,23 @@ static const char *const  crm_login_form_names[] = {
 
 
 const crm_endpoint_t  crm_auth_register = {
-    CRM_AUTH_NONE, CRM_BODY_JSON,
-    crm_auth_register_parse, crm_auth_register_run
+    .auth = CRM_AUTH_NONE,
+    .body = CRM_BODY_JSON,
+    .parse = crm_auth_register_parse,
+    .run = crm_auth_register_run
 };
 
 const crm_endpoint_t  crm_auth_login = {
-    CRM_AUTH_NONE, CRM_BODY_JSON_OR_FORM,
-    crm_auth_login_parse, crm_auth_login_run
+    .auth = CRM_AUTH_NONE,
+    .body = CRM_BODY_JSON_OR_FORM,
+    .parse = crm_auth_login_parse,
+    .run = crm_auth_login_run
 };
 
 const crm_endpoint_t  crm_auth_me = {
-    CRM_AUTH_USER, CRM_BODY_NONE,
-    NULL, crm_auth_me_run
+    .auth = CRM_AUTH_USER,
+    .body = CRM_BODY_NONE,
+    .run = crm_auth_me_run
 };
 
 

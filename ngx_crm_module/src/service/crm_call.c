@@ -352,7 +352,9 @@ crm_call_execute(crm_db_t *db, crm_call_t *call)
         return;
     }
 
-    if (call->endpoint->auth != CRM_AUTH_NONE) {
+    if (call->endpoint->auth != CRM_AUTH_NONE
+        && !call->endpoint->caller_in_query)
+    {
         rc = crm_call_load_caller(db, call, &call->error);
         if (rc != CRM_OK) {
             crm_call_record(call, rc);

@@ -72,6 +72,13 @@ typedef struct {
     crm_auth_e     auth;
     crm_body_e     body;
 
+    /*
+     * a hot read that checks the caller (exists, is active: CRM_AUTH_USER)
+     * in its own statement, from call->claims.sub, saving a round trip:
+     * crm_call_execute() then leaves call->caller NULL
+     */
+    unsigned       caller_in_query:1;
+
     /* event loop: validates the request into call->input; may be NULL */
     crm_status_e (*parse)(crm_call_t *call, crm_error_t *err);
 

@@ -17,7 +17,9 @@ static const crm_stmt_t  crm_health_ping = {
 
 
 const crm_endpoint_t  crm_health = {
-    CRM_AUTH_NONE, CRM_BODY_NONE, NULL, crm_health_run
+    .auth = CRM_AUTH_NONE,
+    .body = CRM_BODY_NONE,
+    .run = crm_health_run
 };
 
 

@@ -163,37 +163,60 @@ static const char *const  crm_leads_page_params[] = {
 
 
 const crm_endpoint_t  crm_leads_create = {
-    CRM_AUTH_USER, CRM_BODY_JSON, crm_leads_create_parse, crm_leads_create_run
+    .auth = CRM_AUTH_USER,
+    .body = CRM_BODY_JSON,
+    .parse = crm_leads_create_parse,
+    .run = crm_leads_create_run
 };
 
 const crm_endpoint_t  crm_leads_list = {
-    CRM_AUTH_USER, CRM_BODY_NONE, crm_leads_list_parse, crm_leads_list_run
+    .auth = CRM_AUTH_USER,
+    .body = CRM_BODY_NONE,
+    .parse = crm_leads_list_parse,
+    .run = crm_leads_list_run
 };
 
 const crm_endpoint_t  crm_leads_admin_list = {
-    CRM_AUTH_ADMIN, CRM_BODY_NONE, crm_leads_admin_list_parse,
-    crm_leads_list_run
+    .auth = CRM_AUTH_ADMIN,
+    .body = CRM_BODY_NONE,
+    .parse = crm_leads_admin_list_parse,
+    .run = crm_leads_list_run
 };
 
 const crm_endpoint_t  crm_leads_get = {
-    CRM_AUTH_USER, CRM_BODY_NONE, crm_leads_target_parse, crm_leads_get_run
+    .auth = CRM_AUTH_USER,
+    .body = CRM_BODY_NONE,
+    .caller_in_query = 1,
+    .parse = crm_leads_target_parse,
+    .run = crm_leads_get_run
 };
 
 const crm_endpoint_t  crm_leads_update = {
-    CRM_AUTH_USER, CRM_BODY_JSON, crm_leads_update_parse, crm_leads_update_run
+    .auth = CRM_AUTH_USER,
+    .body = CRM_BODY_JSON,
+    .parse = crm_leads_update_parse,
+    .run = crm_leads_update_run
 };
 
 const crm_endpoint_t  crm_leads_delete = {
-    CRM_AUTH_USER, CRM_BODY_NONE, crm_leads_target_parse, crm_leads_delete_run
+    .auth = CRM_AUTH_USER,
+    .body = CRM_BODY_NONE,
+    .parse = crm_leads_target_parse,
+    .run = crm_leads_delete_run
 };
 
 const crm_endpoint_t  crm_leads_move = {
-    CRM_AUTH_USER, CRM_BODY_JSON, crm_leads_move_parse, crm_leads_move_run
+    .auth = CRM_AUTH_USER,
+    .body = CRM_BODY_JSON,
+    .parse = crm_leads_move_parse,
+    .run = crm_leads_move_run
 };
 
 const crm_endpoint_t  crm_leads_history = {
-    CRM_AUTH_USER, CRM_BODY_NONE, crm_leads_history_parse,
-    crm_leads_history_run
+    .auth = CRM_AUTH_USER,
+    .body = CRM_BODY_NONE,
+    .parse = crm_leads_history_parse,
+    .run = crm_leads_history_run
 };
 
 
@@ -788,9 +811,11 @@ crm_leads_missing_or_stale(crm_db_t *db, crm_call_t *call,
 }
 
 
+/* the hot read: the caller is checked in the lead's own statement */
 static crm_status_e
 crm_leads_get_run(crm_db_t *db, crm_call_t *call, crm_error_t *err)
 {
+    int                 active;
     crm_lead_t          lead;
     crm_rows_t          rows;
     crm_status_e        rc;
@@ -798,9 +823,16 @@ crm_leads_get_run(crm_db_t *db, crm_call_t *call, crm_error_t *err)
 
     t = call->input;
 
-    rc = crm_store_lead_get(db, call->caller->id, t->id, &rows, err);
+    rc = crm_store_lead_get_as(db, call->claims.sub, t->id, &rows, &active,
+                               err);
     if (rc != CRM_OK) {
         return rc;
+    }
+
+    if (!active) {
+        crm_rows_free(&rows);
+        return crm_error_set(err, CRM_E_UNAUTHORIZED, NULL,
+                             "account is not active");
     }
 
     if (rows.n == 0) {

@@ -17,11 +17,16 @@ static int crm_stages_render(yajl_gen g, const crm_stage_t *stage);
 
 
 const crm_endpoint_t  crm_stages_list = {
-    CRM_AUTH_USER, CRM_BODY_NONE, NULL, crm_stages_list_run
+    .auth = CRM_AUTH_USER,
+    .body = CRM_BODY_NONE,
+    .run = crm_stages_list_run
 };
 
 const crm_endpoint_t  crm_stages_get = {
-    CRM_AUTH_USER, CRM_BODY_NONE, crm_stages_get_parse, crm_stages_get_run
+    .auth = CRM_AUTH_USER,
+    .body = CRM_BODY_NONE,
+    .parse = crm_stages_get_parse,
+    .run = crm_stages_get_run
 };
 
 

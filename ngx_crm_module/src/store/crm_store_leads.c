@@ -62,6 +62,18 @@ static const crm_stmt_t  crm_lead_get = {
     2
 };
 
+/*
+ * one row whenever the caller exists: its state, and the lead's columns,
+ * all NULL when the caller has no such live lead
+ */
+static const crm_stmt_t  crm_lead_get_as = {
+    "lead_get_as",
+    "SELECT " CRM_LEAD_COLS("l.") ", a.is_active FROM crm.accounts a"
+    " LEFT JOIN crm.leads l ON l.id = $2 AND l.owner_id = a.id"
+    " AND l.deleted_at IS NULL WHERE a.id = $1",
+    2
+};
+
 static const crm_stmt_t  crm_lead_update = {
     "lead_update",
     "UPDATE crm.leads SET"
@@ -294,6 +306,32 @@ crm_store_lead_get(crm_db_t *db, const char *owner_id, const char *id,
     params[1] = owner_id;
 
     return crm_db_query(db, &crm_lead_get, params, out, err);
+}
+
+
+crm_status_e
+crm_store_lead_get_as(crm_db_t *db, const char *caller_id, const char *id,
+    crm_rows_t *out, int *active, crm_error_t *err)
+{
+    const char    *params[2];
+    crm_status_e   rc;
+
+    params[0] = caller_id;
+    params[1] = id;
+
+    rc = crm_db_query(db, &crm_lead_get_as, params, out, err);
+    if (rc != CRM_OK) {
+        return rc;
+    }
+
+    *active = out->n > 0
+              && crm_rows_value(out, 0, CRM_LEAD_NCOLS)[0] == 't';
+
+    if (out->n > 0 && crm_rows_value(out, 0, 0) == NULL) {
+        out->n = 0;
+    }
+
+    return CRM_OK;
 }
 
 

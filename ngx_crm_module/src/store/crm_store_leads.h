@@ -115,6 +115,14 @@ crm_status_e crm_store_lead_get(crm_db_t *db, const char *owner_id,
     const char *id, crm_rows_t *out, crm_error_t *err);
 
 /*
+ * The read of GET /leads/{id} in one statement: *active is 1 when the
+ * caller exists and is active, and rows->n is 1 with the caller's live
+ * lead, or 0.
+ */
+crm_status_e crm_store_lead_get_as(crm_db_t *db, const char *caller_id,
+    const char *id, crm_rows_t *out, int *active, crm_error_t *err);
+
+/*
  * Up to page->limit + 1 live leads, newest first, after the cursor;
  * filter->q is matched as a literal substring of name, email or company.
  */
