@@ -5,9 +5,12 @@
  * with the old.
  */
 
+#include "crm_form.h"
 #include "crm_stages.h"
 
 
+static crm_status_e crm_stages_list_parse(crm_call_t *call,
+    crm_error_t *err);
 static crm_status_e crm_stages_get_parse(crm_call_t *call, crm_error_t *err);
 static crm_status_e crm_stages_list_run(crm_db_t *db, crm_call_t *call,
     crm_error_t *err);
@@ -16,9 +19,14 @@ static crm_status_e crm_stages_get_run(crm_db_t *db, crm_call_t *call,
 static int crm_stages_render(yajl_gen g, const crm_stage_t *stage);
 
 
+/* neither takes a query parameter: any is a mistake worth saying */
+static const char *const  crm_stages_params[] = { NULL };
+
+
 const crm_endpoint_t  crm_stages_list = {
     .auth = CRM_AUTH_USER,
     .body = CRM_BODY_NONE,
+    .parse = crm_stages_list_parse,
     .run = crm_stages_list_run
 };
 
@@ -110,9 +118,22 @@ failed:
 
 
 static crm_status_e
+crm_stages_list_parse(crm_call_t *call, crm_error_t *err)
+{
+    return crm_form_check_names(call->query, crm_stages_params, err);
+}
+
+
+static crm_status_e
 crm_stages_get_parse(crm_call_t *call, crm_error_t *err)
 {
+    crm_status_e        rc;
     const crm_stage_t  *stage;
+
+    rc = crm_form_check_names(call->query, crm_stages_params, err);
+    if (rc != CRM_OK) {
+        return rc;
+    }
 
     stage = crm_pipeline_stage(call->conf->pipeline, call->match.params[0]);
     if (stage == NULL) {
