@@ -126,10 +126,13 @@ run() {
 }
 
 median() {
-    sort -n | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
+    sort -n | awk '{ a[NR] = $1 }
+        END { if (NR == 0) print "-";
+              else print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
 }
 
-med() { tr ' ' '\n' <<< "$1" | grep -v '^$' | grep -v '^-$' | median; }
+# the median of the numbers in a list; "-" (not measured) is skipped
+med() { tr ' ' '\n' <<< "$1" | { grep -Ev '^-?$' || true; } | median; }
 
 # warm up: every pool thread opens its connection and prepares statements
 run auth_me > /dev/null
