@@ -835,9 +835,10 @@ sub page_all {
     return (\@items, "$path: no end after $pages pages", $pages);
 }
 
+# percent-encodes the UTF-8 of a character string
 sub uri_escape {
     my $s = shift;
-    utf8::encode($s) if utf8::is_utf8($s);
+    utf8::encode($s);
     $s =~ s/([^A-Za-z0-9_.~-])/sprintf '%%%02X', ord $1/ge;
     return $s;
 }

@@ -1042,7 +1042,11 @@ crm_leads_move_run(crm_db_t *db, crm_call_t *call, crm_error_t *err)
         return rc;
     }
 
-    rc = crm_store_lead_get(db, call->caller->id, t->id, &rows, err);
+    /*
+     * locked, so that "already there" stays true until the commit: two
+     * concurrent moves to the same place record one move, not two
+     */
+    rc = crm_store_lead_lock(db, call->caller->id, t->id, &rows, err);
     if (rc != CRM_OK) {
         return rc;
     }

@@ -62,6 +62,13 @@ static const crm_stmt_t  crm_lead_get = {
     2
 };
 
+static const crm_stmt_t  crm_lead_lock = {
+    "lead_lock",
+    "SELECT " CRM_LEAD_COLS("") " FROM crm.leads"
+    " WHERE id = $1 AND owner_id = $2 AND deleted_at IS NULL FOR UPDATE",
+    2
+};
+
 /*
  * one row whenever the caller exists: its state, and the lead's columns,
  * all NULL when the caller has no such live lead
@@ -306,6 +313,19 @@ crm_store_lead_get(crm_db_t *db, const char *owner_id, const char *id,
     params[1] = owner_id;
 
     return crm_db_query(db, &crm_lead_get, params, out, err);
+}
+
+
+crm_status_e
+crm_store_lead_lock(crm_db_t *db, const char *owner_id, const char *id,
+    crm_rows_t *out, crm_error_t *err)
+{
+    const char  *params[2];
+
+    params[0] = id;
+    params[1] = owner_id;
+
+    return crm_db_query(db, &crm_lead_lock, params, out, err);
 }
 
 

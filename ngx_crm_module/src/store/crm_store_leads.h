@@ -114,6 +114,10 @@ crm_status_e crm_store_lead_insert(crm_db_t *db, const crm_lead_new_t *in,
 crm_status_e crm_store_lead_get(crm_db_t *db, const char *owner_id,
     const char *id, crm_rows_t *out, crm_error_t *err);
 
+/* crm_store_lead_get(), locking the row until the transaction ends */
+crm_status_e crm_store_lead_lock(crm_db_t *db, const char *owner_id,
+    const char *id, crm_rows_t *out, crm_error_t *err);
+
 /*
  * The read of GET /leads/{id} in one statement: *active is 1 when the
  * caller exists and is active, and rows->n is 1 with the caller's live
