@@ -10,13 +10,12 @@
  */
 
 #include "crm_normalize.h"
+#include "crm_validate.h"
 
 
 static int crm_phone_digits(const char *p, const char *end, char *out);
 static int crm_domain_host(const char *p, const char *end, const char **host,
     size_t *len);
-static int crm_domain_valid(const char *p, size_t len);
-static int crm_domain_label_valid(const char *p, size_t len, int last);
 
 
 #define crm_normalize_lower(c)                                               \
@@ -29,7 +28,6 @@ static int crm_domain_label_valid(const char *p, size_t len, int last);
 
 #define CRM_PHONE_DIGITS_MIN  8
 #define CRM_PHONE_DIGITS_MAX  (CRM_PHONE_MAX - 1)
-#define CRM_DOMAIN_LABEL_MAX  63
 
 
 crm_status_e
@@ -181,7 +179,7 @@ crm_domain_normalize(crm_str_t in, const char *field, char *out,
 
     out[len] = '\0';
 
-    if (!crm_domain_valid(out, len)) {
+    if (!crm_hostname_valid(out, len)) {
         goto invalid;
     }
 
@@ -269,83 +267,6 @@ crm_domain_host(const char *p, const char *end, const char **host,
     *len = (size_t) (end - p);
 
     return 0;
-}
-
-
-/* the rules of crm_email_normalize()'s domain, plus "xn--" top labels */
-static int
-crm_domain_valid(const char *p, size_t len)
-{
-    size_t       labels;
-    const char  *end, *dot;
-
-    end = p + len;
-    labels = 0;
-
-    for ( ;; ) {
-        dot = memchr(p, '.', (size_t) (end - p));
-
-        if (!crm_domain_label_valid(p, dot != NULL ? (size_t) (dot - p)
-                                                   : (size_t) (end - p),
-                                    dot == NULL))
-        {
-            return 0;
-        }
-
-        labels++;
-
-        if (dot == NULL) {
-            break;
-        }
-
-        p = dot + 1;
-    }
-
-    return labels >= 2;
-}
-
-
-/* p is lower-cased already */
-static int
-crm_domain_label_valid(const char *p, size_t len, int last)
-{
-    int     idn;
-    size_t  i;
-    char    c;
-
-    if (len == 0 || len > CRM_DOMAIN_LABEL_MAX
-        || p[0] == '-' || p[len - 1] == '-')
-    {
-        return 0;
-    }
-
-    /*
-     * an alphabetic top label keeps IP addresses out ("10.0.0.1"); an
-     * internationalised one is punycode, "xn--p1ai", digits and all
-     */
-    idn = (len > 4 && memcmp(p, "xn--", 4) == 0);
-
-    if (last && len < 2) {
-        return 0;
-    }
-
-    for (i = 0; i < len; i++) {
-        c = p[i];
-
-        if (c >= 'a' && c <= 'z') {
-            continue;
-        }
-
-        if (last && !idn) {
-            return 0;
-        }
-
-        if (!crm_normalize_digit(c) && c != '-') {
-            return 0;
-        }
-    }
-
-    return 1;
 }
 
 

@@ -15,8 +15,7 @@
 static size_t crm_utf8_decode(const unsigned char *p, size_t len,
     uint32_t *cp);
 static int crm_email_local_valid(const char *p, size_t len);
-static int crm_email_domain_valid(const char *p, size_t len);
-static int crm_email_label_valid(const char *p, size_t len, int last);
+static int crm_hostname_label_valid(const char *p, size_t len, int last);
 
 
 #define crm_validate_space(c)                                                \
@@ -69,7 +68,7 @@ crm_email_normalize(crm_str_t in, const char *field, char *out,
     local = (size_t) (at - out);
 
     if (!crm_email_local_valid(out, local)
-        || !crm_email_domain_valid(at + 1, len - local - 1))
+        || !crm_hostname_valid(at + 1, len - local - 1))
     {
         goto invalid;
     }
@@ -119,11 +118,15 @@ crm_email_local_valid(const char *p, size_t len)
 }
 
 
-static int
-crm_email_domain_valid(const char *p, size_t len)
+int
+crm_hostname_valid(const char *p, size_t len)
 {
     size_t       labels;
     const char  *end, *dot;
+
+    if (len == 0 || len > CRM_HOSTNAME_MAX) {
+        return 0;
+    }
 
     end = p + len;
     labels = 0;
@@ -131,9 +134,9 @@ crm_email_domain_valid(const char *p, size_t len)
     for ( ;; ) {
         dot = memchr(p, '.', (size_t) (end - p));
 
-        if (!crm_email_label_valid(p, dot != NULL ? (size_t) (dot - p)
-                                                  : (size_t) (end - p),
-                                   dot == NULL))
+        if (!crm_hostname_label_valid(p, dot != NULL ? (size_t) (dot - p)
+                                                     : (size_t) (end - p),
+                                      dot == NULL))
         {
             return 0;
         }
@@ -152,8 +155,9 @@ crm_email_domain_valid(const char *p, size_t len)
 
 
 static int
-crm_email_label_valid(const char *p, size_t len, int last)
+crm_hostname_label_valid(const char *p, size_t len, int last)
 {
+    int     idn;
     size_t  i;
     char    c;
 
@@ -165,15 +169,20 @@ crm_email_label_valid(const char *p, size_t len, int last)
         return 0;
     }
 
+    /*
+     * an alphabetic top label keeps IP addresses out ("user@10.0.0.1");
+     * an internationalised one is punycode, "xn--p1ai", digits and all
+     */
+    idn = (len > 4 && memcmp(p, "xn--", 4) == 0);
+
     for (i = 0; i < len; i++) {
         c = p[i];
 
-        if (crm_validate_alpha(c)) {
+        if (c >= 'a' && c <= 'z') {
             continue;
         }
 
-        /* the top-level label is alphabetic: no "user@10.0.0.1" */
-        if (last || (!crm_validate_digit(c) && c != '-')) {
+        if ((last && !idn) || (!crm_validate_digit(c) && c != '-')) {
             return 0;
         }
     }

@@ -24,6 +24,16 @@
 crm_status_e crm_email_normalize(crm_str_t in, const char *field, char *out,
     crm_error_t *err);
 
+#define CRM_HOSTNAME_MAX  253
+
+
+/*
+ * 1 when p[0..len) is a lower-case host name: at most 253 bytes, two or
+ * more dot-separated labels of 1..63 letters, digits and inner hyphens,
+ * the last alphabetic of 2+ or punycode ("xn--"), so never an IP address.
+ */
+int crm_hostname_valid(const char *p, size_t len);
+
 /* 1 when s is a canonical lower- or upper-case 8-4-4-4-12 hex UUID */
 int crm_uuid_valid(crm_str_t s);
 

@@ -26,6 +26,8 @@ typedef struct {
 
 static crm_status_e crm_accounts_list_parse(crm_call_t *call,
     crm_error_t *err);
+static int crm_accounts_item(crm_call_t *call, yajl_gen g,
+    const void *rows, size_t i, crm_cursor_t *at);
 static crm_status_e crm_accounts_list_run(crm_db_t *db, crm_call_t *call,
     crm_error_t *err);
 static crm_status_e crm_accounts_update_parse(crm_call_t *call,
@@ -171,15 +173,29 @@ crm_accounts_list_parse(crm_call_t *call, crm_error_t *err)
 }
 
 
+static int
+crm_accounts_item(crm_call_t *call, yajl_gen g, const void *rows, size_t i,
+    crm_cursor_t *at)
+{
+    const crm_account_t  *acct;
+
+    (void) call;
+
+    acct = &((const crm_account_t *) rows)[i];
+
+    at->ts_us = acct->created_us;
+    memcpy(at->id, acct->id, sizeof(at->id));
+
+    return crm_account_render(g, acct);
+}
+
+
 static crm_status_e
 crm_accounts_list_run(crm_db_t *db, crm_call_t *call, crm_error_t *err)
 {
-    char            cursor[CRM_CURSOR_MAX];
-    size_t          i, n, shown;
-    yajl_gen        g;
+    size_t          n;
     crm_page_t     *page;
     crm_status_e    rc;
-    crm_cursor_t    next;
     crm_account_t  *accts;
 
     page = call->input;
@@ -195,55 +211,8 @@ crm_accounts_list_run(crm_db_t *db, crm_call_t *call, crm_error_t *err)
         return rc;
     }
 
-    shown = n > page->limit ? page->limit : n;
-
-    g = crm_json_gen_new();
-    if (g == NULL) {
-        return crm_error_set(err, CRM_E_INTERNAL, NULL, "out of memory");
-    }
-
-    if (yajl_gen_map_open(g) != yajl_gen_status_ok
-        || crm_json_gen_key(g, "items") != 0
-        || yajl_gen_array_open(g) != yajl_gen_status_ok)
-    {
-        goto failed;
-    }
-
-    for (i = 0; i < shown; i++) {
-        if (crm_account_render(g, &accts[i]) != 0) {
-            goto failed;
-        }
-    }
-
-    if (yajl_gen_array_close(g) != yajl_gen_status_ok) {
-        goto failed;
-    }
-
-    /* one row more than asked for says there is a next page */
-    if (n > page->limit) {
-        next.ts_us = accts[shown - 1].created_us;
-        memcpy(next.id, accts[shown - 1].id, sizeof(next.id));
-        crm_cursor_encode(&next, cursor);
-
-        if (crm_json_gen_kv_str(g, "next_cursor", cursor) != 0) {
-            goto failed;
-        }
-
-    } else if (crm_json_gen_kv_str(g, "next_cursor", NULL) != 0) {
-        goto failed;
-    }
-
-    if (yajl_gen_map_close(g) != yajl_gen_status_ok) {
-        goto failed;
-    }
-
-    return crm_call_reply_json(call, 200, g, err);
-
-failed:
-
-    yajl_gen_free(g);
-
-    return crm_error_set(err, CRM_E_INTERNAL, NULL, "could not render");
+    return crm_call_reply_page(call, accts, n, page->limit, crm_accounts_item,
+                               err);
 }
 
 

@@ -27,6 +27,8 @@ static crm_status_e crm_audit_list_run(crm_db_t *db, crm_call_t *call,
 static crm_status_e crm_audit_param(crm_call_t *call, const char *name,
     const char **out, crm_error_t *err);
 static int crm_audit_render(yajl_gen g, const crm_audit_row_t *row);
+static int crm_audit_item(crm_call_t *call, yajl_gen g, const void *rows,
+    size_t i, crm_cursor_t *at);
 
 
 static const char *const  crm_audit_params[] = {
@@ -120,10 +122,10 @@ crm_audit_list_parse(crm_call_t *call, crm_error_t *err)
 static int
 crm_audit_render(yajl_gen g, const crm_audit_row_t *row)
 {
-    int           rc;
-    yajl_val      details;
-    crm_error_t   err;
-    crm_json_limits_t  limits = { 1024 * 1024, 32 };
+    int                 rc;
+    yajl_val            details;
+    crm_error_t         err;
+    crm_json_limits_t   limits = { 1024 * 1024, 32 };
 
     if (yajl_gen_map_open(g) != yajl_gen_status_ok
         || crm_json_gen_kv_str(g, "id", row->id) != 0
@@ -157,16 +159,28 @@ crm_audit_render(yajl_gen g, const crm_audit_row_t *row)
 }
 
 
+static int
+crm_audit_item(crm_call_t *call, yajl_gen g, const void *rows, size_t i,
+    crm_cursor_t *at)
+{
+    crm_audit_row_t  row;
+
+    (void) call;
+
+    crm_audit_row(rows, i, &row);
+
+    at->ts_us = row.created_us;
+    snprintf(at->id, sizeof(at->id), "%s", row.id);
+
+    return crm_audit_render(g, &row);
+}
+
+
 static crm_status_e
 crm_audit_list_run(crm_db_t *db, crm_call_t *call, crm_error_t *err)
 {
-    char                cursor[CRM_CURSOR_MAX];
-    size_t              i, shown;
-    yajl_gen            g;
     crm_rows_t          rows;
     crm_status_e        rc;
-    crm_cursor_t        next;
-    crm_audit_row_t     row;
     crm_audit_query_t  *query;
 
     query = call->input;
@@ -176,58 +190,9 @@ crm_audit_list_run(crm_db_t *db, crm_call_t *call, crm_error_t *err)
         return rc;
     }
 
-    shown = rows.n > query->page.limit ? query->page.limit : rows.n;
-
-    g = crm_json_gen_new();
-    if (g == NULL) {
-        crm_rows_free(&rows);
-        return crm_error_set(err, CRM_E_INTERNAL, NULL, "out of memory");
-    }
-
-    if (yajl_gen_map_open(g) != yajl_gen_status_ok
-        || crm_json_gen_key(g, "items") != 0
-        || yajl_gen_array_open(g) != yajl_gen_status_ok)
-    {
-        goto failed;
-    }
-
-    for (i = 0; i < shown; i++) {
-        crm_audit_row(&rows, i, &row);
-
-        if (crm_audit_render(g, &row) != 0) {
-            goto failed;
-        }
-    }
-
-    if (yajl_gen_array_close(g) != yajl_gen_status_ok) {
-        goto failed;
-    }
-
-    if (rows.n > shown) {
-        next.ts_us = row.created_us;
-        snprintf(next.id, sizeof(next.id), "%s", row.id);
-        crm_cursor_encode(&next, cursor);
-
-        if (crm_json_gen_kv_str(g, "next_cursor", cursor) != 0) {
-            goto failed;
-        }
-
-    } else if (crm_json_gen_kv_str(g, "next_cursor", NULL) != 0) {
-        goto failed;
-    }
-
-    if (yajl_gen_map_close(g) != yajl_gen_status_ok) {
-        goto failed;
-    }
-
+    rc = crm_call_reply_page(call, &rows, rows.n, query->page.limit,
+                             crm_audit_item, err);
     crm_rows_free(&rows);
 
-    return crm_call_reply_json(call, 200, g, err);
-
-failed:
-
-    yajl_gen_free(g);
-    crm_rows_free(&rows);
-
-    return crm_error_set(err, CRM_E_INTERNAL, NULL, "could not render");
+    return rc;
 }

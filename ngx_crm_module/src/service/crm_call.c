@@ -389,6 +389,62 @@ crm_call_add_header(crm_call_t *call, const char *name, const char *value)
 
 
 crm_status_e
+crm_call_reply_page(crm_call_t *call, const void *rows, size_t nrows,
+    unsigned limit, crm_call_item_pt item, crm_error_t *err)
+{
+    char          cursor[CRM_CURSOR_MAX];
+    size_t        i, shown;
+    yajl_gen      g;
+    crm_cursor_t  at;
+
+    shown = nrows > limit ? limit : nrows;
+
+    g = crm_json_gen_new();
+    if (g == NULL) {
+        return crm_error_set(err, CRM_E_INTERNAL, NULL, "out of memory");
+    }
+
+    if (yajl_gen_map_open(g) != yajl_gen_status_ok
+        || crm_json_gen_key(g, "items") != 0
+        || yajl_gen_array_open(g) != yajl_gen_status_ok)
+    {
+        goto failed;
+    }
+
+    memset(&at, 0, sizeof(crm_cursor_t));
+
+    for (i = 0; i < shown; i++) {
+        if (item(call, g, rows, i, &at) != 0) {
+            goto failed;
+        }
+    }
+
+    if (yajl_gen_array_close(g) != yajl_gen_status_ok) {
+        goto failed;
+    }
+
+    if (nrows > shown) {
+        crm_cursor_encode(&at, cursor);
+    }
+
+    if (crm_json_gen_kv_str(g, "next_cursor", nrows > shown ? cursor : NULL)
+        != 0
+        || yajl_gen_map_close(g) != yajl_gen_status_ok)
+    {
+        goto failed;
+    }
+
+    return crm_call_reply_json(call, 200, g, err);
+
+failed:
+
+    yajl_gen_free(g);
+
+    return crm_error_set(err, CRM_E_INTERNAL, NULL, "could not render");
+}
+
+
+crm_status_e
 crm_call_reply_empty(crm_call_t *call, unsigned status)
 {
     call->reply.status = status;

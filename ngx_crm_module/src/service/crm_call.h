@@ -26,6 +26,7 @@
 #include "crm_error.h"
 #include "crm_json.h"
 #include "crm_jwt.h"
+#include "crm_page.h"
 #include "crm_password.h"
 #include "crm_pipeline.h"
 #include "crm_router.h"
@@ -176,6 +177,21 @@ crm_status_e crm_call_fail(crm_call_t *call, crm_status_e code,
 /* finishes g into call->reply with status and application/json */
 crm_status_e crm_call_reply_json(crm_call_t *call, unsigned status,
     yajl_gen g, crm_error_t *err);
+
+/*
+ * Renders row i of a list into g and sets *at to the row's place in the
+ * list (for the next page's cursor); 0 or -1.
+ */
+typedef int (*crm_call_item_pt)(crm_call_t *call, yajl_gen g,
+    const void *rows, size_t i, crm_cursor_t *at);
+
+/*
+ * Replies 200 with {"items": [...], "next_cursor": ...} from nrows rows
+ * read as limit + 1: a row beyond limit means a next page, whose cursor is
+ * the place of the last row shown.
+ */
+crm_status_e crm_call_reply_page(crm_call_t *call, const void *rows,
+    size_t nrows, unsigned limit, crm_call_item_pt item, crm_error_t *err);
 
 /* a reply without a body, such as 204 */
 crm_status_e crm_call_reply_empty(crm_call_t *call, unsigned status);

@@ -63,6 +63,8 @@ static crm_status_e crm_leads_create_run(crm_db_t *db, crm_call_t *call,
 static crm_status_e crm_leads_list_parse(crm_call_t *call, crm_error_t *err);
 static crm_status_e crm_leads_admin_list_parse(crm_call_t *call,
     crm_error_t *err);
+static int crm_leads_item(crm_call_t *call, yajl_gen g, const void *rows,
+    size_t i, crm_cursor_t *at);
 static crm_status_e crm_leads_list_run(crm_db_t *db, crm_call_t *call,
     crm_error_t *err);
 static crm_status_e crm_leads_target_parse(crm_call_t *call,
@@ -80,6 +82,8 @@ static crm_status_e crm_leads_move_run(crm_db_t *db, crm_call_t *call,
     crm_error_t *err);
 static crm_status_e crm_leads_history_parse(crm_call_t *call,
     crm_error_t *err);
+static int crm_leads_history_item(crm_call_t *call, yajl_gen g,
+    const void *rows, size_t i, crm_cursor_t *at);
 static crm_status_e crm_leads_history_run(crm_db_t *db, crm_call_t *call,
     crm_error_t *err);
 
@@ -671,16 +675,26 @@ crm_leads_admin_list_parse(crm_call_t *call, crm_error_t *err)
 }
 
 
+static int
+crm_leads_item(crm_call_t *call, yajl_gen g, const void *rows, size_t i,
+    crm_cursor_t *at)
+{
+    crm_lead_t  lead;
+
+    crm_lead_row(rows, i, &lead);
+
+    at->ts_us = lead.created_us;
+    snprintf(at->id, sizeof(at->id), "%s", lead.id);
+
+    return crm_leads_render(g, call->conf, &lead);
+}
+
+
 static crm_status_e
 crm_leads_list_run(crm_db_t *db, crm_call_t *call, crm_error_t *err)
 {
-    char               cursor[CRM_CURSOR_MAX];
-    size_t             i, shown;
-    yajl_gen           g;
-    crm_lead_t         lead;
     crm_rows_t         rows;
     crm_status_e       rc;
-    crm_cursor_t       next;
     crm_lead_query_t  *query;
 
     query = call->input;
@@ -694,61 +708,11 @@ crm_leads_list_run(crm_db_t *db, crm_call_t *call, crm_error_t *err)
         return rc;
     }
 
-    shown = rows.n > query->page.limit ? query->page.limit : rows.n;
-
-    g = crm_json_gen_new();
-    if (g == NULL) {
-        crm_rows_free(&rows);
-        return crm_leads_nomem(err);
-    }
-
-    if (yajl_gen_map_open(g) != yajl_gen_status_ok
-        || crm_json_gen_key(g, "items") != 0
-        || yajl_gen_array_open(g) != yajl_gen_status_ok)
-    {
-        goto failed;
-    }
-
-    for (i = 0; i < shown; i++) {
-        crm_lead_row(&rows, i, &lead);
-
-        if (crm_leads_render(g, call->conf, &lead) != 0) {
-            goto failed;
-        }
-    }
-
-    if (yajl_gen_array_close(g) != yajl_gen_status_ok) {
-        goto failed;
-    }
-
-    /* one row more than asked for says there is a next page */
-    if (rows.n > shown) {
-        next.ts_us = lead.created_us;
-        snprintf(next.id, sizeof(next.id), "%s", lead.id);
-        crm_cursor_encode(&next, cursor);
-
-        if (crm_json_gen_kv_str(g, "next_cursor", cursor) != 0) {
-            goto failed;
-        }
-
-    } else if (crm_json_gen_kv_str(g, "next_cursor", NULL) != 0) {
-        goto failed;
-    }
-
-    if (yajl_gen_map_close(g) != yajl_gen_status_ok) {
-        goto failed;
-    }
-
+    rc = crm_call_reply_page(call, &rows, rows.n, query->page.limit,
+                             crm_leads_item, err);
     crm_rows_free(&rows);
 
-    return crm_call_reply_json(call, 200, g, err);
-
-failed:
-
-    yajl_gen_free(g);
-    crm_rows_free(&rows);
-
-    return crm_error_set(err, CRM_E_INTERNAL, NULL, "could not render");
+    return rc;
 }
 
 
@@ -1152,17 +1116,43 @@ crm_leads_history_parse(crm_call_t *call, crm_error_t *err)
 }
 
 
+static int
+crm_leads_history_item(crm_call_t *call, yajl_gen g, const void *rows,
+    size_t i, crm_cursor_t *at)
+{
+    crm_lead_event_t  ev;
+
+    (void) call;
+
+    crm_lead_event_row(rows, i, &ev);
+
+    at->ts_us = ev.created_us;
+    snprintf(at->id, sizeof(at->id), "%s", ev.id);
+
+    if (yajl_gen_map_open(g) != yajl_gen_status_ok
+        || crm_json_gen_kv_str(g, "id", ev.id) != 0
+        || crm_json_gen_kv_str(g, "from_stage", ev.from_stage) != 0
+        || crm_json_gen_kv_str(g, "from_substage", ev.from_substage) != 0
+        || crm_json_gen_kv_str(g, "to_stage", ev.to_stage) != 0
+        || crm_json_gen_kv_str(g, "to_substage", ev.to_substage) != 0
+        || crm_json_gen_kv_int(g, "score", ev.score) != 0
+        || crm_json_gen_kv_str(g, "actor_id", ev.actor_id) != 0
+        || crm_json_gen_kv_str(g, "created_at", ev.created_at) != 0
+        || yajl_gen_map_close(g) != yajl_gen_status_ok)
+    {
+        return -1;
+    }
+
+    return 0;
+}
+
+
 static crm_status_e
 crm_leads_history_run(crm_db_t *db, crm_call_t *call, crm_error_t *err)
 {
     int                 exists;
-    char                cursor[CRM_CURSOR_MAX];
-    size_t              i, shown;
-    yajl_gen            g;
     crm_rows_t          rows;
     crm_status_e        rc;
-    crm_cursor_t        next;
-    crm_lead_event_t    ev;
     crm_lead_target_t  *t;
 
     t = call->input;
@@ -1184,70 +1174,11 @@ crm_leads_history_run(crm_db_t *db, crm_call_t *call, crm_error_t *err)
         return rc;
     }
 
-    shown = rows.n > t->page.limit ? t->page.limit : rows.n;
-
-    g = crm_json_gen_new();
-    if (g == NULL) {
-        crm_rows_free(&rows);
-        return crm_leads_nomem(err);
-    }
-
-    if (yajl_gen_map_open(g) != yajl_gen_status_ok
-        || crm_json_gen_key(g, "items") != 0
-        || yajl_gen_array_open(g) != yajl_gen_status_ok)
-    {
-        goto failed;
-    }
-
-    for (i = 0; i < shown; i++) {
-        crm_lead_event_row(&rows, i, &ev);
-
-        if (yajl_gen_map_open(g) != yajl_gen_status_ok
-            || crm_json_gen_kv_str(g, "id", ev.id) != 0
-            || crm_json_gen_kv_str(g, "from_stage", ev.from_stage) != 0
-            || crm_json_gen_kv_str(g, "from_substage", ev.from_substage) != 0
-            || crm_json_gen_kv_str(g, "to_stage", ev.to_stage) != 0
-            || crm_json_gen_kv_str(g, "to_substage", ev.to_substage) != 0
-            || crm_json_gen_kv_int(g, "score", ev.score) != 0
-            || crm_json_gen_kv_str(g, "actor_id", ev.actor_id) != 0
-            || crm_json_gen_kv_str(g, "created_at", ev.created_at) != 0
-            || yajl_gen_map_close(g) != yajl_gen_status_ok)
-        {
-            goto failed;
-        }
-    }
-
-    if (yajl_gen_array_close(g) != yajl_gen_status_ok) {
-        goto failed;
-    }
-
-    if (rows.n > shown) {
-        next.ts_us = ev.created_us;
-        snprintf(next.id, sizeof(next.id), "%s", ev.id);
-        crm_cursor_encode(&next, cursor);
-
-        if (crm_json_gen_kv_str(g, "next_cursor", cursor) != 0) {
-            goto failed;
-        }
-
-    } else if (crm_json_gen_kv_str(g, "next_cursor", NULL) != 0) {
-        goto failed;
-    }
-
-    if (yajl_gen_map_close(g) != yajl_gen_status_ok) {
-        goto failed;
-    }
-
+    rc = crm_call_reply_page(call, &rows, rows.n, t->page.limit,
+                             crm_leads_history_item, err);
     crm_rows_free(&rows);
 
-    return crm_call_reply_json(call, 200, g, err);
-
-failed:
-
-    yajl_gen_free(g);
-    crm_rows_free(&rows);
-
-    return crm_error_set(err, CRM_E_INTERNAL, NULL, "could not render");
+    return rc;
 }
 
 
