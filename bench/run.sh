@@ -5,7 +5,10 @@
 # machine.  Several alternating rounds; medians go to bench/RESULTS.md.
 #
 # Run through "./build.sh bench" (which builds first).  Environment:
-# BENCH_ROUNDS (5), BENCH_SECONDS (5), BENCH_CONNECTIONS (32).
+# BENCH_ROUNDS (5), BENCH_SECONDS (5), BENCH_CONNECTIONS (32), and
+# BENCH_THREADS ("4 2"): the thread_pool sizes per worker to measure, each
+# a full set of rounds and a table of its own (the first is what
+# conf/nginx.conf ships).
 
 set -euo pipefail
 
@@ -13,6 +16,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 ROUNDS=${BENCH_ROUNDS:-5}
 SECONDS_PER_RUN=${BENCH_SECONDS:-5}
 CONNS=${BENCH_CONNECTIONS:-32}
+read -r -a THREAD_SETS <<< "${BENCH_THREADS:-4 2}"
 WORK=$(mktemp -d /tmp/crm-bench.XXXXXX)
 chmod 755 "$WORK"
 
@@ -39,12 +43,16 @@ trap cleanup EXIT
 
 openssl rand -hex 32 | tr -d '\n' > "$WORK/jwt.secret"
 
-cat > "$WORK/nginx.conf" <<EOF
+# nginx with $1 pool threads per worker
+start_nginx() {
+    "${NGINX[@]}" -s quit 2>/dev/null || true
+    while [ -f "$WORK/nginx.pid" ]; do sleep 0.1; done
+    cat > "$WORK/nginx.conf" <<EOF
 load_module $ROOT/build/modules/ngx_http_crm_module.so;
 worker_processes 2;
 error_log $WORK/error.log warn;
 pid $WORK/nginx.pid;
-thread_pool crm threads=4 max_queue=65536;
+thread_pool crm threads=$1 max_queue=65536;
 events { worker_connections 4096; }
 http {
     access_log off;
@@ -59,9 +67,11 @@ http {
     }
 }
 EOF
+    "${NGINX[@]}"
+    sleep 0.5
+}
 
-"${NGINX[@]}"
-sleep 0.5
+start_nginx "${THREAD_SETS[0]}"
 
 URL=http://127.0.0.1:$PORT
 curl -sf -o /dev/null -X POST "$URL/auth/register" \
@@ -134,55 +144,70 @@ median() {
 # the median of the numbers in a list; "-" (not measured) is skipped
 med() { tr ' ' '\n' <<< "$1" | { grep -Ev '^-?$' || true; } | median; }
 
-# warm up: every pool thread opens its connection and prepares statements
-run auth_me > /dev/null
-run lead_get > /dev/null
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }
 
 declare -A RPS P99 ERR
 NAMES=(baseline auth_me lead_get lead_list lead_create lead_move pgbench_s)
-
-for ((i = 1; i <= ROUNDS; i++)); do
-    for name in "${NAMES[@]}"; do
-        read -r rps p99 err <<< "$(run "$name")"
-        RPS[$name]+="$rps "
-        P99[$name]+="$p99 "
-        ERR[$name]=$(( ${ERR[$name]:-0} + err ))
-        printf 'round %d %-12s %8s req/s  p99 %6s ms  errors %s\n' "$i" "$name" "$rps" "$p99" "$err" >&2
-    done
-done
-
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }
-
-base=$(med "${RPS[baseline]}")
-ceiling=$(med "${RPS[pgbench_s]}")
 
 row() {
     local name=$1 label=$2 rps p99
     rps=$(med "${RPS[$name]}")
     p99=$(med "${P99[$name]}")
-    echo "| $label | $rps | ${p99:--} | ${ERR[$name]} | $(ratio "$rps" "$base") | $(ratio "$rps" "$ceiling") |"
+    echo "| $label | $rps | $p99 | ${ERR[$name]} | $(ratio "$rps" "$base") | $(ratio "$rps" "$ceiling") |"
 }
 
 {
     echo "# Benchmark results"
     echo
     echo "Produced by \`./build.sh bench\` on $(date -u +%Y-%m-%dT%H:%M:%SZ):"
-    echo "$(nproc) cores, nginx $(nginx -v 2>&1 | sed 's/.*\///'), 2 workers, thread_pool crm threads=4,"
-    echo "PostgreSQL 15 on the same machine, wrk -t2 -c$CONNS (pgbench -c$CONNS -j2),"
-    echo "$ROUNDS alternating rounds of ${SECONDS_PER_RUN} s; figures are medians over the rounds."
-    echo
-    echo "| endpoint | req/s (median) | p99 ms (median) | errors (all rounds) | ratio to \`return 200\` | ratio to \`pgbench -S\` |"
-    echo "|---|---|---|---|---|---|"
-    row baseline "\`return 200\` (baseline, same nginx)"
-    row auth_me "\`GET /auth/me\` (token check + one account read)"
-    row lead_get "\`GET /leads/{id}\` (200 leads, round robin)"
-    row lead_list "\`GET /leads/?limit=50\`"
-    row lead_create "\`POST /leads/\` (insert + history + audit, one transaction)"
-    row lead_move "\`PUT /leads/{id}/stage\` (update + history + audit)"
-    row pgbench_s "\`pgbench -S -M prepared\` (tps, same database)"
+    echo "$(nproc) cores, nginx $(nginx -v 2>&1 | sed 's/.*\///'), 2 workers, PostgreSQL 15 on the"
+    echo "same machine, wrk -t2 -c$CONNS (pgbench -c$CONNS -j2), $ROUNDS alternating rounds of"
+    echo "${SECONDS_PER_RUN} s per table; figures are medians over the rounds."
+} > "$ROOT/bench/RESULTS.md"
+
+for threads in "${THREAD_SETS[@]}"; do
+    start_nginx "$threads"
+
+    # warm up: every pool thread opens its connection, prepares statements
+    run auth_me > /dev/null
+    run lead_get > /dev/null
+
+    RPS=() P99=() ERR=()
+
+    for ((i = 1; i <= ROUNDS; i++)); do
+        for name in "${NAMES[@]}"; do
+            read -r rps p99 err <<< "$(run "$name")"
+            RPS[$name]+="$rps "
+            P99[$name]+="$p99 "
+            ERR[$name]=$(( ${ERR[$name]:-0} + err ))
+            printf 'threads %d round %d %-12s %8s req/s  p99 %6s ms  errors %s\n' \
+                "$threads" "$i" "$name" "$rps" "$p99" "$err" >&2
+        done
+    done
+
+    base=$(med "${RPS[baseline]}")
+    ceiling=$(med "${RPS[pgbench_s]}")
+
+    {
+        echo
+        echo "## thread_pool crm threads=$threads"
+        echo
+        echo "| endpoint | req/s (median) | p99 ms (median) | errors (all rounds) | ratio to \`return 200\` | ratio to \`pgbench -S\` |"
+        echo "|---|---|---|---|---|---|"
+        row baseline "\`return 200\` (baseline, same nginx)"
+        row auth_me "\`GET /auth/me\` (token check + one account read)"
+        row lead_get "\`GET /leads/{id}\` (200 leads, round robin)"
+        row lead_list "\`GET /leads/?limit=50\`"
+        row lead_create "\`POST /leads/\` (insert + history + audit, one transaction)"
+        row lead_move "\`PUT /leads/{id}/stage\` (update + history + audit)"
+        row pgbench_s "\`pgbench -S -M prepared\` (tps, same database)"
+    } >> "$ROOT/bench/RESULTS.md"
+done
+
+{
     echo
     echo "Targets: \`GET /auth/me\` at 10,000 req/s or more with no errors;"
     echo "\`GET /leads/{id}\` at 0.35 x the \`pgbench -S\` ceiling or better."
-} > "$ROOT/bench/RESULTS.md"
+} >> "$ROOT/bench/RESULTS.md"
 
 cat "$ROOT/bench/RESULTS.md"
