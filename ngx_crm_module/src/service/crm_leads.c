@@ -56,6 +56,10 @@ typedef struct {
 } crm_lead_query_t;
 
 
+typedef crm_status_e (*crm_leads_normalize_pt)(crm_str_t in,
+    const char *field, char *out, crm_error_t *err);
+
+
 static crm_status_e crm_leads_create_parse(crm_call_t *call,
     crm_error_t *err);
 static crm_status_e crm_leads_create_run(crm_db_t *db, crm_call_t *call,
@@ -90,6 +94,9 @@ static crm_status_e crm_leads_history_run(crm_db_t *db, crm_call_t *call,
 static crm_status_e crm_leads_fields(crm_call_t *call,
     const crm_lead_body_t *body, crm_lead_patch_t *patch, crm_error_t *err);
 static const char *crm_leads_dup(crm_call_t *call, crm_str_t s);
+static crm_status_e crm_leads_normalized(crm_call_t *call,
+    const crm_json_value_t *value, const char *field, size_t size,
+    crm_leads_normalize_pt normalize, const char **out, crm_error_t *err);
 static crm_status_e crm_leads_pipeline(const crm_call_t *call,
     const crm_json_value_t *stage, const crm_json_value_t *substage,
     const crm_stage_t **st, const crm_substage_t **ss, crm_error_t *err);
@@ -246,8 +253,7 @@ static crm_status_e
 crm_leads_fields(crm_call_t *call, const crm_lead_body_t *body,
     crm_lead_patch_t *patch, crm_error_t *err)
 {
-    char          *buf;
-    crm_status_e   rc;
+    crm_status_e  rc;
 
     memset(patch, 0, sizeof(crm_lead_patch_t));
 
@@ -262,36 +268,22 @@ crm_leads_fields(crm_call_t *call, const crm_lead_body_t *body,
     if (body->email.present) {
         patch->set |= CRM_LEAD_EMAIL;
 
-        if (!body->email.null) {
-            buf = crm_arena_alloc(&call->arena, CRM_EMAIL_MAX + 1);
-            if (buf == NULL) {
-                return crm_leads_nomem(err);
-            }
-
-            rc = crm_email_normalize(body->email.str, "email", buf, err);
-            if (rc != CRM_OK) {
-                return rc;
-            }
-
-            patch->email = buf;
+        rc = crm_leads_normalized(call, &body->email, "email",
+                                  CRM_EMAIL_MAX + 1, crm_email_normalize,
+                                  &patch->email, err);
+        if (rc != CRM_OK) {
+            return rc;
         }
     }
 
     if (body->phone.present) {
         patch->set |= CRM_LEAD_PHONE;
 
-        if (!body->phone.null) {
-            buf = crm_arena_alloc(&call->arena, CRM_PHONE_MAX + 1);
-            if (buf == NULL) {
-                return crm_leads_nomem(err);
-            }
-
-            rc = crm_phone_normalize(body->phone.str, "phone", buf, err);
-            if (rc != CRM_OK) {
-                return rc;
-            }
-
-            patch->phone = buf;
+        rc = crm_leads_normalized(call, &body->phone, "phone",
+                                  CRM_PHONE_MAX + 1, crm_phone_normalize,
+                                  &patch->phone, err);
+        if (rc != CRM_OK) {
+            return rc;
         }
     }
 
@@ -309,19 +301,11 @@ crm_leads_fields(crm_call_t *call, const crm_lead_body_t *body,
     if (body->shop_domain.present) {
         patch->set |= CRM_LEAD_SHOP_DOMAIN;
 
-        if (!body->shop_domain.null) {
-            buf = crm_arena_alloc(&call->arena, CRM_DOMAIN_MAX + 1);
-            if (buf == NULL) {
-                return crm_leads_nomem(err);
-            }
-
-            rc = crm_domain_normalize(body->shop_domain.str, "shop_domain",
-                                      buf, err);
-            if (rc != CRM_OK) {
-                return rc;
-            }
-
-            patch->shop_domain = buf;
+        rc = crm_leads_normalized(call, &body->shop_domain, "shop_domain",
+                                  CRM_DOMAIN_MAX + 1, crm_domain_normalize,
+                                  &patch->shop_domain, err);
+        if (rc != CRM_OK) {
+            return rc;
         }
     }
 
@@ -333,17 +317,12 @@ crm_leads_fields(crm_call_t *call, const crm_lead_body_t *body,
     if (body->currency.present) {
         patch->set |= CRM_LEAD_CURRENCY;
 
-        buf = crm_arena_alloc(&call->arena, CRM_CURRENCY_LEN + 1);
-        if (buf == NULL) {
-            return crm_leads_nomem(err);
-        }
-
-        rc = crm_currency_normalize(body->currency.str, "currency", buf, err);
+        rc = crm_leads_normalized(call, &body->currency, "currency",
+                                  CRM_CURRENCY_LEN + 1, crm_currency_normalize,
+                                  &patch->currency, err);
         if (rc != CRM_OK) {
             return rc;
         }
-
-        patch->currency = buf;
     }
 
     if (body->notes.present) {
@@ -353,6 +332,40 @@ crm_leads_fields(crm_call_t *call, const crm_lead_body_t *body,
             return crm_leads_nomem(err);
         }
     }
+
+    return CRM_OK;
+}
+
+
+/*
+ * A normalised copy of a field, in the call's arena, by one of the core
+ * normalisers (which share this shape); null stays NULL.
+ */
+static crm_status_e
+crm_leads_normalized(crm_call_t *call, const crm_json_value_t *value,
+    const char *field, size_t size, crm_leads_normalize_pt normalize,
+    const char **out, crm_error_t *err)
+{
+    char          *buf;
+    crm_status_e   rc;
+
+    *out = NULL;
+
+    if (value->null) {
+        return CRM_OK;
+    }
+
+    buf = crm_arena_alloc(&call->arena, size);
+    if (buf == NULL) {
+        return crm_leads_nomem(err);
+    }
+
+    rc = normalize(value->str, field, buf, err);
+    if (rc != CRM_OK) {
+        return rc;
+    }
+
+    *out = buf;
 
     return CRM_OK;
 }
