@@ -86,6 +86,9 @@ refused('crm_api twice in one location', qr/"crm_api" directive is duplicate/,
     server_extra => "        location /twice { crm_api; crm_api; }\n");
 refused('crm_thread_pool naming an undeclared thread_pool', qr/unknown thread pool "undeclared"/,
     conf => { crm_thread_pool => 'undeclared' });
+refused('crm_slow_thread_pool naming an undeclared thread_pool',
+    qr/unknown thread pool "undeclared"/,
+    conf => { crm_slow_thread_pool => 'undeclared' });
 refused('missing jwt secret file',
     qr/cannot open "crm_jwt_secret_file" "\Q$cd\E\/no-such\.secret".*No such file/,
     conf => { crm_jwt_secret_file => "$cd/no-such.secret" });

@@ -193,12 +193,17 @@ sub psql {
 #                   (crm_pipeline defaults to the repository's
 #                   pipeline-config; tests that edit a pipeline point it at
 #                   a copy_pipeline())
+#   main_extra   => text added at the main level (thread pools, ...)
+#   pool_threads => threads of the "crm" thread pool (default 4)
 #   http_extra   => text added at http level
 #   server_extra => text added inside the server block
 #   workers      => worker_processes
 sub write_config {
     my ($self, %opt) = @_;
-    $self->{$_} = $opt{$_} for grep { exists $opt{$_} } qw(http_extra server_extra workers);
+    $self->{$_} = $opt{$_}
+        for grep { exists $opt{$_} } qw(main_extra pool_threads http_extra server_extra workers);
+    $self->{main_extra} //= '';
+    $self->{pool_threads} //= 4;
     if ($opt{conf}) {
         $self->{conf} = { %{ $self->{conf} }, %{ $opt{conf} } };
     }
@@ -239,7 +244,8 @@ $load
 ${user}worker_processes $self->{workers};
 error_log $d/error.log info;
 pid $d/nginx.pid;
-thread_pool crm threads=4;
+thread_pool crm threads=$self->{pool_threads};
+$self->{main_extra}
 
 events { worker_connections 1024; }
 

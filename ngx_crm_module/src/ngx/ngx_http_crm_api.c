@@ -280,7 +280,11 @@ ngx_http_crm_api_post(ngx_http_request_t *r, crm_call_t *call)
     task->event.handler = ngx_http_crm_api_done;
     task->event.log = r->connection->log;
 
-    if (ngx_thread_task_post(lcf->thread_pool, task) != NGX_OK) {
+    if (ngx_thread_task_post(call->endpoint->slow ? lcf->slow_pool
+                                                  : lcf->thread_pool,
+                             task)
+        != NGX_OK)
+    {
         crm_call_fail(call, CRM_E_UNAVAILABLE, "server busy");
         return NGX_ERROR;
     }

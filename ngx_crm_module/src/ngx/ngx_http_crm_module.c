@@ -65,6 +65,13 @@ static ngx_command_t  ngx_http_crm_commands[] = {
       offsetof(ngx_http_crm_loc_conf_t, thread_pool_name),
       NULL },
 
+    { ngx_string("crm_slow_thread_pool"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_crm_loc_conf_t, slow_pool_name),
+      NULL },
+
     { ngx_string("crm_jwt_secret_file"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_http_crm_jwt_secret_file,
@@ -168,9 +175,11 @@ ngx_http_crm_create_loc_conf(ngx_conf_t *cf)
      *
      *     conf->database = { 0, NULL };
      *     conf->thread_pool_name = { 0, NULL };
+     *     conf->slow_pool_name = { 0, NULL };
      *     conf->jwt_secret = { 0, NULL };
      *     conf->jwt_issuer = { 0, NULL };
      *     conf->thread_pool = NULL;
+     *     conf->slow_pool = NULL;
      *     conf->service = NULL;
      */
 
@@ -201,6 +210,7 @@ ngx_http_crm_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                               prev->statement_timeout, 5000);
     ngx_conf_merge_str_value(conf->thread_pool_name, prev->thread_pool_name,
                              "crm");
+    ngx_conf_merge_str_value(conf->slow_pool_name, prev->slow_pool_name, "");
     ngx_conf_merge_str_value(conf->jwt_secret, prev->jwt_secret, "");
     ngx_conf_merge_sec_value(conf->jwt_ttl, prev->jwt_ttl, 3600);
     ngx_conf_merge_str_value(conf->jwt_issuer, prev->jwt_issuer,
@@ -288,6 +298,15 @@ ngx_http_crm_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         conf->thread_pool = ngx_thread_pool_add(cf, &conf->thread_pool_name);
         if (conf->thread_pool == NULL) {
             return NGX_CONF_ERROR;
+        }
+
+        conf->slow_pool = conf->thread_pool;
+
+        if (conf->slow_pool_name.len) {
+            conf->slow_pool = ngx_thread_pool_add(cf, &conf->slow_pool_name);
+            if (conf->slow_pool == NULL) {
+                return NGX_CONF_ERROR;
+            }
         }
 
         /*

@@ -17,6 +17,7 @@ typedef struct {
     ngx_msec_t            connect_timeout;
     ngx_msec_t            statement_timeout;
     ngx_str_t             thread_pool_name;
+    ngx_str_t             slow_pool_name;       /* "": the same pool */
     ngx_str_t             jwt_secret;           /* the file's contents */
     time_t                jwt_ttl;
     ngx_str_t             jwt_issuer;
@@ -26,6 +27,7 @@ typedef struct {
 
     ngx_flag_t            api;                  /* crm_api in this location */
     ngx_thread_pool_t    *thread_pool;
+    ngx_thread_pool_t    *slow_pool;            /* password hashing */
     crm_service_conf_t   *service;              /* built by merge */
 } ngx_http_crm_loc_conf_t;
 

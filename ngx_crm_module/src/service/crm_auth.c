@@ -94,6 +94,7 @@ static const char *const  crm_login_form_names[] = {
 
 const crm_endpoint_t  crm_auth_register = {
     .auth = CRM_AUTH_NONE,
+    .slow = 1,
     .body = CRM_BODY_JSON,
     .parse = crm_auth_register_parse,
     .run = crm_auth_register_run
@@ -101,6 +102,7 @@ const crm_endpoint_t  crm_auth_register = {
 
 const crm_endpoint_t  crm_auth_login = {
     .auth = CRM_AUTH_NONE,
+    .slow = 1,
     .body = CRM_BODY_JSON_OR_FORM,
     .parse = crm_auth_login_parse,
     .run = crm_auth_login_run

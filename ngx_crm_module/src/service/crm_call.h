@@ -80,6 +80,13 @@ typedef struct {
      */
     unsigned       caller_in_query:1;
 
+    /*
+     * CPU-heavy (a password hash, tens of milliseconds): runs on the slow
+     * pool when one is configured, so that quick calls never queue behind
+     * it
+     */
+    unsigned       slow:1;
+
     /* event loop: validates the request into call->input; may be NULL */
     crm_status_e (*parse)(crm_call_t *call, crm_error_t *err);
 
