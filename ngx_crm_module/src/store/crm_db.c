@@ -17,7 +17,16 @@
 
 
 /* how long a thread answers 503 without retrying after a failed connect */
-#define CRM_DB_RETRY_MS  250
+#define CRM_DB_RETRY_MS       250
+
+/*
+ * how long a connection keeps its prepared statements.  A generic plan
+ * made while a table was small (a sequential scan of 200 leads) stays
+ * cached as the table grows, until an ANALYZE invalidates it; preparing
+ * again lets PostgreSQL plan for the table's present size (it scales its
+ * row estimates by the table's current pages even before ANALYZE).
+ */
+#define CRM_DB_REPREPARE_MS   10000
 
 
 struct crm_db_s {
@@ -28,6 +37,7 @@ struct crm_db_s {
     size_t                 prepared_cap;
     int                    in_txn;
     int64_t                failed_at;   /* monotonic ms */
+    int64_t                prepared_at; /* monotonic ms of the first */
     crm_db_t              *next;        /* the same thread's others */
     crm_db_t              *next_all;    /* every connection of the process */
 };
@@ -37,6 +47,7 @@ static void crm_db_key_create(void);
 static int64_t crm_db_now_ms(void);
 static void crm_db_close(crm_db_t *db);
 static int crm_db_idle_alive(crm_db_t *db);
+static void crm_db_forget_plans(crm_db_t *db);
 static crm_status_e crm_db_connect(crm_db_t *db, crm_error_t *err);
 static crm_status_e crm_db_prepare(crm_db_t *db, const crm_stmt_t *stmt,
     crm_error_t *err);
@@ -300,11 +311,35 @@ crm_db_idle_alive(crm_db_t *db)
 }
 
 
+/* between units of work: drops statements older than CRM_DB_REPREPARE_MS */
+static void
+crm_db_forget_plans(crm_db_t *db)
+{
+    PGresult  *res;
+
+    if (db->nprepared == 0
+        || crm_db_now_ms() < db->prepared_at + CRM_DB_REPREPARE_MS)
+    {
+        return;
+    }
+
+    res = PQexec(db->conn, "DEALLOCATE ALL");
+    PQclear(res);
+
+    db->nprepared = 0;
+}
+
+
 crm_status_e
 crm_db_ready(crm_db_t *db, crm_error_t *err)
 {
     if (db->conn != NULL) {
-        if (db->in_txn || crm_db_idle_alive(db)) {
+        if (db->in_txn) {
+            return CRM_OK;
+        }
+
+        if (crm_db_idle_alive(db)) {
+            crm_db_forget_plans(db);
             return CRM_OK;
         }
 
@@ -359,6 +394,11 @@ crm_db_prepare(crm_db_t *db, const crm_stmt_t *stmt, crm_error_t *err)
     }
 
     PQclear(res);
+
+    if (db->nprepared == 0) {
+        db->prepared_at = crm_db_now_ms();
+    }
+
     db->prepared[db->nprepared++] = stmt;
 
     return CRM_OK;

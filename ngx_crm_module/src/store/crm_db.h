@@ -14,6 +14,7 @@
  *   CLOSED   ->  CLOSED    crm_db_ready(): connect failed, back-off starts
  *   READY    ->  CLOSED    crm_db_exec(): connection lost (PQstatus bad)
  *   READY    ->  READY     crm_db_exec(): statement ok or SQL error
+ *   READY    ->  READY     crm_db_ready(): statements 10 s old dropped
  */
 
 #ifndef CRM_DB_H
