@@ -248,13 +248,26 @@ cmd_run() {
     cmd_db_stop
 }
 
+pg_running() {
+    local data
+    data=$(pg_data_dir)
+    [ -f "$data/PG_VERSION" ] \
+        && as_pg "$(pg_bin pg_ctl)" -D "$data" status >/dev/null 2>&1
+}
+
 cmd_admin() {
     [ $# -eq 1 ] || die "usage: ./build.sh admin EMAIL"
     VAR=$ROOT/var
     PG_PORT=5433
     cmd_build
+
+    # a gateway that is running keeps its database; otherwise leave none up
+    local was_running=0 rc=0
+    pg_running && was_running=1
     cmd_db
-    "$BUILD/crm-admin" --database "host=127.0.0.1 port=$PG_PORT dbname=crm user=crm" "$1"
+    "$BUILD/crm-admin" --database "host=127.0.0.1 port=$PG_PORT dbname=crm user=crm" "$1" || rc=$?
+    [ "$was_running" -eq 1 ] || cmd_db_stop
+    return "$rc"
 }
 
 # Runs the libFuzzer target over the core parsers for CRM_FUZZ_SECONDS
