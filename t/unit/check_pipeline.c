@@ -762,6 +762,23 @@ START_TEST(test_pipeline_shipped)
 END_TEST
 
 
+START_TEST(test_pipeline_name_valid)
+{
+    ck_assert(crm_pipeline_name_valid(crm_str_lit("lead"), 32));
+    ck_assert(crm_pipeline_name_valid(crm_str_lit("new_account2"), 32));
+    ck_assert(crm_pipeline_name_valid(crm_str_lit("a"), 1));
+
+    ck_assert(!crm_pipeline_name_valid(crm_str_lit(""), 32));
+    ck_assert(!crm_pipeline_name_valid(crm_str_lit("2lead"), 32));
+    ck_assert(!crm_pipeline_name_valid(crm_str_lit("_lead"), 32));
+    ck_assert(!crm_pipeline_name_valid(crm_str_lit("Lead"), 32));
+    ck_assert(!crm_pipeline_name_valid(crm_str_lit("le-ad"), 32));
+    ck_assert(!crm_pipeline_name_valid(crm_str_lit("../demo"), 32));
+    ck_assert(!crm_pipeline_name_valid(crm_str_lit("ab"), 1));
+}
+END_TEST
+
+
 static Suite *
 check_pipeline_suite(void)
 {
@@ -773,6 +790,7 @@ check_pipeline_suite(void)
     tcase_add_checked_fixture(tc, check_pipeline_setup,
                               check_pipeline_teardown);
 
+    tcase_add_test(tc, test_pipeline_name_valid);
     tcase_add_test(tc, test_pipeline_loads);
     tcase_add_test(tc, test_pipeline_dir_spelling);
     tcase_add_test(tc, test_pipeline_stages_file);

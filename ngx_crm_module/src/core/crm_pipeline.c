@@ -499,12 +499,36 @@ crm_pipeline_substage_field(crm_stage_t *stage, size_t i,
 }
 
 
+int
+crm_pipeline_name_valid(crm_str_t name, size_t max)
+{
+    size_t  i;
+
+    if (name.len == 0 || name.len > max
+        || name.data[0] < 'a' || name.data[0] > 'z')
+    {
+        return 0;
+    }
+
+    for (i = 1; i < name.len; i++) {
+        if ((name.data[i] < 'a' || name.data[i] > 'z')
+            && (name.data[i] < '0' || name.data[i] > '9')
+            && name.data[i] != '_')
+        {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
 /* stage names and statuses: [a-z][a-z0-9_]*, 1..max characters */
 static crm_status_e
 crm_pipeline_name_check(const char *name, size_t max, const char *file,
     const char *elem, crm_error_t *err)
 {
-    size_t       i, len;
+    size_t       len;
     crm_error_t  text;
 
     len = strlen(name);
@@ -517,21 +541,9 @@ crm_pipeline_name_check(const char *name, size_t max, const char *file,
                                   elem, text.message);
     }
 
-    if (len == 0 || len > max || name[0] < 'a' || name[0] > 'z') {
-        goto invalid;
+    if (crm_pipeline_name_valid((crm_str_t) { name, len }, max)) {
+        return CRM_OK;
     }
-
-    for (i = 1; i < len; i++) {
-        if ((name[i] < 'a' || name[i] > 'z')
-            && (name[i] < '0' || name[i] > '9') && name[i] != '_')
-        {
-            goto invalid;
-        }
-    }
-
-    return CRM_OK;
-
-invalid:
 
     return crm_pipeline_error(err, CRM_E_INVALID, file,
                               "%s: must be 1 to %zu lower-case letters, "

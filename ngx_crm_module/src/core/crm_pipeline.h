@@ -70,6 +70,13 @@ crm_status_e crm_pipeline_load(const char *dir, crm_pipeline_t **out,
 
 void crm_pipeline_free(crm_pipeline_t *p);
 
+/*
+ * 1 when name has the shape of a stage name or a status: 1..max of
+ * [a-z][a-z0-9_]*.  Lists filter by it even for stages a new pipeline no
+ * longer has.
+ */
+int crm_pipeline_name_valid(crm_str_t name, size_t max);
+
 /* NULL when there is no such stage / substage */
 const crm_stage_t *crm_pipeline_stage(const crm_pipeline_t *p,
     crm_str_t name);

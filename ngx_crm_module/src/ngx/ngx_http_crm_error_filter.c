@@ -39,7 +39,12 @@ ngx_http_crm_error_filter_init(ngx_conf_t *cf)
 }
 
 
-/* a problem document for nginx's own error status, in the request pool */
+/*
+ * A problem document for nginx's own error status, in the request pool.
+ * Both filters call it, the header filter for the length and the body
+ * filter for the bytes: the module's context slot may already hold the
+ * request's call, so the document is rendered again rather than kept.
+ */
 static ngx_int_t
 ngx_http_crm_error_render(ngx_http_request_t *r, ngx_str_t *body)
 {

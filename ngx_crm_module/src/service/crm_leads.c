@@ -568,7 +568,6 @@ crm_leads_query(crm_call_t *call, const char *owner, crm_lead_query_t *query,
 {
     int            found;
     char          *stage, *q;
-    size_t         i, n;
     crm_status_e   rc;
 
     query->filter.owner_id = owner;
@@ -589,18 +588,7 @@ crm_leads_query(crm_call_t *call, const char *owner, crm_lead_query_t *query,
 
     /* any stage name, also one a new pipeline no longer has */
     if (found) {
-        n = strlen(stage);
-
-        for (i = 0; i < n; i++) {
-            if (!((stage[i] >= 'a' && stage[i] <= 'z')
-                  || (i > 0 && stage[i] >= '0' && stage[i] <= '9')
-                  || (i > 0 && stage[i] == '_')))
-            {
-                break;
-            }
-        }
-
-        if (n == 0 || i < n) {
+        if (!crm_pipeline_name_valid(crm_str_c(stage), CRM_STAGE_NAME_MAX)) {
             return crm_error_set(err, CRM_E_INVALID, "stage",
                                  "must be a stage name");
         }
