@@ -9,11 +9,13 @@
 #include <strings.h>
 
 #include "crm_call.h"
+#include "crm_sig.h"
 #include "crm_validate.h"
 
 
 #define CRM_USER_AGENT_MAX  512
 #define CRM_RETRY_AFTER     "1"
+#define CRM_IDEMPOTENCY_MAX 255
 
 
 static crm_status_e crm_call_record(crm_call_t *call, crm_status_e rc);
@@ -175,6 +177,42 @@ crm_call_set_if_match(crm_call_t *call, crm_str_t value)
 
 
 crm_status_e
+crm_call_set_signed_headers(crm_call_t *call, crm_str_t signature,
+    crm_str_t idempotency_key)
+{
+    size_t  i;
+
+    for (i = 0; i < idempotency_key.len; i++) {
+        if ((unsigned char) idempotency_key.data[i] < 0x21
+            || (unsigned char) idempotency_key.data[i] > 0x7e)
+        {
+            break;
+        }
+    }
+
+    if (i < idempotency_key.len || idempotency_key.len > CRM_IDEMPOTENCY_MAX)
+    {
+        crm_error_set(&call->error, CRM_E_INVALID, "Idempotency-Key",
+                      "must be 1 to %d printable ASCII characters",
+                      CRM_IDEMPOTENCY_MAX);
+        return crm_call_record(call, CRM_E_INVALID);
+    }
+
+    call->signature.data = crm_arena_strdup(&call->arena, signature);
+    call->signature.len = signature.len;
+    call->idempotency_key.data = crm_arena_strdup(&call->arena,
+                                                  idempotency_key);
+    call->idempotency_key.len = idempotency_key.len;
+
+    if (call->signature.data == NULL || call->idempotency_key.data == NULL) {
+        return crm_call_fail(call, CRM_E_INTERNAL, "out of memory");
+    }
+
+    return CRM_OK;
+}
+
+
+crm_status_e
 crm_call_authenticate(crm_call_t *call, crm_str_t header, int64_t now)
 {
     crm_status_e       rc;
@@ -182,8 +220,11 @@ crm_call_authenticate(crm_call_t *call, crm_str_t header, int64_t now)
     crm_jwt_verify_t   v;
 
     err = &call->error;
+    call->now = now;
 
-    if (call->endpoint->auth == CRM_AUTH_NONE) {
+    if (call->endpoint->auth == CRM_AUTH_NONE
+        || call->endpoint->auth == CRM_AUTH_SIGNED)
+    {
         return CRM_OK;
     }
 
@@ -259,6 +300,21 @@ crm_call_set_body(crm_call_t *call, crm_str_t content_type, crm_str_t body)
     err = &call->error;
 
     /* nginx has bounded the body already (crm_max_body_size) */
+
+    if (call->endpoint->auth == CRM_AUTH_SIGNED) {
+        if (call->conf->callback_key == NULL) {
+            crm_error_set(err, CRM_E_UNAUTHORIZED, NULL,
+                          "signed callbacks are not configured");
+            return crm_call_record(call, CRM_E_UNAUTHORIZED);
+        }
+
+        rc = crm_sig_verify(call->conf->callback_key,
+                            call->conf->callback_key_len, call->signature,
+                            body, call->now, CRM_SIG_TOLERANCE, err);
+        if (rc != CRM_OK) {
+            return crm_call_record(call, rc);
+        }
+    }
 
     if (call->endpoint->body == CRM_BODY_JSON_OR_FORM
         && crm_call_media_type_is(content_type,
@@ -505,7 +561,10 @@ crm_call_finish(crm_call_t *call)
     switch (call->rc) {
 
     case CRM_E_UNAUTHORIZED:
-        crm_call_add_header(call, "WWW-Authenticate", "Bearer");
+        crm_call_add_header(call, "WWW-Authenticate",
+                            call->endpoint != NULL
+                            && call->endpoint->auth == CRM_AUTH_SIGNED
+                            ? "CRM-Signature" : "Bearer");
         break;
 
     case CRM_E_UNAVAILABLE:

@@ -24,6 +24,7 @@
 #include "crm_arena.h"
 #include "crm_db.h"
 #include "crm_error.h"
+#include "crm_ids.h"
 #include "crm_json.h"
 #include "crm_jwt.h"
 #include "crm_page.h"
@@ -52,13 +53,22 @@ typedef struct {
     crm_json_limits_t      json;
     crm_argon2_params_t    argon2;
     const crm_pipeline_t  *pipeline;
+    const unsigned char   *callback_key;    /* NULL: callbacks refused */
+    size_t                 callback_key_len;
+    const char            *public_url;      /* no trailing slash */
+    int64_t                install_cents;   /* a new link's commission */
+    int64_t                conversion_bps;
+    const char            *currency;        /* commissions' currency */
 } crm_service_conf_t;
 
 
 typedef enum {
     CRM_AUTH_NONE = 0,
     CRM_AUTH_USER,
-    CRM_AUTH_ADMIN
+    CRM_AUTH_ADMIN,
+
+    /* an X-CRM-Signature over the raw body, checked before it is parsed */
+    CRM_AUTH_SIGNED
 } crm_auth_e;
 
 
@@ -119,6 +129,9 @@ struct crm_call_s {
     unsigned                   allowed;     /* for 405 */
     crm_str_t                  query;
     crm_str_t                  if_match;    /* the raw header, or empty */
+    crm_str_t                  signature;   /* X-CRM-Signature, or empty */
+    crm_str_t                  idempotency_key;     /* or empty */
+    int64_t                    now;         /* unix time of the request */
     crm_str_t                  body;
     unsigned                   body_is_form:1;
     yajl_val                   json;
@@ -127,6 +140,10 @@ struct crm_call_s {
     crm_jwt_claims_t           claims;
     crm_account_t             *caller;      /* loaded by crm_call_execute */
     void                      *input;       /* endpoint->parse's output */
+
+    /* set by a run that changed a link: the glue drops it from the cache */
+    char                       link_changed[CRM_LINK_ID_LEN + 1];
+
     crm_reply_t                reply;
     crm_error_t                error;
     crm_status_e               rc;
@@ -153,7 +170,18 @@ crm_status_e crm_call_set_request(crm_call_t *call, unsigned method,
 /* the If-Match header's value, copied for the thread (empty: absent) */
 crm_status_e crm_call_set_if_match(crm_call_t *call, crm_str_t value);
 
-/* header is the Authorization value (empty when absent); now: unix time */
+/*
+ * The X-CRM-Signature and Idempotency-Key values, copied for the thread
+ * (empty: absent).  Idempotency keys longer than 255 bytes or with bytes
+ * outside printable ASCII are refused (CRM_E_INVALID).
+ */
+crm_status_e crm_call_set_signed_headers(crm_call_t *call,
+    crm_str_t signature, crm_str_t idempotency_key);
+
+/*
+ * header is the Authorization value (empty when absent); now: unix time.
+ * A CRM_AUTH_SIGNED endpoint's signature is checked by crm_call_set_body().
+ */
 crm_status_e crm_call_authenticate(crm_call_t *call, crm_str_t header,
     int64_t now);
 

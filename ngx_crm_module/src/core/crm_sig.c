@@ -1,0 +1,254 @@
+/*
+ * Signed callbacks; see crm_sig.h.
+ *
+ * The MAC is computed over "<t>.<body>" in one HMAC context, fed in two
+ * parts, so the body is never copied.  Every v1 element is compared, in
+ * constant time, even after one has matched.
+ */
+
+#include <stdio.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#include "crm_sig.h"
+
+
+#define CRM_SIG_MD_LEN   32
+#define CRM_SIG_T_MAX    12         /* digits: far beyond any real time */
+
+
+static int crm_sig_mac(const unsigned char *key, size_t key_len,
+    crm_str_t t, crm_str_t body, unsigned char *md);
+static int crm_sig_unhex(crm_str_t hex, unsigned char *out);
+static int crm_sig_nibble(char c);
+
+
+crm_status_e
+crm_sig_verify(const unsigned char *key, size_t key_len, crm_str_t header,
+    crm_str_t body, int64_t now, int64_t tolerance, crm_error_t *err)
+{
+    int             nt, nv, match;
+    size_t          i, n;
+    int64_t         t;
+    crm_str_t       elt, name, value, ts, v1[8];
+    unsigned char   md[CRM_SIG_MD_LEN], got[CRM_SIG_MD_LEN];
+
+    if (header.len == 0) {
+        return crm_error_set(err, CRM_E_UNAUTHORIZED, NULL,
+                             "missing signature");
+    }
+
+    nt = 0;
+    nv = 0;
+    ts = (crm_str_t) { NULL, 0 };
+
+    while (header.len) {
+        for (n = 0; n < header.len && header.data[n] != ','; n++) {
+            /* void */
+        }
+
+        elt = (crm_str_t) { header.data, n };
+
+        header.data += n;
+        header.len -= n;
+
+        if (header.len) {
+            header.data++;
+            header.len--;
+
+            while (header.len && header.data[0] == ' ') {
+                header.data++;
+                header.len--;
+            }
+        }
+
+        for (n = 0; n < elt.len && elt.data[n] != '='; n++) {
+            /* void */
+        }
+
+        if (n == elt.len) {
+            goto malformed;
+        }
+
+        name = (crm_str_t) { elt.data, n };
+        value = (crm_str_t) { elt.data + n + 1, elt.len - n - 1 };
+
+        if (crm_str_eq(name, "t")) {
+            ts = value;
+            nt++;
+
+        } else if (crm_str_eq(name, "v1")) {
+            if (nv == (int) (sizeof(v1) / sizeof(v1[0]))) {
+                goto malformed;
+            }
+
+            v1[nv++] = value;
+        }
+    }
+
+    if (nt != 1 || nv == 0 || ts.len == 0 || ts.len > CRM_SIG_T_MAX) {
+        goto malformed;
+    }
+
+    t = 0;
+
+    for (i = 0; i < ts.len; i++) {
+        if (ts.data[i] < '0' || ts.data[i] > '9') {
+            goto malformed;
+        }
+
+        t = t * 10 + (ts.data[i] - '0');
+    }
+
+    if (t < now - tolerance || t > now + tolerance) {
+        return crm_error_set(err, CRM_E_UNAUTHORIZED, NULL,
+                             "stale signature");
+    }
+
+    if (crm_sig_mac(key, key_len, ts, body, md) != 0) {
+        crm_error_set(err, CRM_E_INTERNAL, NULL, "internal error");
+        return crm_error_cause(err, "HMAC failed");
+    }
+
+    match = 0;
+
+    for (i = 0; i < (size_t) nv; i++) {
+        if (crm_sig_unhex(v1[i], got) == 0
+            && CRYPTO_memcmp(md, got, CRM_SIG_MD_LEN) == 0)
+        {
+            match = 1;
+        }
+    }
+
+    if (!match) {
+        return crm_error_set(err, CRM_E_UNAUTHORIZED, NULL,
+                             "invalid signature");
+    }
+
+    return CRM_OK;
+
+malformed:
+
+    return crm_error_set(err, CRM_E_UNAUTHORIZED, NULL,
+                         "malformed signature");
+}
+
+
+int
+crm_sig_sign(const unsigned char *key, size_t key_len, int64_t t,
+    crm_str_t body, char *out)
+{
+    int             n;
+    size_t          i;
+    char            ts[24];
+    unsigned char   md[CRM_SIG_MD_LEN];
+
+    static const char  hex[] = "0123456789abcdef";
+
+    n = snprintf(ts, sizeof(ts), "%lld", (long long) t);
+    if (n <= 0 || (size_t) n >= sizeof(ts)) {
+        return -1;
+    }
+
+    if (crm_sig_mac(key, key_len, (crm_str_t) { ts, (size_t) n }, body, md)
+        != 0)
+    {
+        return -1;
+    }
+
+    for (i = 0; i < CRM_SIG_MD_LEN; i++) {
+        out[2 * i] = hex[md[i] >> 4];
+        out[2 * i + 1] = hex[md[i] & 0x0f];
+    }
+
+    out[CRM_SIG_HEX_LEN] = '\0';
+
+    return 0;
+}
+
+
+static int
+crm_sig_mac(const unsigned char *key, size_t key_len, crm_str_t t,
+    crm_str_t body, unsigned char *md)
+{
+    int           rc;
+    size_t        len;
+    EVP_MAC      *mac;
+    EVP_MAC_CTX  *ctx;
+    OSSL_PARAM    params[2];
+
+    mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+    if (mac == NULL) {
+        return -1;
+    }
+
+    ctx = EVP_MAC_CTX_new(mac);
+    EVP_MAC_free(mac);
+
+    if (ctx == NULL) {
+        return -1;
+    }
+
+    params[0] = OSSL_PARAM_construct_utf8_string("digest", (char *) "SHA256",
+                                                 0);
+    params[1] = OSSL_PARAM_construct_end();
+
+    rc = EVP_MAC_init(ctx, key, key_len, params) == 1
+         && EVP_MAC_update(ctx, (const unsigned char *) t.data, t.len) == 1
+         && EVP_MAC_update(ctx, (const unsigned char *) ".", 1) == 1
+         && EVP_MAC_update(ctx, (const unsigned char *) body.data, body.len)
+            == 1
+         && EVP_MAC_final(ctx, md, &len, CRM_SIG_MD_LEN) == 1
+         && len == CRM_SIG_MD_LEN;
+
+    EVP_MAC_CTX_free(ctx);
+
+    return rc ? 0 : -1;
+}
+
+
+static int
+crm_sig_unhex(crm_str_t hex, unsigned char *out)
+{
+    size_t  i;
+    int     hi, lo;
+
+    if (hex.len != CRM_SIG_HEX_LEN) {
+        return -1;
+    }
+
+    for (i = 0; i < CRM_SIG_MD_LEN; i++) {
+        hi = crm_sig_nibble(hex.data[2 * i]);
+        lo = crm_sig_nibble(hex.data[2 * i + 1]);
+
+        if (hi < 0 || lo < 0) {
+            return -1;
+        }
+
+        out[i] = (unsigned char) (hi << 4 | lo);
+    }
+
+    return 0;
+}
+
+
+static int
+crm_sig_nibble(char c)
+{
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+
+    if (c >= 'a' && c <= 'f') {
+        return c - 'a' + 10;
+    }
+
+    if (c >= 'A' && c <= 'F') {
+        return c - 'A' + 10;
+    }
+
+    return -1;
+}

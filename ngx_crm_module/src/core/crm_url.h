@@ -1,0 +1,48 @@
+/*
+ * Affiliate targets: what a stored redirect target may be, and the
+ * Location a redirect sends.
+ */
+
+#ifndef CRM_URL_H
+#define CRM_URL_H
+
+#include <stddef.h>
+
+#include "crm_str.h"
+
+
+#define CRM_URL_MAX  2048
+
+
+/*
+ * NULL when s is an acceptable redirect target, else why not, as a message
+ * for the client ("must be an absolute http or https URL", ...).
+ * Acceptable: 1..CRM_URL_MAX bytes of printable ASCII (0x21..0x7e: no
+ * spaces, control characters or raw non-ASCII bytes, which must be
+ * percent-encoded); scheme "http" or "https" in any case followed by
+ * "://"; an authority without user-info ("@"), whose host is a hostname
+ * (crm_hostname_valid), a dotted IPv4 address or a bracketed IPv6
+ * address, with an optional port 1..65535; then an optional path, query
+ * and fragment.  No backslash anywhere.  So "javascript:...", "//evil",
+ * "http:/x", "https://user@host" and a CR or LF are all refused.
+ */
+const char *crm_url_check_target(crm_str_t s);
+
+/*
+ * Writes into out (size cap, NUL-terminated) the Location for a redirect
+ * to target (already checked) with "ref=<link_id>&click_id=<click_id>"
+ * added to its query, before any fragment.  Parameters named "ref" or
+ * "click_id" already in the target's query are dropped, so the values the
+ * receiver reads are ours; the target's other parameters keep their order
+ * and spelling.  "https://s.example/p?a=1#top" with ids L and C becomes
+ * "https://s.example/p?a=1&ref=L&click_id=C#top".  Returns the length, or
+ * 0 when out is too small.
+ */
+size_t crm_url_redirect(crm_str_t target, const char *link_id,
+    const char *click_id, char *out, size_t cap);
+
+/* the largest crm_url_redirect() output for a target of len bytes */
+#define crm_url_redirect_size(len)                                            \
+    ((len) + sizeof("?ref=&click_id=") + 12 + 26)
+
+#endif /* CRM_URL_H */
