@@ -103,9 +103,9 @@ for my $depth (0, 300) {
 
 # the secret: 31 bytes (plus the newline the module strips) is too short
 $chk->write_secret(secret => 'x' x 31, newline => 1);
-refused('jwt secret file of 31 bytes', qr/jwt secret file .* 31 bytes, at least 32/);
+refused('jwt secret file of 31 bytes', qr/crm_jwt_secret_file" file .* 31 bytes, at least 32/);
 $chk->write_secret(secret => '', newline => 0);
-refused('empty jwt secret file', qr/jwt secret file .* 0 bytes, at least 32/);
+refused('empty jwt secret file', qr/crm_jwt_secret_file" file .* 0 bytes, at least 32/);
 $chk->write_secret(secret => 'k' x 32, newline => 1);
 ($ok, $out) = check_config();
 ok($ok, 'nginx -t passes a jwt secret of exactly 32 bytes plus a newline') or diag($out);

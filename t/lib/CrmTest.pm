@@ -79,6 +79,7 @@ sub new {
     $self->{pg_port} = free_port();
     $self->{port} = free_port($self->{pg_port});
     $self->{jwt_secret} //= join '', map { sprintf '%02x', int rand 256 } 1 .. 32;
+    $self->{callback_secret} //= join '', map { sprintf '%02x', int rand 256 } 1 .. 32;
     $self->{admin_tool} = "$ROOT/build/crm-admin";
     $self->{module} = "$ROOT/build/modules/ngx_http_crm_module.so";
 
@@ -101,6 +102,7 @@ sub dir { $_[0]{dir} }
 sub port { $_[0]{port} }
 sub pg_port { $_[0]{pg_port} }
 sub jwt_secret { $_[0]{jwt_secret} }
+sub callback_secret { $_[0]{callback_secret} }
 sub base_url { "http://127.0.0.1:$_[0]{port}" }
 sub dsn { "host=127.0.0.1 port=$_[0]{pg_port} dbname=crm user=crm" }
 
@@ -210,6 +212,8 @@ sub write_config {
 
     my $d = $self->{dir};
     $self->write_secret unless -f "$d/jwt.secret";
+    _write_file("$d/callback.secret", $self->{callback_secret})
+        unless -f "$d/callback.secret";
 
     my %dir = (
         crm_database             => qq{"} . $self->dsn . qq{"},
@@ -222,11 +226,17 @@ sub write_config {
         crm_max_body_size        => '64k',
         crm_max_json_depth       => '32',
         crm_pipeline             => qq{"} . $self->pipeline_dir . qq{"},
+        crm_callback_secret_file => "$d/callback.secret",
+        crm_public_url           => "http://127.0.0.1:$self->{port}",
+        crm_default_install_cents  => '500',
+        crm_default_conversion_bps => '1000',
         %{ $self->{conf} },
     );
     my @order = qw(crm_database crm_db_connect_timeout crm_db_statement_timeout
         crm_thread_pool crm_jwt_secret_file crm_jwt_ttl crm_jwt_issuer
-        crm_max_body_size crm_max_json_depth crm_pipeline);
+        crm_max_body_size crm_max_json_depth crm_pipeline
+        crm_callback_secret_file crm_public_url crm_default_install_cents
+        crm_default_conversion_bps);
     my %seen = map { $_ => 1 } @order;
     push @order, sort grep { !$seen{$_} } keys %dir;
     my $crm = join '', map { "    $_ $dir{$_};\n" }
@@ -574,6 +584,29 @@ sub post_raw {
     my %h = %{ $opt{headers} || {} };
     $h{'Content-Type'} = $type if defined $type;
     return $self->request('POST', $path, content => $body, %opt, headers => \%h);
+}
+
+# The X-CRM-Signature value for body at time t (default: now), signed with
+# the configured callback secret or opt{secret}.
+sub sign_callback {
+    my ($self, $body, %opt) = @_;
+    my $t = $opt{t} // int time;
+    my $key = $opt{secret} // $self->{callback_secret};
+    return "t=$t,v1=" . unpack('H*', hmac_sha256("$t.$body", $key));
+}
+
+# POST a signed callback: data is encoded as JSON unless opt{raw} (bytes);
+# opt{signature} replaces the computed header (undef: no header at all).
+sub callback {
+    my ($self, $path, $data, %opt) = @_;
+    my $body = exists $opt{raw} ? $opt{raw} : $JSON->encode($data);
+    my %h = %{ $opt{headers} || {} };
+    my $sig = exists $opt{signature} ? $opt{signature}
+                                     : $self->sign_callback($body, %opt);
+    $h{'X-CRM-Signature'} = $sig if defined $sig;
+    $h{'Content-Type'} //= 'application/json';
+    return $self->request('POST', $path, content => $body, %opt,
+                          headers => \%h);
 }
 
 sub _note_status {

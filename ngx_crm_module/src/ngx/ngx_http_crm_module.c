@@ -6,9 +6,11 @@
  */
 
 #include "ngx_http_crm_module.h"
+#include "crm_normalize.h"
+#include "crm_url.h"
 
 
-#define NGX_HTTP_CRM_JWT_SECRET_MIN  32
+#define NGX_HTTP_CRM_SECRET_MIN  32
 
 
 static void *ngx_http_crm_create_loc_conf(ngx_conf_t *cf);
@@ -16,12 +18,15 @@ static char *ngx_http_crm_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
 static char *ngx_http_crm_api(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-static char *ngx_http_crm_jwt_secret_file(ngx_conf_t *cf, ngx_command_t *cmd,
+static char *ngx_http_crm_secret_file(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_crm_public_url(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_crm_pipeline(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static void ngx_http_crm_pipeline_cleanup(void *data);
 static ngx_uint_t ngx_http_crm_same(ngx_str_t *a, ngx_str_t *b);
+static ngx_uint_t ngx_http_crm_upper_alpha(ngx_str_t *s);
 static char *ngx_http_crm_build_service(ngx_conf_t *cf,
     ngx_http_crm_loc_conf_t *prev, ngx_http_crm_loc_conf_t *conf);
 static const char *ngx_http_crm_cstr(ngx_conf_t *cf, ngx_str_t *s);
@@ -74,9 +79,44 @@ static ngx_command_t  ngx_http_crm_commands[] = {
 
     { ngx_string("crm_jwt_secret_file"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_http_crm_jwt_secret_file,
+      ngx_http_crm_secret_file,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_crm_loc_conf_t, jwt_secret),
+      NULL },
+
+    { ngx_string("crm_callback_secret_file"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_crm_secret_file,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_crm_loc_conf_t, callback_secret),
+      NULL },
+
+    { ngx_string("crm_public_url"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_crm_public_url,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
+      NULL },
+
+    { ngx_string("crm_default_install_cents"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_crm_loc_conf_t, install_cents),
+      NULL },
+
+    { ngx_string("crm_default_conversion_bps"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_crm_loc_conf_t, conversion_bps),
+      NULL },
+
+    { ngx_string("crm_currency"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_crm_loc_conf_t, currency),
       NULL },
 
     { ngx_string("crm_pipeline"),
@@ -178,6 +218,9 @@ ngx_http_crm_create_loc_conf(ngx_conf_t *cf)
      *     conf->slow_pool_name = { 0, NULL };
      *     conf->jwt_secret = { 0, NULL };
      *     conf->jwt_issuer = { 0, NULL };
+     *     conf->callback_secret = { 0, NULL };
+     *     conf->public_url = { 0, NULL };
+     *     conf->currency = { 0, NULL };
      *     conf->thread_pool = NULL;
      *     conf->slow_pool = NULL;
      *     conf->service = NULL;
@@ -189,6 +232,8 @@ ngx_http_crm_create_loc_conf(ngx_conf_t *cf)
     conf->max_body_size = NGX_CONF_UNSET_SIZE;
     conf->max_json_depth = NGX_CONF_UNSET_UINT;
     conf->pipeline = NGX_CONF_UNSET_PTR;
+    conf->install_cents = NGX_CONF_UNSET;
+    conf->conversion_bps = NGX_CONF_UNSET;
     conf->api = NGX_CONF_UNSET;
 
     return conf;
@@ -220,6 +265,12 @@ ngx_http_crm_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_uint_value(conf->max_json_depth, prev->max_json_depth,
                               32);
     ngx_conf_merge_ptr_value(conf->pipeline, prev->pipeline, NULL);
+    ngx_conf_merge_str_value(conf->callback_secret, prev->callback_secret,
+                             "");
+    ngx_conf_merge_str_value(conf->public_url, prev->public_url, "");
+    ngx_conf_merge_value(conf->install_cents, prev->install_cents, 0);
+    ngx_conf_merge_value(conf->conversion_bps, prev->conversion_bps, 0);
+    ngx_conf_merge_str_value(conf->currency, prev->currency, "USD");
 
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
 
@@ -273,6 +324,29 @@ ngx_http_crm_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"crm_max_body_size\" must be between 1k and 16m");
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->install_cents < 0 || conf->install_cents > 100000000) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"crm_default_install_cents\" must be between "
+                           "0 and 100000000");
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->conversion_bps < 0 || conf->conversion_bps > 10000) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"crm_default_conversion_bps\" must be between "
+                           "0 and 10000");
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->currency.len != CRM_CURRENCY_LEN
+        || !ngx_http_crm_upper_alpha(&conf->currency))
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"crm_currency\" must be an ISO 4217 code such "
+                           "as USD");
         return NGX_CONF_ERROR;
     }
 
@@ -338,6 +412,21 @@ ngx_http_crm_same(ngx_str_t *a, ngx_str_t *b)
 }
 
 
+static ngx_uint_t
+ngx_http_crm_upper_alpha(ngx_str_t *s)
+{
+    size_t  i;
+
+    for (i = 0; i < s->len; i++) {
+        if (s->data[i] < 'A' || s->data[i] > 'Z') {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
 /*
  * Builds the services' view of the merged configuration.  A level whose
  * values equal its parent's shares the parent's structures, so that pool
@@ -364,7 +453,12 @@ ngx_http_crm_build_service(ngx_conf_t *cf, ngx_http_crm_loc_conf_t *prev,
         && ngx_http_crm_same(&conf->jwt_issuer, &prev->jwt_issuer)
         && conf->max_body_size == prev->max_body_size
         && conf->max_json_depth == prev->max_json_depth
-        && conf->pipeline == prev->pipeline)
+        && conf->pipeline == prev->pipeline
+        && ngx_http_crm_same(&conf->callback_secret, &prev->callback_secret)
+        && ngx_http_crm_same(&conf->public_url, &prev->public_url)
+        && conf->install_cents == prev->install_cents
+        && conf->conversion_bps == prev->conversion_bps
+        && ngx_http_crm_same(&conf->currency, &prev->currency))
     {
         conf->service = svc;
         return NGX_CONF_OK;
@@ -416,7 +510,19 @@ ngx_http_crm_build_service(ngx_conf_t *cf, ngx_http_crm_loc_conf_t *prev,
     svc->argon2 = crm_argon2_owasp;
     svc->pipeline = conf->pipeline;
 
-    if (svc->jwt_issuer == NULL) {
+    if (conf->callback_secret.len) {
+        svc->callback_key = conf->callback_secret.data;
+        svc->callback_key_len = conf->callback_secret.len;
+    }
+
+    svc->public_url = ngx_http_crm_cstr(cf, &conf->public_url);
+    svc->install_cents = conf->install_cents;
+    svc->conversion_bps = conf->conversion_bps;
+    svc->currency = ngx_http_crm_cstr(cf, &conf->currency);
+
+    if (svc->jwt_issuer == NULL || svc->public_url == NULL
+        || svc->currency == NULL)
+    {
         return NGX_CONF_ERROR;
     }
 
@@ -464,15 +570,15 @@ ngx_http_crm_api(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
 
 /*
- * The secret is read when nginx reads its configuration, so a reload picks
- * up a rotated file and a missing or short one fails "nginx -t".  One
- * trailing newline, as "openssl rand -hex 32 > file" writes, is not part of
- * the key.
+ * A secret (the JWT key, the callback key) is read when nginx reads its
+ * configuration, so a reload picks up a rotated file and a missing or
+ * short one fails "nginx -t".  One trailing newline, as "openssl rand -hex
+ * 32 > file" writes, is not part of the key.
  */
 static char *
-ngx_http_crm_jwt_secret_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+ngx_http_crm_secret_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
-    ngx_http_crm_loc_conf_t *lcf = conf;
+    ngx_str_t  *secret = (ngx_str_t *) ((u_char *) conf + cmd->offset);
 
     ssize_t           n;
     ngx_fd_t          fd;
@@ -480,7 +586,7 @@ ngx_http_crm_jwt_secret_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_file_t        file;
     ngx_file_info_t   fi;
 
-    if (lcf->jwt_secret.data != NULL) {
+    if (secret->data != NULL) {
         return "is duplicate";
     }
 
@@ -494,8 +600,7 @@ ngx_http_crm_jwt_secret_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     fd = ngx_open_file(name.data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
     if (fd == NGX_INVALID_FILE) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
-                           "cannot open \"crm_jwt_secret_file\" \"%V\"",
-                           &name);
+                           "cannot open \"%V\" \"%V\"", &cmd->name, &name);
         return NGX_CONF_ERROR;
     }
 
@@ -512,31 +617,32 @@ ngx_http_crm_jwt_secret_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     if (ngx_file_size(&fi) > 4096) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "jwt secret file \"%V\" is larger than 4k", &name);
+                           "\"%V\" file \"%V\" is larger than 4k",
+                           &cmd->name, &name);
         goto failed;
     }
 
-    lcf->jwt_secret.data = ngx_pnalloc(cf->pool, ngx_file_size(&fi) + 1);
-    if (lcf->jwt_secret.data == NULL) {
+    secret->data = ngx_pnalloc(cf->pool, ngx_file_size(&fi) + 1);
+    if (secret->data == NULL) {
         goto failed;
     }
 
-    n = ngx_read_file(&file, lcf->jwt_secret.data, ngx_file_size(&fi), 0);
+    n = ngx_read_file(&file, secret->data, ngx_file_size(&fi), 0);
     if (n == NGX_ERROR) {
         goto failed;
     }
 
-    if (n > 0 && lcf->jwt_secret.data[n - 1] == '\n') {
+    if (n > 0 && secret->data[n - 1] == '\n') {
         n--;
     }
 
-    lcf->jwt_secret.len = n;
+    secret->len = n;
 
-    if (n < NGX_HTTP_CRM_JWT_SECRET_MIN) {
+    if (n < NGX_HTTP_CRM_SECRET_MIN) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "jwt secret file \"%V\" holds %z bytes, "
-                           "at least %d are required", &name, n,
-                           NGX_HTTP_CRM_JWT_SECRET_MIN);
+                           "\"%V\" file \"%V\" holds %z bytes, "
+                           "at least %d are required", &cmd->name, &name, n,
+                           NGX_HTTP_CRM_SECRET_MIN);
         goto failed;
     }
 
@@ -549,6 +655,47 @@ failed:
     ngx_close_file(fd);
 
     return NGX_CONF_ERROR;
+}
+
+
+/*
+ * The base of tracking URLs, "https://go.example.com" or with a path
+ * prefix; a trailing slash is dropped.
+ */
+static char *
+ngx_http_crm_public_url(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_crm_loc_conf_t *lcf = conf;
+
+    ngx_str_t   *value, url;
+    const char  *why;
+
+    if (lcf->public_url.data != NULL) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    url = value[1];
+
+    while (url.len && url.data[url.len - 1] == '/') {
+        url.len--;
+    }
+
+    why = crm_url_check_target((crm_str_t) { (const char *) url.data,
+                                             url.len });
+    if (why != NULL || ngx_strlchr(url.data, url.data + url.len, '?')
+        || ngx_strlchr(url.data, url.data + url.len, '#'))
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid \"crm_public_url\" \"%V\": %s",
+                           &value[1], why ? why : "must not have a query "
+                                                  "or a fragment");
+        return NGX_CONF_ERROR;
+    }
+
+    lcf->public_url = url;
+
+    return NGX_CONF_OK;
 }
 
 

@@ -24,6 +24,11 @@ typedef struct {
     size_t                max_body_size;
     ngx_uint_t            max_json_depth;
     crm_pipeline_t       *pipeline;             /* loaded from its folder */
+    ngx_str_t             callback_secret;      /* the file's contents */
+    ngx_str_t             public_url;           /* no trailing slash */
+    ngx_int_t             install_cents;        /* new links' defaults */
+    ngx_int_t             conversion_bps;
+    ngx_str_t             currency;
 
     ngx_flag_t            api;                  /* crm_api in this location */
     ngx_thread_pool_t    *thread_pool;
