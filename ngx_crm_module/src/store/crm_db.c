@@ -53,8 +53,7 @@ static crm_status_e crm_db_prepare(crm_db_t *db, const crm_stmt_t *stmt,
     crm_error_t *err);
 static crm_status_e crm_db_result_error(crm_db_t *db, const PGresult *res,
     crm_error_t *err);
-static crm_status_e crm_db_simple(crm_db_t *db, const char *sql,
-    crm_error_t *err);
+static void crm_db_notice(void *arg, const char *message);
 
 
 /*
@@ -271,6 +270,8 @@ crm_db_connect(crm_db_t *db, crm_error_t *err)
         db->failed_at = crm_db_now_ms();
         return err->code;
     }
+
+    (void) PQsetNoticeProcessor(db->conn, crm_db_notice, NULL);
 
     __atomic_store_n(&crm_db_connected_at, crm_db_now_ms(), __ATOMIC_RELAXED);
 
@@ -543,8 +544,20 @@ crm_rows_value(const crm_rows_t *rows, size_t row, int col)
 }
 
 
-static crm_status_e
-crm_db_simple(crm_db_t *db, const char *sql, crm_error_t *err)
+/*
+ * Notices ("relation already exists, skipping") are for interactive
+ * clients; libpq would print them on the worker's stderr.
+ */
+static void
+crm_db_notice(void *arg, const char *message)
+{
+    (void) arg;
+    (void) message;
+}
+
+
+crm_status_e
+crm_db_command(crm_db_t *db, const char *sql, crm_error_t *err)
 {
     PGresult      *res;
     crm_status_e   rc;
@@ -568,11 +581,64 @@ crm_db_simple(crm_db_t *db, const char *sql, crm_error_t *err)
 
 
 crm_status_e
+crm_db_copy_in(crm_db_t *db, const char *sql, const crm_str_t *chunks,
+    size_t n, crm_error_t *err)
+{
+    size_t         i;
+    PGresult      *res;
+    crm_status_e   rc;
+
+    rc = crm_db_ready(db, err);
+    if (rc != CRM_OK) {
+        return rc;
+    }
+
+    res = PQexec(db->conn, sql);
+    if (res == NULL || PQresultStatus(res) != PGRES_COPY_IN) {
+        rc = crm_db_result_error(db, res, err);
+        PQclear(res);
+        return rc;
+    }
+
+    PQclear(res);
+
+    for (i = 0; i < n; i++) {
+        if (chunks[i].len
+            && PQputCopyData(db->conn, chunks[i].data, (int) chunks[i].len)
+               != 1)
+        {
+            break;
+        }
+    }
+
+    if (PQputCopyEnd(db->conn, i < n ? "sending failed" : NULL) != 1) {
+        return crm_db_result_error(db, NULL, err);
+    }
+
+    rc = CRM_OK;
+
+    while ((res = PQgetResult(db->conn)) != NULL) {
+        if (rc == CRM_OK && PQresultStatus(res) != PGRES_COMMAND_OK) {
+            rc = crm_db_result_error(db, res, err);
+        }
+
+        PQclear(res);
+
+        if (db->conn == NULL) {
+            break;
+        }
+    }
+
+    return rc;
+}
+
+
+crm_status_e
 crm_db_begin(crm_db_t *db, crm_error_t *err)
 {
     crm_status_e  rc;
 
-    rc = crm_db_simple(db, "BEGIN", err);
+    rc = crm_db_command(db, "BEGIN", err);
     if (rc == CRM_OK) {
         db->in_txn = 1;
     }
@@ -586,7 +652,7 @@ crm_db_commit(crm_db_t *db, crm_error_t *err)
 {
     crm_status_e  rc;
 
-    rc = crm_db_simple(db, "COMMIT", err);
+    rc = crm_db_command(db, "COMMIT", err);
     db->in_txn = 0;
 
     return rc;

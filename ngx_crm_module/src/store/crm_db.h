@@ -23,6 +23,7 @@
 #include <libpq-fe.h>
 
 #include "crm_error.h"
+#include "crm_str.h"
 
 
 typedef struct {
@@ -99,6 +100,17 @@ void crm_rows_free(crm_rows_t *rows);
 
 /* the value at (row, col), or NULL for SQL NULL */
 const char *crm_rows_value(const crm_rows_t *rows, size_t row, int col);
+
+/* runs sql, a command without parameters or rows, such as DDL */
+crm_status_e crm_db_command(crm_db_t *db, const char *sql, crm_error_t *err);
+
+/*
+ * Runs sql, a "COPY ... FROM STDIN", feeding it the n chunks in order: the
+ * chunks need not end at row boundaries, only the whole must.  Errors as
+ * crm_db_exec().
+ */
+crm_status_e crm_db_copy_in(crm_db_t *db, const char *sql,
+    const crm_str_t *chunks, size_t n, crm_error_t *err);
 
 crm_status_e crm_db_begin(crm_db_t *db, crm_error_t *err);
 crm_status_e crm_db_commit(crm_db_t *db, crm_error_t *err);
