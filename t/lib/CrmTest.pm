@@ -41,7 +41,7 @@ use MIME::Base64 qw(encode_base64 decode_base64);
 use POSIX qw(WNOHANG);
 use Time::HiRes qw(time sleep);
 
-our @EXPORT = qw(is_problem is_json_response is_uuid is_rfc3339_utc
+our @EXPORT = qw(link_id is_problem is_json_response is_uuid is_rfc3339_utc
     b64url b64url_decode json_encode json_decode wait_until
     is_lead is_json_int);
 
@@ -549,7 +549,7 @@ sub request {
     }
     $h{Authorization} = "Bearer $opt{token}" if defined $opt{token};
 
-    my $ua = $opt{ua} // ($self->{ua} //= HTTP::Tiny->new(
+    my $ua = $opt{ua} // ($self->{ua} //= HTTP::Tiny->new(max_redirect => 0,
         timeout => 10, keep_alive => 1, agent => 'crm-test/1.0'));
     local $ua->{timeout} = $opt{timeout} if $opt{timeout};
 
@@ -584,6 +584,53 @@ sub post_raw {
     my %h = %{ $opt{headers} || {} };
     $h{'Content-Type'} = $type if defined $type;
     return $self->request('POST', $path, content => $body, %opt, headers => \%h);
+}
+
+# A well-formed affiliate link id (crm_ids.h): 10 random base62
+# characters and their 2 check characters.  $random may give the 10.
+my $B62 = join '', '0' .. '9', 'A' .. 'Z', 'a' .. 'z';
+
+sub link_id {
+    my ($random) = @_;
+    $random //= join '', map { substr $B62, int rand 62, 1 } 1 .. 10;
+    my $h = 2166136261;
+    for my $c (unpack 'C*', $random) {
+        $h ^= $c;
+        $h = ($h * 16777619) % 4294967296;
+    }
+    $h %= 62 * 62;
+    return $random . substr($B62, int($h / 62), 1) . substr($B62, $h % 62, 1);
+}
+
+# nginx.conf text for the affiliate edge: the shared zones at http level
+# (http_extra) and the /r/ and /metrics locations (server_extra).
+# Options: cache (zone size), queue (zone size), flush, batch, ttl,
+# negative_ttl, spool (folder, default <dir>/spool; '' for none),
+# spool_max.
+sub edge_config {
+    my ($self, %o) = @_;
+    my $d = $self->{dir};
+    my $spool = exists $o{spool} ? $o{spool} : "$d/spool";
+    my $http = sprintf "    crm_link_cache zone=crm_links:%s ttl=%s negative_ttl=%s;\n"
+        . "    crm_click_queue zone=crm_clicks:%s flush=%s batch=%s;\n",
+        $o{cache} // '4m', $o{ttl} // '60s', $o{negative_ttl} // '60s',
+        $o{queue} // '8m', $o{flush} // '50ms', $o{batch} // '1m';
+    $http .= sprintf "    crm_click_spool %s max_size=%s;\n", $spool, $o{spool_max} // '1g'
+        if length $spool;
+    my $server = "        location /r/ { crm_redirect; }\n"
+        . "        location = /metrics { crm_metrics; }\n";
+    return (http_extra => $http, server_extra => $server);
+}
+
+# /metrics as { name{labels} => value }
+sub metrics {
+    my ($self) = @_;
+    my $r = $self->get('/metrics');
+    my %m;
+    for (split /\n/, $r->{content}) {
+        $m{$1} = $2 if /^(\S+) (\d+)$/;
+    }
+    return \%m;
 }
 
 # The X-CRM-Signature value for body at time t (default: now), signed with

@@ -39,6 +39,8 @@ static void ngx_http_crm_api_thread(void *data, ngx_log_t *log);
 static void ngx_http_crm_api_done(ngx_event_t *ev);
 static ngx_int_t ngx_http_crm_api_respond(ngx_http_request_t *r,
     crm_call_t *call);
+static ngx_table_elt_t *ngx_http_crm_api_header(ngx_http_request_t *r,
+    const char *name, size_t len);
 
 
 #define ngx_http_crm_header_value(h)                                          \
@@ -88,6 +90,12 @@ ngx_http_crm_api_handler(ngx_http_request_t *r)
         != CRM_OK
         || crm_call_set_if_match(call,
                ngx_http_crm_header_value(r->headers_in.if_match))
+           != CRM_OK
+        || crm_call_set_signed_headers(call,
+               ngx_http_crm_header_value(ngx_http_crm_api_header(r,
+                   "X-CRM-Signature", sizeof("X-CRM-Signature") - 1)),
+               ngx_http_crm_header_value(ngx_http_crm_api_header(r,
+                   "Idempotency-Key", sizeof("Idempotency-Key") - 1)))
            != CRM_OK
         || crm_call_authenticate(call,
                ngx_http_crm_header_value(r->headers_in.authorization),
@@ -142,6 +150,41 @@ static void
 ngx_http_crm_api_cleanup(void *data)
 {
     crm_call_free(data);
+}
+
+
+/* a request header by name; the last one when it is repeated */
+static ngx_table_elt_t *
+ngx_http_crm_api_header(ngx_http_request_t *r, const char *name, size_t len)
+{
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h, *found;
+
+    found = NULL;
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len == len
+            && ngx_strncasecmp(h[i].key.data, (u_char *) name, len) == 0)
+        {
+            found = &h[i];
+        }
+    }
+
+    return found;
 }
 
 
@@ -371,15 +414,30 @@ ngx_http_crm_add_header(ngx_http_request_t *r, const char *name,
 static ngx_int_t
 ngx_http_crm_api_respond(ngx_http_request_t *r, crm_call_t *call)
 {
-    size_t        i;
-    ngx_int_t     rc;
-    ngx_buf_t    *b;
-    ngx_uint_t    level;
-    ngx_chain_t   out;
-    crm_reply_t  *reply;
+    size_t                     i;
+    ngx_int_t                  rc;
+    ngx_buf_t                 *b;
+    ngx_uint_t                 level;
+    ngx_chain_t                out;
+    crm_reply_t               *reply;
+    ngx_http_crm_main_conf_t  *mcf;
 
     crm_call_finish(call);
     reply = &call->reply;
+
+    mcf = ngx_http_get_module_main_conf(r, ngx_http_crm_module);
+
+    ngx_http_crm_count(mcf, reply->status >= 500 ? NGX_HTTP_CRM_API_5XX
+                            : reply->status >= 400 ? NGX_HTTP_CRM_API_4XX
+                            : NGX_HTTP_CRM_API_2XX, 1);
+
+    /* a link changed here takes effect at once on this host */
+    if (call->rc == CRM_OK && call->link_changed[0] != '\0'
+        && mcf->link_zone != NULL)
+    {
+        ngx_http_crm_links_forget(mcf->link_zone,
+                                  (u_char *) call->link_changed);
+    }
 
     if (call->rc != CRM_OK && call->error.cause[0] != '\0') {
         level = call->rc == CRM_E_INTERNAL ? NGX_LOG_ERR

@@ -13,10 +13,15 @@
 #define NGX_HTTP_CRM_SECRET_MIN  32
 
 
+static ngx_int_t ngx_http_crm_postconfiguration(ngx_conf_t *cf);
+static void *ngx_http_crm_create_main_conf(ngx_conf_t *cf);
+static char *ngx_http_crm_init_main_conf(ngx_conf_t *cf, void *conf);
 static void *ngx_http_crm_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_crm_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
 static char *ngx_http_crm_api(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_crm_handler(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_crm_secret_file(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
@@ -30,7 +35,14 @@ static ngx_uint_t ngx_http_crm_upper_alpha(ngx_str_t *s);
 static char *ngx_http_crm_build_service(ngx_conf_t *cf,
     ngx_http_crm_loc_conf_t *prev, ngx_http_crm_loc_conf_t *conf);
 static const char *ngx_http_crm_cstr(ngx_conf_t *cf, ngx_str_t *s);
+static ngx_int_t ngx_http_crm_init_module(ngx_cycle_t *cycle);
+static ngx_int_t ngx_http_crm_init_process(ngx_cycle_t *cycle);
 static void ngx_http_crm_exit_process(ngx_cycle_t *cycle);
+
+
+ngx_uint_t  ngx_http_crm_config_generation;
+
+static ngx_str_t  ngx_http_crm_default_pool = ngx_string("crm");
 
 
 static ngx_command_t  ngx_http_crm_commands[] = {
@@ -39,6 +51,41 @@ static ngx_command_t  ngx_http_crm_commands[] = {
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_http_crm_api,
       NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("crm_redirect"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_crm_handler,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      ngx_http_crm_redirect_handler },
+
+    { ngx_string("crm_metrics"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_crm_handler,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      ngx_http_crm_metrics_handler },
+
+    { ngx_string("crm_link_cache"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_crm_link_cache,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("crm_click_queue"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_crm_click_queue,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("crm_click_spool"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE12,
+      ngx_http_crm_click_spool,
+      NGX_HTTP_MAIN_CONF_OFFSET,
       0,
       NULL },
 
@@ -160,10 +207,10 @@ static ngx_command_t  ngx_http_crm_commands[] = {
 
 static ngx_http_module_t  ngx_http_crm_module_ctx = {
     NULL,                                  /* preconfiguration */
-    ngx_http_crm_error_filter_init,        /* postconfiguration */
+    ngx_http_crm_postconfiguration,        /* postconfiguration */
 
-    NULL,                                  /* create main configuration */
-    NULL,                                  /* init main configuration */
+    ngx_http_crm_create_main_conf,         /* create main configuration */
+    ngx_http_crm_init_main_conf,           /* init main configuration */
 
     NULL,                                  /* create server configuration */
     NULL,                                  /* merge server configuration */
@@ -179,8 +226,8 @@ ngx_module_t  ngx_http_crm_module = {
     ngx_http_crm_commands,                 /* module directives */
     NGX_HTTP_MODULE,                       /* module type */
     NULL,                                  /* init master */
-    NULL,                                  /* init module */
-    NULL,                                  /* init process */
+    ngx_http_crm_init_module,              /* init module */
+    ngx_http_crm_init_process,             /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
     ngx_http_crm_exit_process,             /* exit process */
@@ -196,7 +243,138 @@ ngx_module_t  ngx_http_crm_module = {
 static void
 ngx_http_crm_exit_process(ngx_cycle_t *cycle)
 {
+    ngx_http_crm_clicks_exit_process(cycle);
     crm_db_close_all();
+}
+
+
+/* runs in the master for each configuration it loads */
+static ngx_int_t
+ngx_http_crm_init_module(ngx_cycle_t *cycle)
+{
+    ngx_http_crm_config_generation++;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_crm_init_process(ngx_cycle_t *cycle)
+{
+    return ngx_http_crm_clicks_init_process(cycle);
+}
+
+
+static void *
+ngx_http_crm_create_main_conf(ngx_conf_t *cf)
+{
+    ngx_http_crm_main_conf_t  *mcf;
+
+    mcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_crm_main_conf_t));
+    if (mcf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     mcf->link_zone = NULL;
+     *     mcf->click_zone = NULL;
+     *     mcf->spool_dir = { 0, NULL };
+     *     mcf->click_db = NULL;
+     *     mcf->click_pool = NULL;
+     */
+
+    mcf->link_ttl = NGX_CONF_UNSET;
+    mcf->link_negative_ttl = NGX_CONF_UNSET;
+    mcf->flush_interval = NGX_CONF_UNSET_MSEC;
+    mcf->flush_batch = NGX_CONF_UNSET_SIZE;
+    mcf->spool_max = NGX_CONF_UNSET;
+
+    return mcf;
+}
+
+
+static char *
+ngx_http_crm_init_main_conf(ngx_conf_t *cf, void *conf)
+{
+    ngx_http_crm_main_conf_t *mcf = conf;
+
+    ngx_conf_init_value(mcf->link_ttl, 60);
+    ngx_conf_init_value(mcf->link_negative_ttl, 60);
+    ngx_conf_init_msec_value(mcf->flush_interval, 100);
+    ngx_conf_init_size_value(mcf->flush_batch, 1024 * 1024);
+    ngx_conf_init_value(mcf->spool_max, (off_t) 1024 * 1024 * 1024);
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * The click flush belongs to no location: it uses the http level's
+ * database and thread pool.
+ */
+static ngx_int_t
+ngx_http_crm_postconfiguration(ngx_conf_t *cf)
+{
+    crm_error_t                err;
+    crm_db_conf_t             *db;
+    ngx_http_crm_loc_conf_t   *lcf;
+    ngx_http_crm_main_conf_t  *mcf;
+
+    if (ngx_http_crm_error_filter_init(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    mcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_crm_module);
+
+    if (mcf->click_zone == NULL) {
+        return NGX_OK;
+    }
+
+    lcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_crm_module);
+
+    if (lcf->database.len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"crm_click_queue\" requires \"crm_database\" "
+                           "at the http level");
+        return NGX_ERROR;
+    }
+
+    db = ngx_pcalloc(cf->pool, sizeof(crm_db_conf_t));
+    if (db == NULL) {
+        return NGX_ERROR;
+    }
+
+    db->conninfo = ngx_http_crm_cstr(cf, &lcf->database);
+    db->connect_timeout = (lcf->connect_timeout == NGX_CONF_UNSET_MSEC
+                           ? 3000 : lcf->connect_timeout) / 1000;
+    db->statement_timeout = lcf->statement_timeout == NGX_CONF_UNSET_MSEC
+                            ? 5000 : lcf->statement_timeout;
+
+    if (db->conninfo == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memzero(&err, sizeof(crm_error_t));
+
+    if (crm_db_conf_init(db, &err) != CRM_OK) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid \"crm_database\": %s", err.message);
+        return NGX_ERROR;
+    }
+
+    mcf->click_db = db;
+
+    mcf->click_pool = ngx_thread_pool_add(cf,
+                                          lcf->thread_pool_name.len
+                                          ? &lcf->thread_pool_name
+                                          : &ngx_http_crm_default_pool);
+    if (mcf->click_pool == NULL) {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
 }
 
 
@@ -235,6 +413,7 @@ ngx_http_crm_create_loc_conf(ngx_conf_t *cf)
     conf->install_cents = NGX_CONF_UNSET;
     conf->conversion_bps = NGX_CONF_UNSET;
     conf->api = NGX_CONF_UNSET;
+    conf->redirect = NGX_CONF_UNSET;
 
     return conf;
 }
@@ -246,6 +425,7 @@ ngx_http_crm_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_crm_loc_conf_t *prev = parent;
     ngx_http_crm_loc_conf_t *conf = child;
 
+    ngx_http_crm_main_conf_t  *mcf;
     ngx_http_core_loc_conf_t  *clcf;
 
     ngx_conf_merge_str_value(conf->database, prev->database, "");
@@ -348,6 +528,28 @@ ngx_http_crm_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                            "\"crm_currency\" must be an ISO 4217 code such "
                            "as USD");
         return NGX_CONF_ERROR;
+    }
+
+    if (conf->redirect == NGX_CONF_UNSET) {
+        conf->redirect = 0;
+    }
+
+    if (conf->redirect) {
+        mcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_crm_module);
+
+        if (mcf->link_zone == NULL || mcf->click_zone == NULL
+            || conf->database.len == 0)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"crm_redirect\" requires \"crm_link_cache\""
+                               ", \"crm_click_queue\" and \"crm_database\"");
+            return NGX_CONF_ERROR;
+        }
+
+        conf->thread_pool = ngx_thread_pool_add(cf, &conf->thread_pool_name);
+        if (conf->thread_pool == NULL) {
+            return NGX_CONF_ERROR;
+        }
     }
 
     if (conf->api) {
@@ -564,6 +766,30 @@ ngx_http_crm_api(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
     clcf->handler = ngx_http_crm_api_handler;
+
+    return NGX_CONF_OK;
+}
+
+
+/* crm_redirect and crm_metrics: the location's content handler */
+static char *
+ngx_http_crm_handler(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_crm_loc_conf_t *lcf = conf;
+
+    ngx_http_core_loc_conf_t  *clcf;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    if (clcf->handler != NULL) {
+        return "is duplicate";
+    }
+
+    clcf->handler = (ngx_http_handler_pt) cmd->post;
+
+    if (clcf->handler == ngx_http_crm_redirect_handler) {
+        lcf->redirect = 1;
+    }
 
     return NGX_CONF_OK;
 }

@@ -1,0 +1,635 @@
+/*
+ * GET /r/{affiliate_link_id}: the affiliate redirect, and /metrics.
+ *
+ * A redirect for a cached link is answered in the event loop: the link
+ * comes from the shared cache, the click goes into the shared queue, and
+ * the 302 leaves at once.  A link not in the cache is loaded once per
+ * worker on the thread pool; requests for it that arrive meanwhile wait
+ * on that one load.  An id that is not well-formed (its check characters)
+ * is answered 404 without a lookup at all.
+ */
+
+#include "ngx_http_crm_module.h"
+
+#include "crm_bot.h"
+#include "crm_click.h"
+#include "crm_normalize.h"
+#include "crm_url.h"
+
+
+/* concurrent link loads per worker; more misses at once are answered 503 */
+#define NGX_HTTP_CRM_LOADS_MAX     256
+#define NGX_HTTP_CRM_LOAD_TIMEOUT  60000
+
+
+typedef struct {
+    ngx_queue_t                 queue;      /* the worker's loads */
+    ngx_queue_t                 waiters;
+    u_char                      id[CRM_LINK_ID_LEN + 1];
+    ngx_uint_t                  generation;
+    ngx_http_crm_main_conf_t   *mcf;
+    const crm_db_conf_t        *db;
+    crm_status_e                rc;
+    crm_error_t                 err;
+    crm_edge_link_t             link;
+    ngx_thread_task_t           task;
+} ngx_http_crm_load_t;
+
+
+typedef struct {
+    ngx_queue_t                 queue;
+    ngx_http_request_t         *request;
+} ngx_http_crm_waiter_t;
+
+
+static ngx_int_t ngx_http_crm_redirect_answer(ngx_http_request_t *r,
+    ngx_http_crm_main_conf_t *mcf, const u_char *id, ngx_http_crm_link_e state,
+    const char *click_id, ngx_str_t *location);
+static ngx_int_t ngx_http_crm_redirect_wait(ngx_http_request_t *r,
+    ngx_http_crm_main_conf_t *mcf, const u_char *id);
+static void ngx_http_crm_load_thread(void *data, ngx_log_t *log);
+static void ngx_http_crm_load_done(ngx_event_t *ev);
+static void ngx_http_crm_redirect_click(ngx_http_request_t *r,
+    ngx_http_crm_main_conf_t *mcf, const char *click_id);
+static ngx_int_t ngx_http_crm_problem(ngx_http_request_t *r,
+    crm_status_e code, const char *detail);
+
+
+static ngx_queue_t  ngx_http_crm_loads;
+static ngx_uint_t   ngx_http_crm_nloads;
+
+
+ngx_int_t
+ngx_http_crm_redirect_handler(ngx_http_request_t *r)
+{
+    u_char                    *p, id[CRM_LINK_ID_LEN + 1];
+    size_t                     len;
+    ngx_int_t                  rc;
+    ngx_str_t                  location;
+    ngx_http_crm_link_e        state;
+    ngx_http_crm_main_conf_t  *mcf;
+    char                       click_id[CRM_CLICK_ID_LEN + 1];
+
+    mcf = ngx_http_get_module_main_conf(r, ngx_http_crm_module);
+
+    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+        if (ngx_http_crm_add_header(r, "Allow", "GET, HEAD") != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        return ngx_http_crm_problem(r, CRM_E_METHOD,
+                                    "a redirect answers GET and HEAD");
+    }
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    /* the id is the path's last segment */
+    p = r->uri.data + r->uri.len;
+
+    while (p > r->uri.data && p[-1] != '/') {
+        p--;
+    }
+
+    len = r->uri.data + r->uri.len - p;
+
+    if (!crm_link_id_valid((const char *) p, len)) {
+        ngx_http_crm_count(mcf, NGX_HTTP_CRM_REDIRECTS_404, 1);
+        return ngx_http_crm_problem(r, CRM_E_NOT_FOUND, "no such link");
+    }
+
+    ngx_memcpy(id, p, CRM_LINK_ID_LEN);
+    id[CRM_LINK_ID_LEN] = '\0';
+
+    if (crm_click_id_generate((const char *) id, (int64_t) ngx_time(),
+                              click_id)
+        != 0)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_str_null(&location);
+
+    state = ngx_http_crm_links_lookup(r, mcf->link_zone, (const char *) id,
+                                      click_id, &location);
+
+    switch (state) {
+
+    case NGX_HTTP_CRM_LINK_MISS:
+        ngx_http_crm_count(mcf, NGX_HTTP_CRM_CACHE_MISSES, 1);
+        return ngx_http_crm_redirect_wait(r, mcf, id);
+
+    case NGX_HTTP_CRM_LINK_UNKNOWN:
+        ngx_http_crm_count(mcf, NGX_HTTP_CRM_CACHE_NEGATIVE_HITS, 1);
+        break;
+
+    default:
+        ngx_http_crm_count(mcf, NGX_HTTP_CRM_CACHE_HITS, 1);
+        break;
+    }
+
+    return ngx_http_crm_redirect_answer(r, mcf, id, state, click_id,
+                                        &location);
+}
+
+
+static ngx_int_t
+ngx_http_crm_redirect_answer(ngx_http_request_t *r,
+    ngx_http_crm_main_conf_t *mcf, const u_char *id, ngx_http_crm_link_e state,
+    const char *click_id, ngx_str_t *location)
+{
+    ngx_table_elt_t  *h;
+
+    if (state == NGX_HTTP_CRM_LINK_UNKNOWN) {
+        ngx_http_crm_count(mcf, NGX_HTTP_CRM_REDIRECTS_404, 1);
+        return ngx_http_crm_problem(r, CRM_E_NOT_FOUND, "no such link");
+    }
+
+    if (state == NGX_HTTP_CRM_LINK_DISABLED) {
+        ngx_http_crm_count(mcf, NGX_HTTP_CRM_REDIRECTS_410, 1);
+        return ngx_http_crm_problem(r, CRM_E_GONE, "this link is disabled");
+    }
+
+    if (location->data == NULL || location->len == 0) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_http_crm_redirect_click(r, mcf, click_id);
+    ngx_http_crm_count(mcf, NGX_HTTP_CRM_REDIRECTS_302, 1);
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "Location");
+    h->value = *location;
+
+    /* absolute already: nginx leaves it as it is */
+    r->headers_out.location = h;
+
+    /* every click must come here, not stop at a cache */
+    if (ngx_http_crm_add_header(r, "Cache-Control", "private, no-store")
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    r->headers_out.status = NGX_HTTP_MOVED_TEMPORARILY;
+    r->headers_out.content_length_n = 0;
+    r->header_only = 1;
+
+    return ngx_http_send_header(r);
+}
+
+
+/*
+ * The click, as one COPY line: its id, the normalised "shop" argument if
+ * it is a domain, the client's address, user agent and referer, the time,
+ * and the bot and HEAD flags.
+ */
+static void
+ngx_http_crm_redirect_click(ngx_http_request_t *r,
+    ngx_http_crm_main_conf_t *mcf, const char *click_id)
+{
+    u_char        *dst, *src;
+    size_t         len;
+    ngx_str_t      arg;
+    ngx_time_t    *tp;
+    crm_click_t    c;
+    crm_error_t    err;
+    char           shop[CRM_DOMAIN_MAX + 1], raw[CRM_DOMAIN_MAX + 64];
+    u_char         line[CRM_CLICK_LINE_MAX];
+
+    ngx_memzero(&c, sizeof(crm_click_t));
+
+    c.click_id = click_id;
+
+    tp = ngx_timeofday();
+    c.at_us = (int64_t) tp->sec * 1000000 + (int64_t) tp->msec * 1000;
+
+    if (ngx_http_arg(r, (u_char *) "shop", 4, &arg) == NGX_OK
+        && arg.len < sizeof(raw))
+    {
+        src = arg.data;
+        dst = (u_char *) raw;
+        ngx_unescape_uri(&dst, &src, arg.len, 0);
+
+        if (crm_domain_normalize((crm_str_t) { raw, (char *) dst - raw },
+                                 "shop", shop, &err)
+            == CRM_OK)
+        {
+            c.shop = crm_str_c(shop);
+        }
+    }
+
+    c.ip = (crm_str_t) { (const char *) r->connection->addr_text.data,
+                         r->connection->addr_text.len };
+
+    if (r->headers_in.user_agent) {
+        c.user_agent = (crm_str_t) {
+            (const char *) r->headers_in.user_agent->value.data,
+            r->headers_in.user_agent->value.len };
+    }
+
+    if (r->headers_in.referer) {
+        c.referer = (crm_str_t) {
+            (const char *) r->headers_in.referer->value.data,
+            r->headers_in.referer->value.len };
+    }
+
+    c.bot = crm_bot_user_agent(c.user_agent) ? 1 : 0;
+    c.head = r->method == NGX_HTTP_HEAD;
+
+    len = crm_click_line(&c, (char *) line);
+    if (len == 0) {
+        ngx_http_crm_count(mcf, NGX_HTTP_CRM_CLICKS_DROPPED, 1);
+        return;
+    }
+
+    ngx_http_crm_clicks_push(mcf, line, len, r->connection->log);
+}
+
+
+/*
+ * A cache miss: the request waits for the worker's load of this id,
+ * started here if there is none yet.
+ */
+static ngx_int_t
+ngx_http_crm_redirect_wait(ngx_http_request_t *r,
+    ngx_http_crm_main_conf_t *mcf, const u_char *id)
+{
+    ngx_queue_t               *q;
+    ngx_http_crm_load_t       *load;
+    ngx_http_crm_waiter_t     *w;
+    ngx_http_crm_loc_conf_t   *lcf;
+
+    if (ngx_http_crm_loads.next == NULL) {
+        ngx_queue_init(&ngx_http_crm_loads);
+    }
+
+    load = NULL;
+
+    for (q = ngx_queue_head(&ngx_http_crm_loads);
+         q != ngx_queue_sentinel(&ngx_http_crm_loads);
+         q = ngx_queue_next(q))
+    {
+        load = ngx_queue_data(q, ngx_http_crm_load_t, queue);
+
+        if (ngx_memcmp(load->id, id, CRM_LINK_ID_LEN) == 0) {
+            break;
+        }
+
+        load = NULL;
+    }
+
+    w = ngx_palloc(r->pool, sizeof(ngx_http_crm_waiter_t));
+    if (w == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    w->request = r;
+
+    if (load == NULL) {
+        if (ngx_http_crm_nloads >= NGX_HTTP_CRM_LOADS_MAX) {
+            ngx_http_crm_count(mcf, NGX_HTTP_CRM_REDIRECTS_503, 1);
+            ngx_http_crm_add_header(r, "Retry-After", "1");
+            return ngx_http_crm_problem(r, CRM_E_UNAVAILABLE, "server busy");
+        }
+
+        lcf = ngx_http_get_module_loc_conf(r, ngx_http_crm_module);
+
+        load = ngx_calloc(sizeof(ngx_http_crm_load_t), r->connection->log);
+        if (load == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ngx_memcpy(load->id, id, CRM_LINK_ID_LEN + 1);
+        ngx_queue_init(&load->waiters);
+        load->mcf = mcf;
+        load->db = lcf->service->db;
+        load->generation = ngx_http_crm_links_generation(mcf->link_zone);
+
+        load->task.ctx = load;
+        load->task.handler = ngx_http_crm_load_thread;
+        load->task.event.handler = ngx_http_crm_load_done;
+        load->task.event.data = load;
+        load->task.event.log = ngx_cycle->log;
+
+        if (ngx_thread_task_post(lcf->thread_pool, &load->task) != NGX_OK) {
+            ngx_free(load);
+            ngx_http_crm_count(mcf, NGX_HTTP_CRM_REDIRECTS_503, 1);
+            ngx_http_crm_add_header(r, "Retry-After", "1");
+            return ngx_http_crm_problem(r, CRM_E_UNAVAILABLE, "server busy");
+        }
+
+        ngx_add_timer(&load->task.event, NGX_HTTP_CRM_LOAD_TIMEOUT);
+
+        ngx_queue_insert_tail(&ngx_http_crm_loads, &load->queue);
+        ngx_http_crm_nloads++;
+
+        ngx_http_crm_count(mcf, NGX_HTTP_CRM_LINK_LOADS, 1);
+    }
+
+    ngx_queue_insert_tail(&load->waiters, &w->queue);
+
+    r->main->blocked++;
+    r->aio = 1;
+    r->main->count++;
+
+    return NGX_DONE;
+}
+
+
+/* a pool thread */
+static void
+ngx_http_crm_load_thread(void *data, ngx_log_t *log)
+{
+    ngx_http_crm_load_t *load = data;
+
+    crm_db_t  *db;
+
+    db = crm_db_for_thread(load->db);
+
+    if (db == NULL) {
+        load->rc = crm_error_set(&load->err, CRM_E_INTERNAL, NULL,
+                                 "out of memory");
+        return;
+    }
+
+    load->rc = crm_store_edge_link(db, (const char *) load->id, &load->link,
+                                   &load->err);
+}
+
+
+static void
+ngx_http_crm_load_done(ngx_event_t *ev)
+{
+    ngx_http_crm_load_t *load = ev->data;
+
+    ngx_int_t                  rc;
+    ngx_str_t                  location;
+    ngx_queue_t               *q;
+    ngx_connection_t          *c;
+    ngx_http_request_t        *r;
+    ngx_http_crm_link_e        state;
+    ngx_http_crm_waiter_t     *w;
+    ngx_http_crm_main_conf_t  *mcf;
+    char                       click_id[CRM_CLICK_ID_LEN + 1];
+
+    if (ev->timedout) {
+        ngx_log_error(NGX_LOG_ALERT, ev->log, 0,
+                      "crm: link load still running after %ums",
+                      NGX_HTTP_CRM_LOAD_TIMEOUT);
+        ev->timedout = 0;
+        ngx_add_timer(ev, NGX_HTTP_CRM_LOAD_TIMEOUT);
+        return;
+    }
+
+    if (ev->timer_set) {
+        ngx_del_timer(ev);
+    }
+
+    mcf = load->mcf;
+
+    ngx_queue_remove(&load->queue);
+    ngx_http_crm_nloads--;
+
+    if (load->rc == CRM_OK) {
+        ngx_http_crm_links_store(mcf->link_zone, load->id, &load->link,
+                                 load->generation,
+                                 load->link.found ? mcf->link_ttl
+                                                  : mcf->link_negative_ttl);
+
+        state = !load->link.found ? NGX_HTTP_CRM_LINK_UNKNOWN
+                : load->link.active ? NGX_HTTP_CRM_LINK_ACTIVE
+                : NGX_HTTP_CRM_LINK_DISABLED;
+
+    } else {
+        ngx_http_crm_count(mcf, NGX_HTTP_CRM_LINK_LOAD_FAILURES, 1);
+
+        ngx_log_error((load->rc == CRM_E_UNAVAILABLE ? NGX_LOG_WARN
+                                                      : NGX_LOG_ERR),
+                      ev->log, 0, "crm: link load failed: %s (%s)",
+                      load->err.message, load->err.cause);
+
+        state = NGX_HTTP_CRM_LINK_MISS;
+    }
+
+    while (!ngx_queue_empty(&load->waiters)) {
+        q = ngx_queue_head(&load->waiters);
+        ngx_queue_remove(q);
+
+        w = ngx_queue_data(q, ngx_http_crm_waiter_t, queue);
+        r = w->request;
+        c = r->connection;
+
+        ngx_http_set_log_request(c->log, r);
+
+        r->main->blocked--;
+        r->aio = 0;
+
+        if (state == NGX_HTTP_CRM_LINK_MISS) {
+            ngx_http_crm_count(mcf, NGX_HTTP_CRM_REDIRECTS_503, 1);
+            ngx_http_crm_add_header(r, "Retry-After", "1");
+            rc = ngx_http_crm_problem(r, CRM_E_UNAVAILABLE,
+                                      "database unavailable");
+
+        } else {
+            ngx_str_null(&location);
+
+            if (state == NGX_HTTP_CRM_LINK_ACTIVE) {
+                location.data = ngx_pnalloc(r->pool,
+                                    crm_url_redirect_size(
+                                        load->link.target_len));
+
+                if (crm_click_id_generate((const char *) load->id,
+                                          (int64_t) ngx_time(), click_id)
+                    != 0
+                    || location.data == NULL)
+                {
+                    ngx_http_finalize_request(r,
+                                              NGX_HTTP_INTERNAL_SERVER_ERROR);
+                    ngx_http_run_posted_requests(c);
+                    continue;
+                }
+
+                location.len = crm_url_redirect(
+                                   (crm_str_t) { load->link.target,
+                                                 load->link.target_len },
+                                   (const char *) load->id, click_id,
+                                   (char *) location.data,
+                                   crm_url_redirect_size(
+                                       load->link.target_len));
+            }
+
+            rc = ngx_http_crm_redirect_answer(r, mcf, load->id, state,
+                                              click_id, &location);
+        }
+
+        ngx_http_finalize_request(r, rc);
+        ngx_http_run_posted_requests(c);
+    }
+
+    ngx_free(load);
+}
+
+
+static ngx_int_t
+ngx_http_crm_problem(ngx_http_request_t *r, crm_status_e code,
+    const char *detail)
+{
+    char         *json;
+    size_t        len;
+    ngx_int_t     rc;
+    ngx_buf_t    *b;
+    ngx_chain_t   out;
+    crm_error_t   err;
+
+    ngx_memzero(&err, sizeof(crm_error_t));
+    crm_error_set(&err, code, NULL, "%s", detail);
+
+    if (crm_problem_render(&err, &json, &len) != CRM_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    b = ngx_create_temp_buf(r->pool, len);
+    if (b == NULL) {
+        free(json);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    b->last = ngx_cpymem(b->last, json, len);
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+    free(json);
+
+    r->headers_out.status = crm_error_http_status(code);
+    r->headers_out.content_length_n = len;
+    ngx_str_set(&r->headers_out.content_type, "application/problem+json");
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+
+    if (ngx_http_crm_add_header(r, "Cache-Control", "no-store") != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
+}
+
+
+/*
+ * Prometheus text format: the edge's counters (shared by the workers,
+ * kept across reloads) and the click queue's state.
+ */
+ngx_int_t
+ngx_http_crm_metrics_handler(ngx_http_request_t *r)
+{
+    off_t                      spool;
+    size_t                     queued, size;
+    ngx_int_t                  rc;
+    ngx_uint_t                 i;
+    ngx_buf_t                 *b;
+    ngx_chain_t                out;
+    ngx_atomic_uint_t          v[NGX_HTTP_CRM_NCOUNTERS];
+    ngx_http_crm_main_conf_t  *mcf;
+
+    static const struct {
+        ngx_http_crm_counter_e   counter;
+        const char              *text;
+    } lines[] = {
+        { NGX_HTTP_CRM_REDIRECTS_302,
+          "crm_redirects_total{status=\"302\"}" },
+        { NGX_HTTP_CRM_REDIRECTS_404,
+          "crm_redirects_total{status=\"404\"}" },
+        { NGX_HTTP_CRM_REDIRECTS_410,
+          "crm_redirects_total{status=\"410\"}" },
+        { NGX_HTTP_CRM_REDIRECTS_503,
+          "crm_redirects_total{status=\"503\"}" },
+        { NGX_HTTP_CRM_CACHE_HITS,
+          "crm_link_cache_lookups_total{result=\"hit\"}" },
+        { NGX_HTTP_CRM_CACHE_NEGATIVE_HITS,
+          "crm_link_cache_lookups_total{result=\"negative_hit\"}" },
+        { NGX_HTTP_CRM_CACHE_MISSES,
+          "crm_link_cache_lookups_total{result=\"miss\"}" },
+        { NGX_HTTP_CRM_LINK_LOADS, "crm_link_loads_total" },
+        { NGX_HTTP_CRM_LINK_LOAD_FAILURES, "crm_link_load_failures_total" },
+        { NGX_HTTP_CRM_CLICKS_QUEUED, "crm_clicks_queued_total" },
+        { NGX_HTTP_CRM_CLICKS_FLUSHED, "crm_clicks_flushed_total" },
+        { NGX_HTTP_CRM_CLICKS_SPOOLED, "crm_clicks_spooled_total" },
+        { NGX_HTTP_CRM_CLICKS_REPLAYED, "crm_clicks_replayed_total" },
+        { NGX_HTTP_CRM_CLICKS_DROPPED, "crm_clicks_dropped_total" },
+        { NGX_HTTP_CRM_FLUSH_FAILURES, "crm_click_flush_failures_total" },
+        { NGX_HTTP_CRM_BATCHES_RECOVERED,
+          "crm_click_batches_recovered_total" },
+        { NGX_HTTP_CRM_API_2XX,
+          "crm_api_responses_total{class=\"2xx\"}" },
+        { NGX_HTTP_CRM_API_4XX,
+          "crm_api_responses_total{class=\"4xx\"}" },
+        { NGX_HTTP_CRM_API_5XX,
+          "crm_api_responses_total{class=\"5xx\"}" },
+    };
+
+    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+        return NGX_HTTP_NOT_ALLOWED;
+    }
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    mcf = ngx_http_get_module_main_conf(r, ngx_http_crm_module);
+
+    if (ngx_http_crm_clicks_stats(mcf, v, &queued, &size, &spool) != NGX_OK)
+    {
+        return ngx_http_crm_problem(r, CRM_E_NOT_FOUND,
+                                    "no crm_click_queue is configured");
+    }
+
+    b = ngx_create_temp_buf(r->pool, 4096);
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    for (i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
+        b->last = ngx_sprintf(b->last, "%s %uA\n", lines[i].text,
+                              v[lines[i].counter]);
+    }
+
+    b->last = ngx_sprintf(b->last,
+                          "crm_click_queue_bytes %uz\n"
+                          "crm_click_queue_size_bytes %uz\n"
+                          "crm_click_spool_bytes %O\n"
+                          "crm_config_generation %ui\n",
+                          queued, size, spool, ngx_http_crm_config_generation);
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    r->headers_out.status = NGX_HTTP_OK;
+    r->headers_out.content_length_n = b->last - b->pos;
+    ngx_str_set(&r->headers_out.content_type, "text/plain; version=0.0.4");
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
+}
