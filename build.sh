@@ -220,12 +220,12 @@ EOF
 }
 
 ensure_secret() {
-    local f=$VAR/secrets/jwt.secret
-    if [ ! -s "$f" ]; then
-        mkdir -p "$VAR/secrets"
-        chmod 700 "$VAR/secrets"
-        (umask 077; openssl rand -hex 32 > "$f")
-    fi
+    local f
+    mkdir -p "$VAR/secrets"
+    chmod 700 "$VAR/secrets"
+    for f in "$VAR/secrets/jwt.secret" "$VAR/secrets/callback.secret"; do
+        [ -s "$f" ] || (umask 077; openssl rand -hex 32 > "$f")
+    done
 }
 
 cmd_run() {

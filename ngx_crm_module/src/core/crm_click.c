@@ -21,8 +21,12 @@ crm_click_line(const crm_click_t *c, char *out)
     int64_t     us;
     struct tm   tm;
 
-    if (c->click_id == NULL
-        || !crm_click_id_parse(c->click_id, strlen(c->click_id), NULL, NULL))
+    /* the second's text is made once a second, per thread */
+    static __thread time_t  last_sec = -1;
+    static __thread char    last_text[20];
+
+    if (c->click_id == NULL || strlen(c->click_id) != CRM_CLICK_ID_LEN
+        || c->at_us < 0)
     {
         return 0;
     }
@@ -40,11 +44,20 @@ crm_click_line(const crm_click_t *c, char *out)
     sec = (time_t) (c->at_us / 1000000);
     us = c->at_us % 1000000;
 
-    if (gmtime_r(&sec, &tm) == NULL) {
-        return 0;
+    if (sec != last_sec) {
+        if (gmtime_r(&sec, &tm) == NULL
+            || strftime(last_text, sizeof(last_text), "%Y-%m-%d %H:%M:%S",
+                        &tm)
+               != sizeof(last_text) - 1)
+        {
+            return 0;
+        }
+
+        last_sec = sec;
     }
 
-    p += strftime(p, 32, "%Y-%m-%d %H:%M:%S", &tm);
+    memcpy(p, last_text, sizeof(last_text) - 1);
+    p += sizeof(last_text) - 1;
 
     *p++ = '.';
 

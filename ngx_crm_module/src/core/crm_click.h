@@ -23,7 +23,7 @@
 
 
 typedef struct {
-    const char  *click_id;      /* crm_click_id_generate() */
+    const char  *click_id;      /* from crm_click_id_generate() */
     int64_t      at_us;         /* unix time in microseconds */
     crm_str_t    shop;          /* normalised domain, or empty: NULL */
     crm_str_t    ip;
@@ -37,7 +37,7 @@ typedef struct {
 /*
  * Writes c as one COPY text line ending in "\n" into out (at least
  * CRM_CLICK_LINE_MAX bytes) and returns its length, or 0 when the click
- * id is not one.  Client text is cut to its maximum and reduced to
+ * id is not one's length or the time is before 1970.  Client text is cut to its maximum and reduced to
  * printable ASCII (other bytes become "?"), so a line is always valid
  * UTF-8 and holds no tab or newline of its own.
  */

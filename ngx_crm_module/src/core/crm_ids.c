@@ -9,6 +9,7 @@
  */
 
 #include <string.h>
+#include <unistd.h>
 
 #include <openssl/rand.h>
 
@@ -21,11 +22,17 @@
 #define CRM_IDS_TS_LIMIT     56800235584LL  /* 62^6 */
 #define CRM_IDS_BYTE_LIMIT   248            /* 4 * 62, below 256 */
 
+/* 62^8, and an affine map onto it: the multiplier is prime to 62 */
+#define CRM_IDS_NONCE_LIMIT  218340105584896ULL
+#define CRM_IDS_NONCE_MUL    6364136223846793005ULL
+#define CRM_IDS_NONCE_ADD    1442695040888963407ULL
+
 #define CRM_IDS_FNV_BASIS    2166136261u
 #define CRM_IDS_FNV_PRIME    16777619u
 
 
 static int crm_ids_random(char *out, size_t n);
+static int crm_ids_nonce(char *out);
 static void crm_ids_check(const char *s, char *out);
 static int crm_ids_digit(char c);
 
@@ -93,10 +100,7 @@ crm_click_id_generate(const char *link_id, int64_t now, char *out)
         ts /= 62;
     }
 
-    if (crm_ids_random(out + CRM_LINK_ID_LEN + CRM_IDS_TS_LEN,
-                       CRM_IDS_NONCE_LEN)
-        != 0)
-    {
+    if (crm_ids_nonce(out + CRM_LINK_ID_LEN + CRM_IDS_TS_LEN) != 0) {
         return -1;
     }
 
@@ -140,6 +144,52 @@ crm_click_id_parse(const char *s, size_t len, char *link_id, int64_t *ts)
     }
 
     return 1;
+}
+
+
+/*
+ * A click's nonce must be unique among the clicks of one link in one
+ * second, not secret, and is made on every redirect.  Each thread counts
+ * from a random start in [0, 62^8) and spreads the count over that range
+ * with an affine bijection, so a thread never repeats itself within 62^8
+ * clicks, two threads collide only if their starts fall within their
+ * counts of each other, and consecutive ids do not show the volume.  A
+ * forked process starts afresh: it would otherwise repeat its parent.
+ */
+static int
+crm_ids_nonce(char *out)
+{
+    int                    i;
+    pid_t                  pid;
+    uint64_t               v;
+    unsigned char          seed[8];
+
+    static __thread uint64_t  next;
+    static __thread pid_t     owner;
+
+    pid = getpid();
+
+    if (owner != pid) {
+        if (RAND_bytes(seed, sizeof(seed)) != 1) {
+            return -1;
+        }
+
+        memcpy(&next, seed, sizeof(seed));
+        next %= CRM_IDS_NONCE_LIMIT;
+        owner = pid;
+    }
+
+    v = (uint64_t) (((unsigned __int128) next * CRM_IDS_NONCE_MUL
+                     + CRM_IDS_NONCE_ADD) % CRM_IDS_NONCE_LIMIT);
+
+    next = (next + 1) % CRM_IDS_NONCE_LIMIT;
+
+    for (i = CRM_IDS_NONCE_LEN - 1; i >= 0; i--) {
+        out[i] = crm_ids_alphabet[v % 62];
+        v /= 62;
+    }
+
+    return 0;
 }
 
 

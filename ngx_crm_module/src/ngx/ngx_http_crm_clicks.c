@@ -69,6 +69,18 @@ typedef struct {
 } ngx_http_crm_batch_t;
 
 
+/*
+ * Each worker counts in its own cache line, by process slot: redirects
+ * count on every request, and two workers adding to one line would
+ * bounce it between cores.  /metrics adds the slots up.
+ */
+#define NGX_HTTP_CRM_SLOTS           64
+
+typedef struct {
+    ngx_atomic_t             v[NGX_HTTP_CRM_NCOUNTERS];
+} __attribute__((aligned(64))) ngx_http_crm_counters_t;
+
+
 typedef struct {
     ngx_uint_t               layout;
     size_t                   size;          /* of data[] */
@@ -78,7 +90,7 @@ typedef struct {
     uint64_t                 gap;           /* where the gap starts */
     ngx_http_crm_batch_t     batches[NGX_HTTP_CRM_BATCHES];
     ngx_atomic_t             spool_bytes;
-    ngx_atomic_t             counters[NGX_HTTP_CRM_NCOUNTERS];
+    ngx_http_crm_counters_t  counters[NGX_HTTP_CRM_SLOTS];
     u_char                   data[1];
 } ngx_http_crm_clicks_shctx_t;
 
@@ -460,7 +472,9 @@ ngx_http_crm_count(ngx_http_crm_main_conf_t *mcf,
     sh = ngx_http_crm_clicks_sh(mcf, NULL);
 
     if (sh != NULL) {
-        (void) ngx_atomic_fetch_add(&sh->counters[counter], n);
+        (void) ngx_atomic_fetch_add(
+                   &sh->counters[ngx_process_slot % NGX_HTTP_CRM_SLOTS]
+                   .v[counter], n);
     }
 }
 
@@ -470,7 +484,7 @@ ngx_http_crm_clicks_stats(ngx_http_crm_main_conf_t *mcf,
     ngx_atomic_uint_t *counters, size_t *queued_bytes, size_t *queue_size,
     off_t *spool_bytes)
 {
-    ngx_uint_t                    i;
+    ngx_uint_t                    i, slot;
     ngx_slab_pool_t              *shpool;
     ngx_http_crm_clicks_shctx_t  *sh;
 
@@ -480,7 +494,11 @@ ngx_http_crm_clicks_stats(ngx_http_crm_main_conf_t *mcf,
     }
 
     for (i = 0; i < NGX_HTTP_CRM_NCOUNTERS; i++) {
-        counters[i] = sh->counters[i];
+        counters[i] = 0;
+
+        for (slot = 0; slot < NGX_HTTP_CRM_SLOTS; slot++) {
+            counters[i] += sh->counters[slot].v[i];
+        }
     }
 
     ngx_shmtx_lock(&shpool->mutex);
@@ -559,20 +577,18 @@ ngx_http_crm_clicks_push(ngx_http_crm_main_conf_t *mcf, const u_char *line,
 
         ngx_shmtx_unlock(&shpool->mutex);
 
-        (void) ngx_atomic_fetch_add(
-                   &sh->counters[NGX_HTTP_CRM_CLICKS_QUEUED], 1);
+        ngx_http_crm_count(mcf, NGX_HTTP_CRM_CLICKS_QUEUED, 1);
         return;
     }
 
     ngx_shmtx_unlock(&shpool->mutex);
 
     if (ngx_http_crm_spool_write(mcf, line, len, log) == NGX_OK) {
-        (void) ngx_atomic_fetch_add(
-                   &sh->counters[NGX_HTTP_CRM_CLICKS_SPOOLED], 1);
+        ngx_http_crm_count(mcf, NGX_HTTP_CRM_CLICKS_SPOOLED, 1);
         return;
     }
 
-    (void) ngx_atomic_fetch_add(&sh->counters[NGX_HTTP_CRM_CLICKS_DROPPED], 1);
+    ngx_http_crm_count(mcf, NGX_HTTP_CRM_CLICKS_DROPPED, 1);
 }
 
 
@@ -722,8 +738,7 @@ ngx_http_crm_ring_recover(ngx_http_crm_main_conf_t *mcf,
             && ngx_http_crm_pid_dead(b->pid))
         {
             b->state = NGX_HTTP_CRM_BATCH_RETRY;
-            (void) ngx_atomic_fetch_add(
-                       &sh->counters[NGX_HTTP_CRM_BATCHES_RECOVERED], 1);
+            ngx_http_crm_count(mcf, NGX_HTTP_CRM_BATCHES_RECOVERED, 1);
         }
     }
 }
@@ -798,8 +813,12 @@ ngx_http_crm_flush_timer(ngx_event_t *ev)
     }
 
     if (mcf->spool_dir.len) {
+        /*
+         * a spool file is sealed for replay when the ring drains again,
+         * or after a while, not at each tick of an overload
+         */
         if (ngx_http_crm_spool.fd != NGX_INVALID_FILE
-            && (ngx_http_crm_db_ok
+            && ((ngx_http_crm_db_ok && sh->tail - sh->head < sh->size / 2)
                 || ngx_current_msec - ngx_http_crm_spool.opened
                    >= NGX_HTTP_CRM_SPOOL_SEAL))
         {
@@ -943,17 +962,23 @@ ngx_http_crm_flush_finish(ngx_http_crm_main_conf_t *mcf,
 
     if (f->rc == CRM_OK) {
         ngx_http_crm_db_ok = 1;
-        (void) ngx_atomic_fetch_add(&sh->counters[NGX_HTTP_CRM_CLICKS_FLUSHED],
-                                    f->inserted);
+        ngx_http_crm_count(mcf, NGX_HTTP_CRM_CLICKS_FLUSHED,
+                           (ngx_atomic_int_t) f->inserted);
         return;
     }
 
-    ngx_http_crm_db_ok = 0;
-    (void) ngx_atomic_fetch_add(&sh->counters[NGX_HTTP_CRM_FLUSH_FAILURES], 1);
+    ngx_http_crm_count(mcf, NGX_HTTP_CRM_FLUSH_FAILURES, 1);
 
-    ngx_log_error((f->rc == CRM_E_UNAVAILABLE ? NGX_LOG_WARN : NGX_LOG_ERR),
-                  ngx_cycle->log, 0, "crm: click flush failed: %s (%s)",
-                  f->err.message, f->err.cause);
+    /* an outage is logged once, not at every retry */
+    if (ngx_http_crm_db_ok || f->rc != CRM_E_UNAVAILABLE) {
+        ngx_log_error((f->rc == CRM_E_UNAVAILABLE ? NGX_LOG_WARN
+                                                  : NGX_LOG_ERR),
+                      ngx_cycle->log, 0, "crm: click flush failed, "
+                      "clicks stay queued: %s (%s)",
+                      f->err.message, f->err.cause);
+    }
+
+    ngx_http_crm_db_ok = 0;
 }
 
 
@@ -1312,9 +1337,8 @@ ngx_http_crm_replay_done(ngx_event_t *ev)
 {
     ngx_thread_task_t  *task = ev->data;
 
-    u_char                        bad[NGX_HTTP_CRM_PATH_MAX];
-    ngx_http_crm_flush_t         *f;
-    ngx_http_crm_clicks_shctx_t  *sh;
+    u_char                 bad[NGX_HTTP_CRM_PATH_MAX];
+    ngx_http_crm_flush_t  *f;
 
     f = task->ctx;
 
@@ -1333,27 +1357,26 @@ ngx_http_crm_replay_done(ngx_event_t *ev)
 
     ngx_http_crm_replaying = 0;
 
-    sh = ngx_http_crm_clicks_sh(f->mcf, NULL);
-
-    (void) ngx_atomic_fetch_add(&sh->counters[NGX_HTTP_CRM_CLICKS_REPLAYED],
-                                f->inserted);
-    (void) ngx_atomic_fetch_add(&sh->counters[NGX_HTTP_CRM_CLICKS_DROPPED],
-                                f->torn);
+    ngx_http_crm_count(f->mcf, NGX_HTTP_CRM_CLICKS_REPLAYED,
+                       (ngx_atomic_int_t) f->inserted);
+    ngx_http_crm_count(f->mcf, NGX_HTTP_CRM_CLICKS_DROPPED,
+                       (ngx_atomic_int_t) f->torn);
 
     if (f->rc == CRM_OK) {
         ngx_http_crm_scan_due = 1;
         return;
     }
 
-    ngx_log_error((f->rc == CRM_E_UNAVAILABLE ? NGX_LOG_WARN : NGX_LOG_ERR),
-                  ev->log, 0, "crm: click replay of \"%s\" failed: %s (%s)",
-                  f->path, f->err.message, f->err.cause);
-
     if (f->rc == CRM_E_UNAVAILABLE) {
         ngx_http_crm_db_ok = 0;
         ngx_http_crm_replay_release(f->path, ev->log);
         return;
     }
+
+    ngx_log_error(NGX_LOG_ERR, ev->log, 0,
+                  "crm: click replay of \"%s\" failed, the file is set "
+                  "aside as \".bad\": %s (%s)",
+                  f->path, f->err.message, f->err.cause);
 
     /* PostgreSQL refuses its content: kept aside, never retried */
     ngx_sprintf(bad, "%s.bad%Z", f->path);

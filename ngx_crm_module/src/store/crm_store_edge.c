@@ -1,9 +1,13 @@
 /*
  * The affiliate edge's database work; see crm_store_edge.h.
  *
- * A batch of clicks is copied into a temporary table, then moved into
- * crm.clicks with ON CONFLICT DO NOTHING: the rows actually inserted are
- * what the link counters add, so a replayed batch changes nothing.
+ * A batch of clicks is copied straight into crm.clicks, and the link
+ * counters get the batch's per-link counts, computed here from the lines.
+ * A batch holding a click already stored (sent again after its sender
+ * died between commit and acknowledgement) fails that COPY on the primary
+ * key; it is then copied into a temporary table and moved with ON
+ * CONFLICT DO NOTHING, and the counters add only the rows inserted, so a
+ * replay changes nothing.
  */
 
 #include <stdio.h>
@@ -17,12 +21,33 @@
 /* distinct months in one batch; a spool file years old still fits */
 #define CRM_EDGE_MONTHS_MAX  256
 
-/* where the "YYYY-MM" of clicked_at starts in a line */
-#define CRM_EDGE_MONTH_AT    (CRM_CLICK_ID_LEN + 1 + CRM_LINK_ID_LEN + 1)
+/* where the link id and clicked_at start in a line */
+#define CRM_EDGE_LINK_AT     (CRM_CLICK_ID_LEN + 1)
+#define CRM_EDGE_TIME_AT     (CRM_CLICK_ID_LEN + 1 + CRM_LINK_ID_LEN + 1)
+#define CRM_EDGE_TIME_LEN    29         /* "2026-11-21 07:08:44.824000+00" */
+
+/* distinct links a batch counts itself; beyond, PostgreSQL counts */
+#define CRM_EDGE_LINKS_MAX   1024
+#define CRM_EDGE_SLOTS       2048
+
+
+typedef struct {
+    char       link[CRM_LINK_ID_LEN];
+    char       last[CRM_EDGE_TIME_LEN];
+    uint64_t   n;
+} crm_edge_count_t;
 
 
 static size_t crm_edge_months(const crm_str_t *chunks, size_t n,
     char (*months)[8], size_t max);
+static crm_status_e crm_edge_copy(crm_db_t *db, const crm_str_t *chunks,
+    size_t n, uint64_t *inserted, crm_error_t *err);
+static crm_status_e crm_edge_stage(crm_db_t *db, const crm_str_t *chunks,
+    size_t n, uint64_t *inserted, crm_error_t *err);
+static int crm_edge_count(const crm_str_t *chunks, size_t n,
+    crm_edge_count_t *slots, uint64_t *total);
+static char *crm_edge_arrays(const crm_edge_count_t *slots, char **counts,
+    char **lasts);
 
 
 static const crm_stmt_t  crm_edge_link_stmt = {
@@ -37,6 +62,17 @@ static const crm_stmt_t  crm_edge_partition_stmt = {
     .sql = "SELECT crm.click_partition_ensure(($1 || '-01 00:00+00')"
            "::timestamptz)",
     .nparams = 1
+};
+
+static const crm_stmt_t  crm_edge_count_stmt = {
+    .name = "edge_count",
+    .sql = "UPDATE crm.affiliate_link_stats s"
+           " SET clicks = s.clicks + v.n,"
+           "     last_click_at = greatest(s.last_click_at, v.last)"
+           " FROM unnest($1::text[], $2::bigint[], $3::timestamptz[])"
+           "      AS v (link_id, n, last)"
+           " WHERE s.link_id = v.link_id",
+    .nparams = 3
 };
 
 static const crm_stmt_t  crm_edge_move_stmt = {
@@ -106,7 +142,7 @@ crm_store_edge_clicks(crm_db_t *db, const crm_str_t *chunks, size_t n,
     char           months[CRM_EDGE_MONTHS_MAX][8];
     size_t         i, nmonths;
     PGresult      *res;
-    const char    *params[1], *v;
+    const char    *params[1];
     crm_status_e   rc;
 
     *inserted = 0;
@@ -127,6 +163,101 @@ crm_store_edge_clicks(crm_db_t *db, const crm_str_t *chunks, size_t n,
 
         PQclear(res);
     }
+
+    rc = crm_edge_copy(db, chunks, n, inserted, err);
+
+    if (rc == CRM_E_CONFLICT) {
+        rc = crm_edge_stage(db, chunks, n, inserted, err);
+    }
+
+    return rc;
+}
+
+
+/* the fast path: CRM_E_CONFLICT when a click is already stored */
+static crm_status_e
+crm_edge_copy(crm_db_t *db, const crm_str_t *chunks, size_t n,
+    uint64_t *inserted, crm_error_t *err)
+{
+    char              *links, *counts, *lasts;
+    uint64_t           total;
+    PGresult          *res;
+    const char        *params[3];
+    crm_status_e       rc;
+    crm_edge_count_t  *slots;
+
+    slots = calloc(CRM_EDGE_SLOTS, sizeof(crm_edge_count_t));
+    if (slots == NULL) {
+        return crm_error_set(err, CRM_E_INTERNAL, NULL, "out of memory");
+    }
+
+    links = NULL;
+    counts = NULL;
+    lasts = NULL;
+
+    /* too many links in one batch: PostgreSQL counts them instead */
+    if (crm_edge_count(chunks, n, slots, &total) != 0) {
+        free(slots);
+        return crm_error_set(err, CRM_E_CONFLICT, NULL, "many links");
+    }
+
+    links = crm_edge_arrays(slots, &counts, &lasts);
+    free(slots);
+
+    if (links == NULL) {
+        return crm_error_set(err, CRM_E_INTERNAL, NULL, "out of memory");
+    }
+
+    rc = crm_db_begin(db, err);
+    if (rc != CRM_OK) {
+        goto done;
+    }
+
+    rc = crm_db_copy_in(db, "COPY crm.clicks FROM STDIN", chunks, n, err);
+    if (rc != CRM_OK) {
+        goto failed;
+    }
+
+    params[0] = links;
+    params[1] = counts;
+    params[2] = lasts;
+
+    rc = crm_db_exec(db, &crm_edge_count_stmt, params, &res, err);
+    if (rc != CRM_OK) {
+        goto failed;
+    }
+
+    PQclear(res);
+
+    rc = crm_db_commit(db, err);
+    if (rc == CRM_OK) {
+        *inserted = total;
+    }
+
+    goto done;
+
+failed:
+
+    crm_db_rollback(db);
+
+done:
+
+    free(links);
+    free(counts);
+    free(lasts);
+
+    return rc;
+}
+
+
+/* the replay path: only the clicks not stored yet go in, and count */
+static crm_status_e
+crm_edge_stage(crm_db_t *db, const crm_str_t *chunks, size_t n,
+    uint64_t *inserted, crm_error_t *err)
+{
+    PGresult      *res;
+    const char    *v;
+    crm_status_e   rc;
 
     rc = crm_db_begin(db, err);
     if (rc != CRM_OK) {
@@ -171,6 +302,149 @@ failed:
 
 
 /*
+ * Counts the lines per link, with the latest time of each, into an open
+ * addressing table; -1 when there are more than CRM_EDGE_LINKS_MAX links.
+ * Times are fixed-width text, so the latest is the greatest string.
+ */
+static int
+crm_edge_count(const crm_str_t *chunks, size_t n, crm_edge_count_t *slots,
+    uint64_t *total)
+{
+    size_t             i, k, used;
+    uint32_t           h;
+    const char        *p, *end, *nl;
+    crm_edge_count_t  *c;
+
+    *total = 0;
+    used = 0;
+
+    for (i = 0; i < n; i++) {
+        p = chunks[i].data;
+        end = p + chunks[i].len;
+
+        while (p < end) {
+            nl = memchr(p, '\n', (size_t) (end - p));
+            if (nl == NULL) {
+                break;
+            }
+
+            if (nl - p < CRM_EDGE_TIME_AT + CRM_EDGE_TIME_LEN) {
+                return -1;
+            }
+
+            h = 2166136261u;
+
+            for (k = 0; k < CRM_LINK_ID_LEN; k++) {
+                h = (h ^ (unsigned char) p[CRM_EDGE_LINK_AT + k]) * 16777619u;
+            }
+
+            for (k = h % CRM_EDGE_SLOTS; /* void */ ;
+                 k = (k + 1) % CRM_EDGE_SLOTS)
+            {
+                c = &slots[k];
+
+                if (c->n == 0) {
+                    if (++used > CRM_EDGE_LINKS_MAX) {
+                        return -1;
+                    }
+
+                    memcpy(c->link, p + CRM_EDGE_LINK_AT, CRM_LINK_ID_LEN);
+                    memcpy(c->last, p + CRM_EDGE_TIME_AT, CRM_EDGE_TIME_LEN);
+                    break;
+                }
+
+                if (memcmp(c->link, p + CRM_EDGE_LINK_AT, CRM_LINK_ID_LEN)
+                    == 0)
+                {
+                    if (memcmp(p + CRM_EDGE_TIME_AT, c->last,
+                               CRM_EDGE_TIME_LEN) > 0)
+                    {
+                        memcpy(c->last, p + CRM_EDGE_TIME_AT,
+                               CRM_EDGE_TIME_LEN);
+                    }
+
+                    break;
+                }
+            }
+
+            c->n++;
+            (*total)++;
+            p = nl + 1;
+        }
+    }
+
+    return 0;
+}
+
+
+/*
+ * The counts as three PostgreSQL array literals: the links (returned),
+ * their counts and their latest times; NULL when out of memory.
+ */
+static char *
+crm_edge_arrays(const crm_edge_count_t *slots, char **counts, char **lasts)
+{
+    char    *links, *pl, *pc, *pt;
+    size_t   k, nlinks;
+
+    nlinks = 0;
+
+    for (k = 0; k < CRM_EDGE_SLOTS; k++) {
+        nlinks += slots[k].n != 0;
+    }
+
+    links = malloc(nlinks * (CRM_LINK_ID_LEN + 1) + 3);
+    *counts = malloc(nlinks * 21 + 3);
+    *lasts = malloc(nlinks * (CRM_EDGE_TIME_LEN + 3) + 3);
+
+    if (links == NULL || *counts == NULL || *lasts == NULL) {
+        free(links);
+        free(*counts);
+        free(*lasts);
+        *counts = NULL;
+        *lasts = NULL;
+        return NULL;
+    }
+
+    pl = links;
+    pc = *counts;
+    pt = *lasts;
+
+    *pl++ = '{';
+    *pc++ = '{';
+    *pt++ = '{';
+
+    for (k = 0; k < CRM_EDGE_SLOTS; k++) {
+        if (slots[k].n == 0) {
+            continue;
+        }
+
+        if (pl[-1] != '{') {
+            *pl++ = ',';
+            *pc++ = ',';
+            *pt++ = ',';
+        }
+
+        memcpy(pl, slots[k].link, CRM_LINK_ID_LEN);
+        pl += CRM_LINK_ID_LEN;
+
+        pc += sprintf(pc, "%llu", (unsigned long long) slots[k].n);
+
+        *pt++ = '"';
+        memcpy(pt, slots[k].last, CRM_EDGE_TIME_LEN);
+        pt += CRM_EDGE_TIME_LEN;
+        *pt++ = '"';
+    }
+
+    memcpy(pl, "}", 2);
+    memcpy(pc, "}", 2);
+    memcpy(pt, "}", 2);
+
+    return links;
+}
+
+
+/*
  * The distinct "YYYY-MM" of the lines' times.  Lines are in time order,
  * nearly, so comparing with the last few seen finds almost every repeat
  * at once; the list is short anyway.
@@ -194,16 +468,16 @@ crm_edge_months(const crm_str_t *chunks, size_t n, char (*months)[8],
                 break;
             }
 
-            if (nl - p > CRM_EDGE_MONTH_AT + 7) {
+            if (nl - p > CRM_EDGE_TIME_AT + 7) {
                 for (k = nmonths; k > 0; k--) {
-                    if (memcmp(months[k - 1], p + CRM_EDGE_MONTH_AT, 7) == 0)
+                    if (memcmp(months[k - 1], p + CRM_EDGE_TIME_AT, 7) == 0)
                     {
                         break;
                     }
                 }
 
                 if (k == 0 && nmonths < max) {
-                    memcpy(months[nmonths], p + CRM_EDGE_MONTH_AT, 7);
+                    memcpy(months[nmonths], p + CRM_EDGE_TIME_AT, 7);
                     months[nmonths][7] = '\0';
                     nmonths++;
                 }
