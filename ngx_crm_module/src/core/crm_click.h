@@ -37,9 +37,10 @@ typedef struct {
 /*
  * Writes c as one COPY text line ending in "\n" into out (at least
  * CRM_CLICK_LINE_MAX bytes) and returns its length, or 0 when the click
- * id is not one's length or the time is before 1970.  Client text is cut to its maximum and reduced to
- * printable ASCII (other bytes become "?"), so a line is always valid
- * UTF-8 and holds no tab or newline of its own.
+ * id has not a click id's length or the time is before 1970.  Client
+ * text is cut to its maximum and reduced to printable ASCII (other bytes
+ * become "?"), so a line is always valid UTF-8 and holds no tab or
+ * newline of its own.
  */
 size_t crm_click_line(const crm_click_t *c, char *out);
 
