@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 #
-# Benchmarks the gateway against nginx's own "return 200" in the same nginx
-# and the same run, so every figure is also a ratio that survives a noisy
-# machine.  Several alternating rounds; medians go to bench/RESULTS.md.
+# Benchmarks the gateway against nginx's own "return 200" (API) and
+# "return 302" (redirects) in the same nginx and the same run, so every
+# figure is also a ratio that survives a noisy machine.  Several
+# alternating rounds; medians go to bench/RESULTS.md.
 #
 # Run through "./build.sh bench" (which builds first).  Environment:
 # BENCH_ROUNDS (5), BENCH_SECONDS (5), BENCH_CONNECTIONS (32), and
@@ -42,6 +43,11 @@ trap cleanup EXIT
 "$ROOT/build.sh" db
 
 openssl rand -hex 32 | tr -d '\n' > "$WORK/jwt.secret"
+openssl rand -hex 32 | tr -d '\n' > "$WORK/callback.secret"
+
+# the redirect target; nginx's own 302 sends a Location as long as ours
+TARGET=https://shop.example.com/collections/summer-sale
+TARGET_302="$TARGET?ref=LLLLLLLLLLLL&click_id=CCCCCCCCCCCCCCCCCCCCCCCCCC"
 
 # nginx with $1 pool threads per worker
 start_nginx() {
@@ -62,10 +68,18 @@ http {
     crm_jwt_secret_file $WORK/jwt.secret;
     crm_pipeline $ROOT/pipeline-config;
     crm_slow_thread_pool crm_slow;
+    crm_callback_secret_file $WORK/callback.secret;
+    crm_public_url http://127.0.0.1:$PORT;
+    crm_link_cache zone=crm_links:32m ttl=60s negative_ttl=60s;
+    crm_click_queue zone=crm_clicks:512m flush=100ms batch=1m;
+    crm_click_spool $WORK/spool max_size=4g;
     server {
         listen 127.0.0.1:$PORT;
         location / { crm_api; }
+        location /r/ { crm_redirect; }
+        location = /metrics { crm_metrics; }
         location = /baseline { return 200 "ok\n"; }
+        location = /baseline302 { return 302 "$TARGET_302"; }
     }
 }
 EOF
@@ -206,10 +220,184 @@ for threads in "${THREAD_SETS[@]}"; do
     } >> "$ROOT/bench/RESULTS.md"
 done
 
+# --- the affiliate edge ----------------------------------------------------
+
+start_nginx "${THREAD_SETS[0]}"
+
+PSQL=(psql -h 127.0.0.1 -p "$CRM_PG_PORT" -U crm -d crm -tAq)
+EDGE_CONNS=${BENCH_EDGE_CONNECTIONS:-64}
+
+LINK=$(curl -sf -X POST "$URL/affiliate/links" -H "$AUTH" \
+    -H 'Content-Type: application/json' -d "{\"target_url\": \"$TARGET\"}" \
+    | perl -MJSON::PP -0ne 'print decode_json($_)->{affiliate_link_id}')
+[ -n "$LINK" ] || { echo "bench: cannot create a link" >&2; exit 1; }
+
+# one /metrics value
+metric() {
+    curl -sf "$URL/metrics" | awk -v m="$1" '$1 == m { print $2 }'
+}
+
+# "<req/s> <p99 ms> <errors> <requests>" for one wrk run of $1 seconds
+measure_n() {
+    local secs=$1
+    shift
+    wrk -t2 -c"$EDGE_CONNS" -d"${secs}s" --latency "$@" 2>&1 | perl -ne '
+        $rps = $1 if /^Requests\/sec:\s+([\d.]+)/;
+        $n = $1 if /^\s+(\d+) requests in/;
+        if (/^\s+99%\s+([\d.]+)(us|ms|s)\b/) {
+            $p99 = $1 * ({us => 0.001, ms => 1, s => 1000}->{$2});
+        }
+        $err += $1 if /Non-2xx or 3xx responses:\s+(\d+)/;
+        $err += $1 + $2 + $3 + $4
+            if /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/;
+        END { printf "%.0f %.2f %d %d\n", $rps, $p99, $err + 0, $n }'
+}
+
+# waits until the click queue is empty; prints the seconds it took
+drain() {
+    local t0 now
+    t0=$(date +%s.%N)
+    while [ "$(metric crm_click_queue_bytes)" != 0 ]; do
+        now=$(date +%s.%N)
+        if awk -v a="$now" -v b="$t0" 'BEGIN { exit !(a - b > 120) }'; then
+            echo "bench: the click queue did not drain" >&2
+            exit 1
+        fi
+        sleep 0.05
+    done
+}
+
+# the served redirects (302s) against the click rows, after the queue drained
+clicks_check() {
+    local served rows
+    drain
+    served=$(metric 'crm_redirects_total{status="302"}')
+    rows=$("${PSQL[@]}" -c 'SELECT count(*) FROM crm.clicks')
+    echo "$served $rows"
+}
+
+# alternating rounds of nginx's 302 and ours, $1 seconds each; fills
+# RPS/P99/ERR for base302 and redirect, and SERVED with our requests
+edge_rounds() {
+    local secs=$1 i rps p99 err n
+    RPS=() P99=() ERR=()
+    SERVED=0
+    for ((i = 1; i <= ROUNDS; i++)); do
+        read -r rps p99 err n <<< "$(measure_n "$secs" "$URL/baseline302")"
+        RPS[base302]+="$rps " P99[base302]+="$p99 "
+        ERR[base302]=$(( ${ERR[base302]:-0} + err ))
+        read -r rps p99 err n <<< "$(measure_n "$secs" "$URL/r/$LINK")"
+        RPS[redirect]+="$rps " P99[redirect]+="$p99 "
+        ERR[redirect]=$(( ${ERR[redirect]:-0} + err ))
+        SERVED=$(( SERVED + n ))
+        printf 'edge round %d: return 302 %s req/s, /r/{id} %s req/s p99 %s ms\n' \
+            "$i" "$(tr ' ' '\n' <<< "${RPS[base302]}" | grep . | tail -1)" \
+            "$rps" "$p99" >&2
+    done
+}
+
+edge_row() {
+    local name=$1 label=$2 rps p99
+    rps=$(med "${RPS[$name]}")
+    p99=$(med "${P99[$name]}")
+    echo "| $label | $rps | $p99 | ${ERR[$name]} | $(ratio "$rps" "$(med "${RPS[base302]}")") |"
+}
+
+edge_table() {
+    echo
+    echo "| endpoint | req/s (median) | p99 ms (median) | errors (all rounds) | ratio to \`return 302\` |"
+    echo "|---|---|---|---|---|"
+    edge_row base302 "\`return 302\` (baseline, same nginx)"
+    edge_row redirect "\`GET /r/{id}\` (cache hit, click queued)"
+}
+
+curl -s -o /dev/null "$URL/r/$LINK"
+"${PSQL[@]}" -c 'TRUNCATE crm.clicks' >/dev/null
+
+# 1. steady state: the queue flushed every 100 ms while the load runs, on
+# the same two cores as PostgreSQL and wrk
+edge_rounds "$SECONDS_PER_RUN"
+read -r served1 rows1 <<< "$(clicks_check)"
+{
+    echo
+    echo "## Affiliate redirects (wrk -t2 -c$EDGE_CONNS)"
+    echo
+    echo "### Shipped settings: clicks flushed every 100 ms during the load"
+    edge_table
+    echo
+    echo "Redirects served $served1, click rows $rows1."
+} >> "$ROOT/bench/RESULTS.md"
+
+# 2. the edge alone: PostgreSQL stopped, so clicks only queue (the cached
+# link keeps answering); then PostgreSQL starts and the backlog drains,
+# which measures the flush
+"$ROOT/build.sh" db-stop
+edge_rounds 2
+before=$(metric crm_clicks_flushed_total)
+backlog=$(metric crm_click_queue_bytes)
+"$ROOT/build.sh" db >/dev/null 2>&1
+while [ "$(metric crm_clicks_flushed_total)" = "$before" ]; do sleep 0.01; done
+t0=$(date +%s.%N)
+first=$(metric crm_clicks_flushed_total)
+drain
+t1=$(date +%s.%N)
+last=$(metric crm_clicks_flushed_total)
+flush_rate=$(awk -v n=$((last - first)) -v a="$t0" -v b="$t1" \
+    'BEGIN { printf "%.0f", n / (b - a) }')
+read -r served2 rows2 <<< "$(clicks_check)"
+spooled=$(metric crm_clicks_spooled_total)
+dropped=$(metric crm_clicks_dropped_total)
+{
+    echo
+    echo "### The edge alone: PostgreSQL stopped, clicks queue in shared memory"
+    edge_table
+    echo
+    echo "Then PostgreSQL started: $((last - first)) queued clicks ($((backlog / 1048576)) MiB)"
+    echo "flushed at **$flush_rate clicks/s**."
+    echo
+    echo "All rounds: redirects served $served2, click rows $rows2, spooled $spooled, dropped $dropped."
+} >> "$ROOT/bench/RESULTS.md"
+
+[ "$served2" = "$rows2" ] || { echo "bench: clicks lost: $served2 served, $rows2 rows" >&2; exit 1; }
+
+# 3. install callbacks: signed, each for a new shop (a new lead, an
+# attribution and a ledger row in one transaction)
+perl -MDigest::SHA=hmac_sha256_hex -e '
+    my ($secret, $link, $n) = @ARGV;
+    my $t = time;
+    for my $i (1 .. $n) {
+        my $body = qq({"shop_domain":"bench-$i.myshopify.com","affiliate_link_id":"$link","event_id":"bench-$i"});
+        print "t=$t,v1=", hmac_sha256_hex("$t.$body", $secret), "\t$body\n";
+    }' "$(cat "$WORK/callback.secret")" "$LINK" 200000 > "$WORK/installs.txt"
+export BENCH_INSTALLS=$WORK/installs.txt
+
+RPS=() P99=() ERR=()
+for ((i = 1; i <= ROUNDS; i++)); do
+    read -r rps p99 err <<< "$(measure -s "$ROOT/bench/install.lua" "$URL")"
+    RPS[install]+="$rps " P99[install]+="$p99 "
+    ERR[install]=$(( ${ERR[install]:-0} + err ))
+    printf 'install round %d: %s req/s p99 %s ms\n' "$i" "$rps" "$p99" >&2
+done
+installs=$("${PSQL[@]}" -c 'SELECT count(*) FROM crm.attributions')
+ledger=$("${PSQL[@]}" -c "SELECT count(*) FROM crm.wallet_transactions")
+{
+    echo
+    echo "## Install callbacks (wrk -t2 -c$CONNS)"
+    echo
+    echo "| endpoint | req/s (median) | p99 ms (median) | errors (all rounds) |"
+    echo "|---|---|---|---|"
+    echo "| \`POST /callbacks/install\` (signed; new lead, attribution, ledger row) | $(med "${RPS[install]}") | $(med "${P99[install]}") | ${ERR[install]} |"
+    echo
+    echo "Attributions $installs, ledger rows $ledger (one each per new shop)."
+} >> "$ROOT/bench/RESULTS.md"
+
 {
     echo
     echo "Targets: \`GET /auth/me\` at 10,000 req/s or more with no errors;"
-    echo "\`GET /leads/{id}\` at 0.35 x the \`pgbench -S\` ceiling or better."
+    echo "\`GET /leads/{id}\` at 0.35 x the \`pgbench -S\` ceiling or better;"
+    echo "\`GET /r/{id}\` at 0.85 x \`return 302\` or better with p99 under 2 ms and"
+    echo "no lost click; the click flush at 100,000 clicks/s or more; install"
+    echo "callbacks at 3,000/s or more."
 } >> "$ROOT/bench/RESULTS.md"
 
 cat "$ROOT/bench/RESULTS.md"
