@@ -756,6 +756,12 @@ ngx_http_crm_clicks_init_process(ngx_cycle_t *cycle)
 {
     ngx_http_crm_main_conf_t  *mcf;
 
+    /* not in the cache manager and loader, which never serve requests */
+    if (ngx_process != NGX_PROCESS_WORKER && ngx_process != NGX_PROCESS_SINGLE)
+    {
+        return NGX_OK;
+    }
+
     mcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_crm_module);
 
     if (mcf == NULL || mcf->click_zone == NULL || mcf->click_pool == NULL) {
