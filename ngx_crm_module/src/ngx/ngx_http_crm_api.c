@@ -30,6 +30,8 @@ typedef struct {
 
 static void ngx_http_crm_api_cleanup(void *data);
 static unsigned ngx_http_crm_api_method(ngx_http_request_t *r);
+static ngx_table_elt_t *ngx_http_crm_api_header(ngx_http_request_t *r,
+    const char *name);
 static void ngx_http_crm_api_body_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_crm_api_read_body(ngx_http_request_t *r,
     ngx_str_t *body);
@@ -88,6 +90,12 @@ ngx_http_crm_api_handler(ngx_http_request_t *r)
         != CRM_OK
         || crm_call_set_if_match(call,
                ngx_http_crm_header_value(r->headers_in.if_match))
+           != CRM_OK
+        || crm_call_set_signed_headers(call,
+               ngx_http_crm_header_value(
+                   ngx_http_crm_api_header(r, "X-CRM-Signature")),
+               ngx_http_crm_header_value(
+                   ngx_http_crm_api_header(r, "Idempotency-Key")))
            != CRM_OK
         || crm_call_authenticate(call,
                ngx_http_crm_header_value(r->headers_in.authorization),
@@ -169,6 +177,40 @@ ngx_http_crm_api_method(ngx_http_request_t *r)
 
     default:
         return 0;
+    }
+}
+
+
+/* the first request header called name; nginx indexes only its own */
+static ngx_table_elt_t *
+ngx_http_crm_api_header(ngx_http_request_t *r, const char *name)
+{
+    size_t            len;
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    len = ngx_strlen(name);
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                return NULL;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len == len
+            && ngx_strncasecmp(h[i].key.data, (u_char *) name, len) == 0)
+        {
+            return &h[i];
+        }
     }
 }
 
