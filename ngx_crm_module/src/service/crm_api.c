@@ -8,6 +8,7 @@
 #include "crm_auth.h"
 #include "crm_health.h"
 #include "crm_leads.h"
+#include "crm_links.h"
 #include "crm_stages.h"
 
 
@@ -29,6 +30,10 @@ const crm_route_t  crm_api_routes[] = {
     { CRM_M_GET,   "/leads/{id}/history", &crm_leads_history },
     { CRM_M_GET,   "/pipeline/stages",    &crm_stages_list },
     { CRM_M_GET,   "/pipeline/stages/{stage}", &crm_stages_get },
+    { CRM_M_POST,  "/affiliate/links",    &crm_links_create },
+    { CRM_M_GET,   "/affiliate/links",    &crm_links_list },
+    { CRM_M_GET,   "/affiliate/links/{id}", &crm_links_get },
+    { CRM_M_PATCH, "/affiliate/links/{id}", &crm_links_update },
 };
 
 const size_t  crm_api_nroutes = sizeof(crm_api_routes)
