@@ -6,6 +6,7 @@
 #include "crm_accounts.h"
 #include "crm_audit.h"
 #include "crm_auth.h"
+#include "crm_callbacks.h"
 #include "crm_health.h"
 #include "crm_leads.h"
 #include "crm_links.h"
@@ -34,6 +35,8 @@ const crm_route_t  crm_api_routes[] = {
     { CRM_M_GET,   "/affiliate/links",    &crm_links_list },
     { CRM_M_GET,   "/affiliate/links/{id}", &crm_links_get },
     { CRM_M_PATCH, "/affiliate/links/{id}", &crm_links_update },
+    { CRM_M_POST,  "/callbacks/install",  &crm_callbacks_install },
+    { CRM_M_POST,  "/callbacks/conversion", &crm_callbacks_conversion },
 };
 
 const size_t  crm_api_nroutes = sizeof(crm_api_routes)
