@@ -11,6 +11,7 @@
 #include "crm_leads.h"
 #include "crm_links.h"
 #include "crm_stages.h"
+#include "crm_wallets.h"
 
 
 const crm_route_t  crm_api_routes[] = {
@@ -37,6 +38,9 @@ const crm_route_t  crm_api_routes[] = {
     { CRM_M_PATCH, "/affiliate/links/{id}", &crm_links_update },
     { CRM_M_POST,  "/callbacks/install",  &crm_callbacks_install },
     { CRM_M_POST,  "/callbacks/conversion", &crm_callbacks_conversion },
+    { CRM_M_GET,   "/wallet",             &crm_wallets_get },
+    { CRM_M_GET,   "/wallet/transactions", &crm_wallets_transactions },
+    { CRM_M_POST,  "/admin/wallets/{id}/payouts", &crm_wallets_payout },
 };
 
 const size_t  crm_api_nroutes = sizeof(crm_api_routes)
