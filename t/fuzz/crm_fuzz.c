@@ -10,11 +10,15 @@
 #include <string.h>
 
 #include "crm_base64.h"
+#include "crm_bot.h"
 #include "crm_form.h"
+#include "crm_ids.h"
 #include "crm_json.h"
 #include "crm_jwt.h"
 #include "crm_page.h"
 #include "crm_router.h"
+#include "crm_sig.h"
+#include "crm_url.h"
 #include "crm_validate.h"
 
 
@@ -33,6 +37,9 @@ static void crm_fuzz_jwt(crm_str_t in);
 static void crm_fuzz_form(crm_str_t in);
 static void crm_fuzz_text(crm_str_t in);
 static void crm_fuzz_route(crm_str_t in);
+static void crm_fuzz_url(crm_str_t in);
+static void crm_fuzz_ids(crm_str_t in);
+static void crm_fuzz_sig(crm_str_t in);
 
 
 static const crm_json_field_t  crm_fuzz_fields[] = {
@@ -57,6 +64,9 @@ static const crm_route_t  crm_fuzz_routes[] = {
 static const unsigned char  crm_fuzz_key[] =
     "0123456789abcdef0123456789abcdef";
 
+/* the key of the sig seed, so that the fuzzer starts from a valid MAC */
+static const unsigned char  crm_fuzz_sig_key[] = "whsec_test";
+
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -70,7 +80,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     in.data = (const char *) data + 1;
     in.len = size - 1;
 
-    switch (data[0] % 5) {
+    switch (data[0] % 9) {
 
     case 0:
         crm_fuzz_json(in);
@@ -88,8 +98,24 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         crm_fuzz_text(in);
         break;
 
-    default:
+    case 4:
         crm_fuzz_route(in);
+        break;
+
+    case 5:
+        crm_fuzz_url(in);
+        break;
+
+    case 6:
+        crm_fuzz_ids(in);
+        break;
+
+    case 7:
+        crm_fuzz_sig(in);
+        break;
+
+    default:
+        (void) crm_bot_user_agent(in);
         break;
     }
 
@@ -183,4 +209,77 @@ crm_fuzz_route(crm_str_t in)
                             / sizeof(crm_fuzz_routes[0]),
                             CRM_M_GET, in, &route, &match, &allowed);
     (void) crm_router_allow_header(in.len & 0x3f, buf, sizeof(buf));
+}
+
+
+/* a target that passes the check must fit the size the header promises */
+static void
+crm_fuzz_url(crm_str_t in)
+{
+    char    out[crm_url_redirect_size(CRM_URL_MAX)];
+    size_t  n;
+
+    static const char  link[] = "0123456789Ok";
+    static const char  click[] = "0123456789Ok1r31eqAbCdEfGh";
+
+    if (crm_url_check_target(in) != NULL) {
+        return;
+    }
+
+    n = crm_url_redirect(in, link, click, out, sizeof(out));
+
+    if (n == 0 || n >= crm_url_redirect_size(in.len) || out[n] != '\0') {
+        abort();
+    }
+
+    /* too small a buffer is refused, never overrun */
+    if (crm_url_redirect(in, link, click, out, n) != 0) {
+        abort();
+    }
+}
+
+
+/* what parses comes back the same through the generator */
+static void
+crm_fuzz_ids(crm_str_t in)
+{
+    char     link[CRM_LINK_ID_LEN + 1], click[CRM_CLICK_ID_LEN + 1];
+    char     again[CRM_LINK_ID_LEN + 1];
+    int64_t  ts, ts_again;
+
+    (void) crm_link_id_valid(in.data, in.len);
+
+    if (!crm_click_id_parse(in.data, in.len, link, &ts)) {
+        return;
+    }
+
+    if (!crm_link_id_valid(link, CRM_LINK_ID_LEN)
+        || crm_click_id_generate(link, ts, click) != 0
+        || !crm_click_id_parse(click, CRM_CLICK_ID_LEN, again, &ts_again)
+        || strcmp(link, again) != 0 || ts != ts_again
+        || memcmp(click, in.data, CRM_LINK_ID_LEN + 6) != 0)
+    {
+        abort();
+    }
+}
+
+
+/* the header up to the first newline, the body after it */
+static void
+crm_fuzz_sig(crm_str_t in)
+{
+    const char   *nl;
+    crm_str_t     header, body;
+    crm_error_t   err;
+
+    nl = memchr(in.data, '\n', in.len);
+
+    header.data = in.data;
+    header.len = (nl != NULL) ? (size_t) (nl - in.data) : in.len;
+
+    body.data = (nl != NULL) ? nl + 1 : in.data + in.len;
+    body.len = in.len - header.len - (nl != NULL);
+
+    (void) crm_sig_verify(crm_fuzz_sig_key, sizeof(crm_fuzz_sig_key) - 1,
+                          header, body, 1700000000, CRM_SIG_TOLERANCE, &err);
 }

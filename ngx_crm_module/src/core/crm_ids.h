@@ -31,8 +31,10 @@ int crm_link_id_generate(char *out);
 int crm_link_id_valid(const char *s, size_t len);
 
 /*
- * out needs CRM_CLICK_ID_LEN + 1; link_id must be valid and now between 0
- * and 62^6 - 1.  Thread-safe; 0, or -1 when the random source fails.
+ * out needs CRM_CLICK_ID_LEN + 1; link_id must be a valid link id
+ * (CRM_LINK_ID_LEN characters) and now between 0 and 62^6 - 1 (the year
+ * 3769).  Thread-safe; 0, or -1 when the random source fails or an
+ * argument is out of range.
  */
 int crm_click_id_generate(const char *link_id, int64_t now, char *out);
 

@@ -1,7 +1,7 @@
 /*
  * Signed callbacks; see crm_sig.h.
  *
- * The MAC is computed over "<t>.<body>" in one HMAC context, fed in two
+ * The MAC is computed over "<t>.<body>" in one HMAC context, fed in
  * parts, so the body is never copied.  Every v1 element is compared, in
  * constant time, even after one has matched.
  */
@@ -18,6 +18,7 @@
 
 #define CRM_SIG_MD_LEN   32
 #define CRM_SIG_T_MAX    12         /* digits: far beyond any real time */
+#define CRM_SIG_V1_MAX   8          /* a rotation sends two */
 
 
 static int crm_sig_mac(const unsigned char *key, size_t key_len,
@@ -30,11 +31,11 @@ crm_status_e
 crm_sig_verify(const unsigned char *key, size_t key_len, crm_str_t header,
     crm_str_t body, int64_t now, int64_t tolerance, crm_error_t *err)
 {
-    int             nt, nv, match;
-    size_t          i, n;
+    int             nt, match;
+    size_t          i, n, nv;
     int64_t         t;
-    crm_str_t       elt, name, value, ts, v1[8];
-    unsigned char   md[CRM_SIG_MD_LEN], got[CRM_SIG_MD_LEN];
+    crm_str_t       elt, name, value, ts;
+    unsigned char   md[CRM_SIG_MD_LEN], v1[CRM_SIG_V1_MAX][CRM_SIG_MD_LEN];
 
     if (header.len == 0) {
         return crm_error_set(err, CRM_E_UNAUTHORIZED, NULL,
@@ -45,47 +46,47 @@ crm_sig_verify(const unsigned char *key, size_t key_len, crm_str_t header,
     nv = 0;
     ts = (crm_str_t) { NULL, 0 };
 
-    while (header.len) {
+    /* an empty element, a trailing comma's included, is malformed */
+    for ( ;; ) {
         for (n = 0; n < header.len && header.data[n] != ','; n++) {
             /* void */
         }
 
         elt = (crm_str_t) { header.data, n };
 
-        header.data += n;
-        header.len -= n;
-
-        if (header.len) {
-            header.data++;
-            header.len--;
-
-            while (header.len && header.data[0] == ' ') {
-                header.data++;
-                header.len--;
-            }
-        }
-
-        for (n = 0; n < elt.len && elt.data[n] != '='; n++) {
+        for (i = 0; i < elt.len && elt.data[i] != '='; i++) {
             /* void */
         }
 
-        if (n == elt.len) {
+        if (i == elt.len) {
             goto malformed;
         }
 
-        name = (crm_str_t) { elt.data, n };
-        value = (crm_str_t) { elt.data + n + 1, elt.len - n - 1 };
+        name = (crm_str_t) { elt.data, i };
+        value = (crm_str_t) { elt.data + i + 1, elt.len - i - 1 };
 
         if (crm_str_eq(name, "t")) {
             ts = value;
             nt++;
 
         } else if (crm_str_eq(name, "v1")) {
-            if (nv == (int) (sizeof(v1) / sizeof(v1[0]))) {
+            if (nv == CRM_SIG_V1_MAX || crm_sig_unhex(value, v1[nv]) != 0) {
                 goto malformed;
             }
 
-            v1[nv++] = value;
+            nv++;
+        }
+
+        if (n == header.len) {
+            break;
+        }
+
+        header.data += n + 1;
+        header.len -= n + 1;
+
+        while (header.len && header.data[0] == ' ') {
+            header.data++;
+            header.len--;
         }
     }
 
@@ -115,10 +116,8 @@ crm_sig_verify(const unsigned char *key, size_t key_len, crm_str_t header,
 
     match = 0;
 
-    for (i = 0; i < (size_t) nv; i++) {
-        if (crm_sig_unhex(v1[i], got) == 0
-            && CRYPTO_memcmp(md, got, CRM_SIG_MD_LEN) == 0)
-        {
+    for (i = 0; i < nv; i++) {
+        if (CRYPTO_memcmp(md, v1[i], CRM_SIG_MD_LEN) == 0) {
             match = 1;
         }
     }

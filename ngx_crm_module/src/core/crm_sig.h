@@ -20,13 +20,14 @@
 /*
  * Checks header (the X-CRM-Signature value; empty when absent) for body
  * with key at time now.  The header is comma-separated "name=value"
- * elements, optional spaces after commas; "t" must appear once, as 1..12
- * digits; any number of "v1" elements may appear (a sender rotating its
- * secret sends two), and one matching is enough; other names are ignored.
- * The timestamp must be within tolerance seconds of now, in either
- * direction.  The comparison is constant-time and no JSON is read.
- * Failure: CRM_E_UNAUTHORIZED with "missing signature", "malformed
- * signature", "stale signature" or "invalid signature".
+ * elements, optional spaces after commas, none empty; "t" must appear
+ * once, as 1..12 digits; 1..8 "v1" elements of 64 hex digits may appear
+ * (a sender rotating its secret sends two), and one matching is enough;
+ * other names are ignored.  The timestamp must be within tolerance
+ * seconds of now, in either direction.  The comparison is constant-time
+ * and no JSON is read.  Failure: CRM_E_UNAUTHORIZED with "missing
+ * signature", "malformed signature" (the header breaks these rules),
+ * "stale signature" or "invalid signature" (no v1 matches).
  */
 crm_status_e crm_sig_verify(const unsigned char *key, size_t key_len,
     crm_str_t header, crm_str_t body, int64_t now, int64_t tolerance,

@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 
+#include "crm_ids.h"
 #include "crm_str.h"
 
 
@@ -31,18 +32,23 @@ const char *crm_url_check_target(crm_str_t s);
 /*
  * Writes into out (size cap, NUL-terminated) the Location for a redirect
  * to target (already checked) with "ref=<link_id>&click_id=<click_id>"
- * added to its query, before any fragment.  Parameters named "ref" or
- * "click_id" already in the target's query are dropped, so the values the
- * receiver reads are ours; the target's other parameters keep their order
- * and spelling.  "https://s.example/p?a=1#top" with ids L and C becomes
- * "https://s.example/p?a=1&ref=L&click_id=C#top".  Returns the length, or
- * 0 when out is too small.
+ * added to its query, before any fragment (which starts at the first
+ * "#"); the ids are C strings.  Parameters named "ref" or "click_id"
+ * already in the target's query are dropped, so the values the receiver
+ * reads are ours, and so are empty ones ("a=1&&b=2"); the target's other
+ * parameters keep their order and spelling.  "https://s.example/p?a=1#top"
+ * with ids L and C becomes "https://s.example/p?a=1&ref=L&click_id=C#top".
+ * Returns the length, or 0 when out is too small.
  */
 size_t crm_url_redirect(crm_str_t target, const char *link_id,
     const char *click_id, char *out, size_t cap);
 
-/* the largest crm_url_redirect() output for a target of len bytes */
+/*
+ * A cap that holds the crm_url_redirect() output, NUL included, for any
+ * target of len bytes: at worst the target gains a "?" (or an "&" after
+ * its last parameter), "ref=&click_id=" and the two ids.
+ */
 #define crm_url_redirect_size(len)                                            \
-    ((len) + sizeof("?ref=&click_id=") + 12 + 26)
+    ((len) + sizeof("?ref=&click_id=") + CRM_LINK_ID_LEN + CRM_CLICK_ID_LEN)
 
 #endif /* CRM_URL_H */

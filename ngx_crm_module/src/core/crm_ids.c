@@ -1,0 +1,210 @@
+/*
+ * The ids of the affiliate edge; see crm_ids.h.
+ *
+ * Random characters come from OpenSSL's generator, which is thread-safe
+ * and reseeds itself after a fork, so nginx's workers never share a
+ * stream.  A random byte maps to a base62 digit only when it is below
+ * 248 (4 * 62): the others are dropped rather than folded in, which
+ * would make the first eight digits likelier than the rest.
+ */
+
+#include <string.h>
+
+#include <openssl/rand.h>
+
+#include "crm_ids.h"
+
+
+#define CRM_IDS_RANDOM_LEN   10             /* random part of a link id */
+#define CRM_IDS_TS_LEN       6              /* a click id's second */
+#define CRM_IDS_NONCE_LEN    8              /* random end of a click id */
+#define CRM_IDS_TS_LIMIT     56800235584LL  /* 62^6 */
+#define CRM_IDS_BYTE_LIMIT   248            /* 4 * 62, below 256 */
+
+#define CRM_IDS_FNV_BASIS    2166136261u
+#define CRM_IDS_FNV_PRIME    16777619u
+
+
+static int crm_ids_random(char *out, size_t n);
+static void crm_ids_check(const char *s, char *out);
+static int crm_ids_digit(char c);
+
+
+static const char  crm_ids_alphabet[] =
+    "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+
+int
+crm_link_id_generate(char *out)
+{
+    if (crm_ids_random(out, CRM_IDS_RANDOM_LEN) != 0) {
+        return -1;
+    }
+
+    crm_ids_check(out, out + CRM_IDS_RANDOM_LEN);
+    out[CRM_LINK_ID_LEN] = '\0';
+
+    return 0;
+}
+
+
+int
+crm_link_id_valid(const char *s, size_t len)
+{
+    size_t  i;
+    char    check[2];
+
+    if (len != CRM_LINK_ID_LEN) {
+        return 0;
+    }
+
+    /* one character at a time: a shorter C string stops at its NUL */
+    for (i = 0; i < CRM_LINK_ID_LEN; i++) {
+        if (crm_ids_digit(s[i]) < 0) {
+            return 0;
+        }
+    }
+
+    crm_ids_check(s, check);
+
+    return s[CRM_IDS_RANDOM_LEN] == check[0]
+           && s[CRM_IDS_RANDOM_LEN + 1] == check[1];
+}
+
+
+int
+crm_click_id_generate(const char *link_id, int64_t now, char *out)
+{
+    int      i;
+    int64_t  ts;
+
+    if (!crm_link_id_valid(link_id, CRM_LINK_ID_LEN)
+        || now < 0 || now >= CRM_IDS_TS_LIMIT)
+    {
+        return -1;
+    }
+
+    memcpy(out, link_id, CRM_LINK_ID_LEN);
+
+    ts = now;
+
+    for (i = CRM_IDS_TS_LEN - 1; i >= 0; i--) {
+        out[CRM_LINK_ID_LEN + i] = crm_ids_alphabet[ts % 62];
+        ts /= 62;
+    }
+
+    if (crm_ids_random(out + CRM_LINK_ID_LEN + CRM_IDS_TS_LEN,
+                       CRM_IDS_NONCE_LEN)
+        != 0)
+    {
+        return -1;
+    }
+
+    out[CRM_CLICK_ID_LEN] = '\0';
+
+    return 0;
+}
+
+
+int
+crm_click_id_parse(const char *s, size_t len, char *link_id, int64_t *ts)
+{
+    int      d;
+    size_t   i;
+    int64_t  t;
+
+    if (len != CRM_CLICK_ID_LEN || !crm_link_id_valid(s, CRM_LINK_ID_LEN)) {
+        return 0;
+    }
+
+    t = 0;
+
+    for (i = CRM_LINK_ID_LEN; i < CRM_CLICK_ID_LEN; i++) {
+        d = crm_ids_digit(s[i]);
+        if (d < 0) {
+            return 0;
+        }
+
+        if (i < CRM_LINK_ID_LEN + CRM_IDS_TS_LEN) {
+            t = t * 62 + d;
+        }
+    }
+
+    if (link_id != NULL) {
+        memcpy(link_id, s, CRM_LINK_ID_LEN);
+        link_id[CRM_LINK_ID_LEN] = '\0';
+    }
+
+    if (ts != NULL) {
+        *ts = t;
+    }
+
+    return 1;
+}
+
+
+static int
+crm_ids_random(char *out, size_t n)
+{
+    size_t         i, k;
+    unsigned char  buf[16];
+
+    i = 0;
+
+    while (i < n) {
+        if (RAND_bytes(buf, sizeof(buf)) != 1) {
+            return -1;
+        }
+
+        for (k = 0; k < sizeof(buf) && i < n; k++) {
+            if (buf[k] < CRM_IDS_BYTE_LIMIT) {
+                out[i++] = crm_ids_alphabet[buf[k] % 62];
+            }
+        }
+    }
+
+    return 0;
+}
+
+
+/*
+ * The two check characters of a link id: the 32-bit FNV-1a hash of its
+ * ten random characters, modulo 62^2, as two base62 digits.
+ */
+static void
+crm_ids_check(const char *s, char *out)
+{
+    size_t    i;
+    uint32_t  h;
+
+    h = CRM_IDS_FNV_BASIS;
+
+    for (i = 0; i < CRM_IDS_RANDOM_LEN; i++) {
+        h ^= (unsigned char) s[i];
+        h *= CRM_IDS_FNV_PRIME;
+    }
+
+    h %= 62 * 62;
+
+    out[0] = crm_ids_alphabet[h / 62];
+    out[1] = crm_ids_alphabet[h % 62];
+}
+
+
+static int
+crm_ids_digit(char c)
+{
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+
+    if (c >= 'A' && c <= 'Z') {
+        return c - 'A' + 10;
+    }
+
+    if (c >= 'a' && c <= 'z') {
+        return c - 'a' + 36;
+    }
+
+    return -1;
+}
