@@ -1022,6 +1022,40 @@ sub is_lead {
 
 
 # ---------------------------------------------------------------------------
+# affiliate ids (crm_ids.h), made the way the gateway makes them
+
+my $B62 = join '', '0' .. '9', 'A' .. 'Z', 'a' .. 'z';
+
+sub _b62_random { join '', map { substr $B62, int rand 62, 1 } 1 .. $_[0] }
+
+# a well-formed link id (random, or from ten given characters) that the
+# database need not hold: 10 characters and 2 FNV-1a check characters
+sub make_link_id {
+    my ($self, $ten) = @_;
+    $ten //= _b62_random(10);
+    my $h = 2166136261;
+    for my $c (unpack 'C*', $ten) {
+        $h ^= $c;
+        $h = ($h * 16777619) % 4294967296;
+    }
+    $h %= 62 * 62;
+    return $ten . substr($B62, int($h / 62), 1) . substr($B62, $h % 62, 1);
+}
+
+# a click id of a link: the link id, the second (default now), 8 random
+sub make_click_id {
+    my ($self, $link_id, $t) = @_;
+    $t //= int time;
+    my $ts = '';
+    for (1 .. 6) {
+        $ts = substr($B62, $t % 62, 1) . $ts;
+        $t = int($t / 62);
+    }
+    return $link_id . $ts . _b62_random(8);
+}
+
+
+# ---------------------------------------------------------------------------
 # assertions
 
 # status, problem+json media type and the RFC 9457 members; field => NAME
