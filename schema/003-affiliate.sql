@@ -96,6 +96,10 @@ CREATE UNIQUE INDEX attributions_event ON crm.attributions (event_id)
     WHERE event_id IS NOT NULL;
 CREATE INDEX attributions_shop ON crm.attributions (shop_domain, created_at DESC);
 
+-- an install finds the link owner's lead for the shop, under a lock
+CREATE INDEX leads_owner_shop ON crm.leads (owner_id, shop_domain)
+    WHERE deleted_at IS NULL;
+
 -- a purchase, once per order id
 CREATE TABLE crm.conversions (
     id                uuid PRIMARY KEY DEFAULT gen_random_uuid(),

@@ -1069,6 +1069,82 @@ sub is_lead {
 
 
 # ---------------------------------------------------------------------------
+# concurrency
+
+# Runs $cb->($i) for $i = 1 .. $n in as many forked processes, released
+# together once all are forked; each child makes its requests on its own
+# connection and returns one response.  Returns the $n responses
+# ({status, headers, content, json}) in the order of $i; a 5xx among them
+# fails the file as any other would.
+sub concurrently {
+    my ($self, $n, $cb) = @_;
+    pipe(my $go_r, my $go_w) or croak "pipe: $!";
+    my $base = "$self->{dir}/concurrent-" . ++$self->{concurrent_seq};
+    my @pids;
+    for my $i (1 .. $n) {
+        my $pid = fork // croak "fork: $!";
+        if ($pid == 0) {
+            close $go_w;
+            delete $self->{ua};
+            sysread $go_r, my $byte, 1;     # end of file: go
+            my $r = eval { $cb->($i) } // { status => 0, content => "died: $@" };
+            _write_file("$base-$i", $JSON->encode({ status => $r->{status},
+                headers => $r->{headers} || {}, content => $r->{content} }));
+            POSIX::_exit(0);
+        }
+        push @pids, $pid;
+    }
+    close $go_r;
+    close $go_w;
+    waitpid $_, 0 for @pids;
+    my @res;
+    for my $i (1 .. $n) {
+        my $res = eval { $JSON->decode(_slurp("$base-$i")) }
+            // { status => 0, headers => {}, content => "child $i left no response" };
+        unlink "$base-$i";
+        $res->{json} = _try_decode($res);
+        $self->_note_status($res, "concurrent request $i");
+        push @res, $res;
+    }
+    return @res;
+}
+
+
+# ---------------------------------------------------------------------------
+# affiliate ids (crm_ids.h), made the way the gateway makes them
+
+my $B62 = join '', '0' .. '9', 'A' .. 'Z', 'a' .. 'z';
+
+sub _b62_random { join '', map { substr $B62, int rand 62, 1 } 1 .. $_[0] }
+
+# a well-formed link id (random, or from ten given characters) that the
+# database need not hold: 10 characters and 2 FNV-1a check characters
+sub make_link_id {
+    my ($self, $ten) = @_;
+    $ten //= _b62_random(10);
+    my $h = 2166136261;
+    for my $c (unpack 'C*', $ten) {
+        $h ^= $c;
+        $h = ($h * 16777619) % 4294967296;
+    }
+    $h %= 62 * 62;
+    return $ten . substr($B62, int($h / 62), 1) . substr($B62, $h % 62, 1);
+}
+
+# a click id of a link: the link id, the second (default now), 8 random
+sub make_click_id {
+    my ($self, $link_id, $t) = @_;
+    $t //= int time;
+    my $ts = '';
+    for (1 .. 6) {
+        $ts = substr($B62, $t % 62, 1) . $ts;
+        $t = int($t / 62);
+    }
+    return $link_id . $ts . _b62_random(8);
+}
+
+
+# ---------------------------------------------------------------------------
 # assertions
 
 # status, problem+json media type and the RFC 9457 members; field => NAME

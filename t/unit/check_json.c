@@ -15,6 +15,7 @@ typedef struct {
     crm_json_value_t  age;
     crm_json_value_t  active;
     crm_json_value_t  notes;
+    crm_json_value_t  address;
 } check_json_lead_t;
 
 
@@ -43,7 +44,9 @@ static const crm_json_field_t  check_json_fields[] = {
     { .name = "active", .kind = CRM_JSON_BOOL,
       .offset = offsetof(check_json_lead_t, active) },
     { .name = "notes", .kind = CRM_JSON_STRING, .max_len = 20,
-      .multiline = 1, .offset = offsetof(check_json_lead_t, notes) }
+      .multiline = 1, .offset = offsetof(check_json_lead_t, notes) },
+    { .name = "address", .kind = CRM_JSON_OBJECT,
+      .offset = offsetof(check_json_lead_t, address) }
 };
 
 
@@ -376,6 +379,14 @@ START_TEST(test_json_decode_ok)
     ck_assert(lead.notes.present);
     ck_assert_uint_eq(lead.notes.str.len, 13);
 
+    /* an object is handed on as it is, for a table of its own */
+    ck_assert_int_eq(check_json_decode(
+        "{\"name\":\"Ana\",\"address\":{\"city\":\"Porto\"}}", &lead,
+        &err), CRM_OK);
+    ck_assert(lead.address.present);
+    ck_assert(YAJL_IS_OBJECT(lead.address.obj));
+    ck_assert_uint_eq(lead.address.obj->u.object.len, 1);
+
     /* optional fields left out are zeroed, not left as they were */
     ck_assert_int_eq(check_json_decode("{\"name\":\"Bo\",\"active\":false}",
                                        &lead, &err), CRM_OK);
@@ -504,7 +515,13 @@ START_TEST(test_json_decode_types)
         { "{\"name\":\"a\",\"age\":151}", "age",
           "must be between 0 and 150" },
         { "{\"name\":\"a\",\"age\":-1}", "age",
-          "must be between 0 and 150" }
+          "must be between 0 and 150" },
+        { "{\"name\":\"a\",\"address\":[]}", "address",
+          "must be an object" },
+        { "{\"name\":\"a\",\"address\":\"x\"}", "address",
+          "must be an object" },
+        { "{\"name\":\"a\",\"address\":null}", "address",
+          "must be an object" }
     };
 
     for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {

@@ -6,6 +6,7 @@
 
 #include "crm_base64.h"
 #include "crm_check.h"
+#include "crm_ids.h"
 #include "crm_page.h"
 
 
@@ -263,6 +264,60 @@ START_TEST(test_page_cursor_numeric_id)
 END_TEST
 
 
+START_TEST(test_page_cursor_link_id)
+{
+    char          id[CRM_LINK_ID_LEN + 1];
+    char          text[CRM_CURSOR_MAX], query[CRM_CURSOR_MAX + 16];
+    crm_page_t    page;
+    crm_error_t   err;
+    crm_cursor_t  in, out;
+
+    ck_assert_int_eq(crm_link_id_generate(id), 0);
+
+    memset(&in, 0, sizeof(in));
+    in.ts_us = 1763712000123456LL;
+    strcpy(in.id, id);
+
+    crm_cursor_encode(&in, text);
+
+    ck_assert_int_eq(crm_cursor_decode(crm_str_c(text), &out, &err), CRM_OK);
+    ck_assert(out.link_id);
+    ck_assert_str_eq(out.id, id);
+
+    /* a list of links takes it, lists of UUIDs or numbers refuse it */
+    snprintf(query, sizeof(query), "cursor=%s", text);
+    ck_assert_int_eq(crm_page_parse(crm_str_c(query), CRM_PAGE_LINK_ID,
+                                    &page, &err), CRM_OK);
+    ck_assert_str_eq(page.cursor.id, id);
+    ck_assert_int_eq(crm_page_parse(crm_str_c(query), CRM_PAGE_UUID, &page,
+                                    &err), CRM_E_INVALID);
+    ck_assert_int_eq(crm_page_parse(crm_str_c(query), CRM_PAGE_NUMERIC,
+                                    &page, &err), CRM_E_INVALID);
+
+    /* another check character fails the check: not a cursor at all */
+    in.id[CRM_LINK_ID_LEN - 1] = in.id[CRM_LINK_ID_LEN - 1] == 'A' ? 'B'
+                                                                 : 'A';
+    crm_cursor_encode(&in, text);
+
+    ck_assert_int_eq(crm_cursor_decode(crm_str_c(text), &out, &err),
+                     CRM_E_INVALID);
+
+    /* a list of links refuses a UUID or a number */
+    strcpy(in.id, CHECK_PAGE_ID);
+    crm_cursor_encode(&in, text);
+    snprintf(query, sizeof(query), "cursor=%s", text);
+    ck_assert_int_eq(crm_page_parse(crm_str_c(query), CRM_PAGE_LINK_ID,
+                                    &page, &err), CRM_E_INVALID);
+
+    strcpy(in.id, "987654321");
+    crm_cursor_encode(&in, text);
+    snprintf(query, sizeof(query), "cursor=%s", text);
+    ck_assert_int_eq(crm_page_parse(crm_str_c(query), CRM_PAGE_LINK_ID,
+                                    &page, &err), CRM_E_INVALID);
+}
+END_TEST
+
+
 static Suite *
 check_page_suite(void)
 {
@@ -274,6 +329,7 @@ check_page_suite(void)
     tcase_add_test(tc, test_page_limit);
     tcase_add_test(tc, test_page_cursor_round_trip);
     tcase_add_test(tc, test_page_cursor_numeric_id);
+    tcase_add_test(tc, test_page_cursor_link_id);
     tcase_add_test(tc, test_page_cursor_garbage);
 
     return s;

@@ -310,6 +310,9 @@ crm_json_decode_value(const crm_json_field_t *f, yajl_val val,
     case CRM_JSON_BOOL:
         type = "must be a boolean";
         break;
+    case CRM_JSON_OBJECT:
+        type = "must be an object";
+        break;
     default:
         type = "must be an integer";
         break;
@@ -364,6 +367,14 @@ crm_json_decode_value(const crm_json_field_t *f, yajl_val val,
                                  (long long) f->max_num);
         }
 
+        return CRM_OK;
+
+    case CRM_JSON_OBJECT:
+        if (!YAJL_IS_OBJECT(val)) {
+            break;
+        }
+
+        v->obj = val;
         return CRM_OK;
     }
 

@@ -36,7 +36,8 @@ crm_status_e crm_json_parse(const char *buf, size_t len,
 typedef enum {
     CRM_JSON_STRING,        /* crm_json_value_t.str */
     CRM_JSON_BOOL,          /* crm_json_value_t.boolean */
-    CRM_JSON_INT            /* crm_json_value_t.num, integral numbers only */
+    CRM_JSON_INT,           /* crm_json_value_t.num, integral numbers only */
+    CRM_JSON_OBJECT         /* crm_json_value_t.obj, for a table of its own */
 } crm_json_kind_e;
 
 
@@ -46,6 +47,7 @@ typedef struct {
     crm_str_t   str;        /* points into the yajl tree */
     int64_t     num;
     int         boolean;
+    yajl_val    obj;        /* points into the yajl tree */
 } crm_json_value_t;
 
 

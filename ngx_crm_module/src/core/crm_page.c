@@ -1,8 +1,9 @@
 /*
- * Keyset pagination.  The cursor is base64url("<ts_us>:<uuid>"): opaque to
+ * Keyset pagination.  The cursor is base64url("<ts_us>:<id>"): opaque to
  * clients, but nothing secret, so it is not signed; it is only ever used
  * as a bound in "(created_at, id) < ($1, $2)", and decoding is strict so
- * that what reaches the query is a canonical integer and a canonical UUID.
+ * that what reaches the query is a canonical integer and a canonical id
+ * (a UUID, an identity number or a link id with valid check characters).
  */
 
 #include <inttypes.h>
@@ -10,6 +11,7 @@
 
 #include "crm_base64.h"
 #include "crm_form.h"
+#include "crm_ids.h"
 #include "crm_page.h"
 #include "crm_validate.h"
 
@@ -28,10 +30,10 @@ static int crm_cursor_numeric_id(crm_str_t id);
 
 
 crm_status_e
-crm_page_parse(crm_str_t query, int numeric_ids, crm_page_t *page,
+crm_page_parse(crm_str_t query, crm_page_ids_e ids, crm_page_t *page,
     crm_error_t *err)
 {
-    int           found;
+    int           found, kind;
     char          limit[16], cursor[CRM_CURSOR_MAX];
     crm_status_e  rc;
 
@@ -74,7 +76,22 @@ crm_page_parse(crm_str_t query, int numeric_ids, crm_page_t *page,
             return rc;
         }
 
-        if ((int) page->cursor.numeric != (numeric_ids != 0)) {
+        switch (ids) {
+
+        case CRM_PAGE_NUMERIC:
+            kind = page->cursor.numeric;
+            break;
+
+        case CRM_PAGE_LINK_ID:
+            kind = page->cursor.link_id;
+            break;
+
+        default:
+            kind = crm_uuid_valid(crm_str_c(page->cursor.id));
+            break;
+        }
+
+        if (!kind) {
             return crm_error_set(err, CRM_E_INVALID, "cursor",
                                  "must be a valid cursor");
         }
@@ -175,9 +192,10 @@ crm_cursor_decode(crm_str_t text, crm_cursor_t *c, crm_error_t *err)
     id.data = colon + 1;
     id.len = len - (size_t) (colon - (const char *) raw) - 1;
 
-    c->numeric = !crm_uuid_valid(id);
+    c->numeric = crm_cursor_numeric_id(id);
+    c->link_id = crm_link_id_valid(id.data, id.len);
 
-    if ((c->numeric && !crm_cursor_numeric_id(id))
+    if ((!c->numeric && !c->link_id && !crm_uuid_valid(id))
         || crm_cursor_parse_ts((const char *) raw,
                                (size_t) (colon - (const char *) raw),
                                &c->ts_us)

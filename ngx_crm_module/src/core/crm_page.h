@@ -17,10 +17,19 @@
 #define CRM_CURSOR_MAX     96
 
 
+/* what the rows of a list are keyed by, after created_at */
+typedef enum {
+    CRM_PAGE_UUID = 0,
+    CRM_PAGE_NUMERIC,       /* an identity column */
+    CRM_PAGE_LINK_ID        /* crm_ids.h */
+} crm_page_ids_e;
+
+
 typedef struct {
     int64_t   ts_us;        /* created_at, microseconds since the epoch */
-    char      id[37];       /* a UUID, or a positive decimal (numeric) */
+    char      id[37];       /* a UUID, a positive decimal or a link id */
     unsigned  numeric:1;
+    unsigned  link_id:1;    /* both can be set: a link id may be digits */
 } crm_cursor_t;
 
 
@@ -34,10 +43,10 @@ typedef struct {
 /*
  * Reads limit and cursor from a query string.  A limit outside 1..200 or
  * not a plain decimal is CRM_E_INVALID on "limit"; an undecodable cursor,
- * or one whose id is not of the kind the list uses (numeric or UUID), is
- * CRM_E_INVALID on "cursor".
+ * or one whose id is not of the kind the list uses, is CRM_E_INVALID on
+ * "cursor".
  */
-crm_status_e crm_page_parse(crm_str_t query, int numeric_ids,
+crm_status_e crm_page_parse(crm_str_t query, crm_page_ids_e ids,
     crm_page_t *page, crm_error_t *err);
 
 /* writes the opaque text (NUL-terminated) into out[CRM_CURSOR_MAX] */

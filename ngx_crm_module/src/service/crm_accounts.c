@@ -169,7 +169,7 @@ crm_accounts_list_parse(crm_call_t *call, crm_error_t *err)
 
     call->input = page;
 
-    return crm_page_parse(call->query, 0, page, err);
+    return crm_page_parse(call->query, CRM_PAGE_UUID, page, err);
 }
 
 

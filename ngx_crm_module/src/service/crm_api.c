@@ -6,9 +6,12 @@
 #include "crm_accounts.h"
 #include "crm_audit.h"
 #include "crm_auth.h"
+#include "crm_callbacks.h"
 #include "crm_health.h"
 #include "crm_leads.h"
+#include "crm_links.h"
 #include "crm_stages.h"
+#include "crm_wallets.h"
 
 
 const crm_route_t  crm_api_routes[] = {
@@ -29,6 +32,15 @@ const crm_route_t  crm_api_routes[] = {
     { CRM_M_GET,   "/leads/{id}/history", &crm_leads_history },
     { CRM_M_GET,   "/pipeline/stages",    &crm_stages_list },
     { CRM_M_GET,   "/pipeline/stages/{stage}", &crm_stages_get },
+    { CRM_M_POST,  "/affiliate/links",    &crm_links_create },
+    { CRM_M_GET,   "/affiliate/links",    &crm_links_list },
+    { CRM_M_GET,   "/affiliate/links/{id}", &crm_links_get },
+    { CRM_M_PATCH, "/affiliate/links/{id}", &crm_links_update },
+    { CRM_M_POST,  "/callbacks/install",  &crm_callbacks_install },
+    { CRM_M_POST,  "/callbacks/conversion", &crm_callbacks_conversion },
+    { CRM_M_GET,   "/wallet",             &crm_wallets_get },
+    { CRM_M_GET,   "/wallet/transactions", &crm_wallets_transactions },
+    { CRM_M_POST,  "/admin/wallets/{id}/payouts", &crm_wallets_payout },
 };
 
 const size_t  crm_api_nroutes = sizeof(crm_api_routes)

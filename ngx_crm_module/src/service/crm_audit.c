@@ -115,7 +115,7 @@ crm_audit_list_parse(crm_call_t *call, crm_error_t *err)
                              "must be an account id");
     }
 
-    return crm_page_parse(call->query, 1, &query->page, err);
+    return crm_page_parse(call->query, CRM_PAGE_NUMERIC, &query->page, err);
 }
 
 

@@ -316,20 +316,20 @@ crm_call_set_body(crm_call_t *call, crm_str_t content_type, crm_str_t body)
         }
     }
 
+    p = crm_arena_strdup(&call->arena, body);
+    if (p == NULL) {
+        crm_error_set(err, CRM_E_INTERNAL, NULL, "out of memory");
+        return crm_call_record(call, CRM_E_INTERNAL);
+    }
+
+    call->body.data = p;
+    call->body.len = body.len;
+
     if (call->endpoint->body == CRM_BODY_JSON_OR_FORM
         && crm_call_media_type_is(content_type,
                                   "application/x-www-form-urlencoded"))
     {
-        p = crm_arena_strdup(&call->arena, body);
-        if (p == NULL) {
-            crm_error_set(err, CRM_E_INTERNAL, NULL, "out of memory");
-            return crm_call_record(call, CRM_E_INTERNAL);
-        }
-
-        call->body.data = p;
-        call->body.len = body.len;
         call->body_is_form = 1;
-
         return CRM_OK;
     }
 
@@ -408,7 +408,9 @@ crm_call_execute(crm_db_t *db, crm_call_t *call)
         return;
     }
 
+    /* a signed callback comes from a sender, not from an account */
     if (call->endpoint->auth != CRM_AUTH_NONE
+        && call->endpoint->auth != CRM_AUTH_SIGNED
         && !call->endpoint->caller_in_query)
     {
         rc = crm_call_load_caller(db, call, &call->error);

@@ -132,7 +132,7 @@ struct crm_call_s {
     crm_str_t                  signature;   /* X-CRM-Signature, or empty */
     crm_str_t                  idempotency_key;     /* or empty */
     int64_t                    now;         /* unix time of the request */
-    crm_str_t                  body;
+    crm_str_t                  body;        /* raw: form, or JSON */
     unsigned                   body_is_form:1;
     yajl_val                   json;
     const char                *ip;

@@ -611,7 +611,7 @@ crm_leads_query(crm_call_t *call, const char *owner, crm_lead_query_t *query,
         query->filter.q = q;
     }
 
-    return crm_page_parse(call->query, 0, &query->page, err);
+    return crm_page_parse(call->query, CRM_PAGE_UUID, &query->page, err);
 }
 
 
@@ -1113,7 +1113,7 @@ crm_leads_history_parse(crm_call_t *call, crm_error_t *err)
         return rc;
     }
 
-    return crm_page_parse(call->query, 0, &t->page, err);
+    return crm_page_parse(call->query, CRM_PAGE_UUID, &t->page, err);
 }
 
 

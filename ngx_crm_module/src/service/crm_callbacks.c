@@ -1,0 +1,730 @@
+/*
+ * Signed install and conversion callbacks; see crm_callbacks.h.
+ */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "crm_callbacks.h"
+#include "crm_normalize.h"
+#include "crm_store_attributions.h"
+#include "crm_store_leads.h"
+#include "crm_store_links.h"
+#include "crm_store_wallets.h"
+#include "crm_validate.h"
+
+
+#define CRM_CALLBACK_ID_MAX      200        /* event and order ids */
+#define CRM_CALLBACK_NAME_MAX    200        /* a lead's name */
+#define CRM_CALLBACK_AMOUNT_MAX  1000000000000LL    /* 10^12 minor units */
+#define CRM_BPS_WHOLE            10000
+
+
+/* the JSON of both callbacks; each table names the members it takes */
+typedef struct {
+    crm_json_value_t  shop_domain;
+    crm_json_value_t  click_id;
+    crm_json_value_t  affiliate_link_id;
+    crm_json_value_t  shop_name;
+    crm_json_value_t  email;
+    crm_json_value_t  event_id;
+    crm_json_value_t  order_id;
+    crm_json_value_t  amount_cents;
+    crm_json_value_t  currency;
+} crm_callback_body_t;
+
+
+/* the link a callback names, by click id or by id */
+typedef struct {
+    char         link_id[CRM_LINK_ID_LEN + 1];  /* "" when not named */
+    const char  *click_id;                      /* NULL when not sent */
+} crm_callback_link_t;
+
+
+typedef struct {
+    crm_callback_link_t    link;
+    char                   shop_domain[CRM_DOMAIN_MAX + 1];
+    char                   lead_name[CRM_CALLBACK_NAME_MAX * 4 + 1];
+    const char            *email;
+    const char            *event_id;
+    const crm_stage_t     *stage;
+    const crm_substage_t  *substage;
+} crm_install_t;
+
+
+typedef struct {
+    crm_callback_link_t    link;
+    char                   shop_domain[CRM_DOMAIN_MAX + 1];  /* or "" */
+    const char            *order_id;
+    int64_t                amount_cents;
+    char                   currency[CRM_CURRENCY_LEN + 1];
+} crm_conversion_in_t;
+
+
+static crm_status_e crm_callbacks_install_parse(crm_call_t *call,
+    crm_error_t *err);
+static crm_status_e crm_callbacks_install_run(crm_db_t *db,
+    crm_call_t *call, crm_error_t *err);
+static crm_status_e crm_callbacks_install_lead(crm_db_t *db,
+    const crm_install_t *in, const crm_link_terms_t *terms, char *lead_id,
+    crm_error_t *err);
+static crm_status_e crm_callbacks_install_reply(crm_call_t *call,
+    const crm_attribution_t *att, int created, crm_error_t *err);
+static crm_status_e crm_callbacks_conversion_parse(crm_call_t *call,
+    crm_error_t *err);
+static crm_status_e crm_callbacks_conversion_run(crm_db_t *db,
+    crm_call_t *call, crm_error_t *err);
+static crm_status_e crm_callbacks_conversion_link(crm_db_t *db,
+    const crm_conversion_in_t *in, crm_link_terms_t *terms,
+    const char **attribution_id, crm_attribution_t *att, crm_error_t *err);
+static crm_status_e crm_callbacks_conversion_reply(crm_call_t *call,
+    const crm_conversion_t *conv, int created, crm_error_t *err);
+
+static crm_status_e crm_callbacks_link(crm_call_t *call,
+    const crm_callback_body_t *body, crm_callback_link_t *out,
+    crm_error_t *err);
+static crm_status_e crm_callbacks_terms(crm_db_t *db, const char *link_id,
+    crm_link_terms_t *terms, crm_error_t *err);
+static crm_status_e crm_callbacks_credit(crm_db_t *db,
+    const crm_link_terms_t *terms, const char *kind, int64_t amount_cents,
+    const char *source_id, const char *reference, crm_error_t *err);
+static crm_status_e crm_callbacks_nomem(crm_error_t *err);
+
+
+#define CRM_CALLBACK_FIELD(field, k, ...)                                     \
+    { .name = #field, .kind = k,                                              \
+      .offset = offsetof(crm_callback_body_t, field), __VA_ARGS__ }
+
+#define CRM_CALLBACK_LINK_FIELDS                                              \
+    CRM_CALLBACK_FIELD(click_id, CRM_JSON_STRING, .nullable = 1,              \
+                       .max_len = 64),                                        \
+    CRM_CALLBACK_FIELD(affiliate_link_id, CRM_JSON_STRING, .nullable = 1,     \
+                       .max_len = 64)
+
+static const crm_json_field_t  crm_install_fields[] = {
+    CRM_CALLBACK_FIELD(shop_domain, CRM_JSON_STRING, .required = 1,
+                       .min_len = 1, .max_len = 2048),
+    CRM_CALLBACK_LINK_FIELDS,
+    CRM_CALLBACK_FIELD(shop_name, CRM_JSON_STRING, .nullable = 1,
+                       .max_len = CRM_CALLBACK_NAME_MAX),
+    CRM_CALLBACK_FIELD(email, CRM_JSON_STRING, .nullable = 1,
+                       .max_len = CRM_EMAIL_MAX + 64),
+    CRM_CALLBACK_FIELD(event_id, CRM_JSON_STRING, .nullable = 1,
+                       .min_len = 1, .max_len = CRM_CALLBACK_ID_MAX),
+};
+
+static const crm_json_field_t  crm_conversion_fields[] = {
+    CRM_CALLBACK_FIELD(order_id, CRM_JSON_STRING, .required = 1,
+                       .min_len = 1, .max_len = CRM_CALLBACK_ID_MAX),
+    CRM_CALLBACK_FIELD(amount_cents, CRM_JSON_INT, .required = 1,
+                       .min_num = 0, .max_num = CRM_CALLBACK_AMOUNT_MAX),
+    CRM_CALLBACK_FIELD(currency, CRM_JSON_STRING, .required = 1,
+                       .min_len = 1, .max_len = 8),
+    CRM_CALLBACK_LINK_FIELDS,
+    CRM_CALLBACK_FIELD(shop_domain, CRM_JSON_STRING, .nullable = 1,
+                       .min_len = 1, .max_len = 2048),
+};
+
+
+const crm_endpoint_t  crm_callbacks_install = {
+    .auth = CRM_AUTH_SIGNED,
+    .body = CRM_BODY_JSON,
+    .parse = crm_callbacks_install_parse,
+    .run = crm_callbacks_install_run
+};
+
+const crm_endpoint_t  crm_callbacks_conversion = {
+    .auth = CRM_AUTH_SIGNED,
+    .body = CRM_BODY_JSON,
+    .parse = crm_callbacks_conversion_parse,
+    .run = crm_callbacks_conversion_run
+};
+
+
+static crm_status_e
+crm_callbacks_nomem(crm_error_t *err)
+{
+    return crm_error_set(err, CRM_E_INTERNAL, NULL, "out of memory");
+}
+
+
+/*
+ * The link named by click_id (which carries its link id) or by
+ * affiliate_link_id; when both are sent they must agree.  Neither leaves
+ * out->link_id empty.
+ */
+static crm_status_e
+crm_callbacks_link(crm_call_t *call, const crm_callback_body_t *body,
+    crm_callback_link_t *out, crm_error_t *err)
+{
+    const crm_json_value_t  *click, *link;
+
+    click = &body->click_id;
+    link = &body->affiliate_link_id;
+
+    out->link_id[0] = '\0';
+    out->click_id = NULL;
+
+    if (click->present && !click->null) {
+        if (!crm_click_id_parse(click->str.data, click->str.len,
+                                out->link_id, NULL))
+        {
+            return crm_error_set(err, CRM_E_INVALID, "click_id",
+                                 "must be a click id of a tracking link");
+        }
+
+        out->click_id = crm_arena_strdup(&call->arena, click->str);
+        if (out->click_id == NULL) {
+            return crm_callbacks_nomem(err);
+        }
+    }
+
+    if (!link->present || link->null) {
+        return CRM_OK;
+    }
+
+    if (!crm_link_id_valid(link->str.data, link->str.len)) {
+        return crm_error_set(err, CRM_E_INVALID, "affiliate_link_id",
+                             "must be an affiliate link id");
+    }
+
+    if (out->click_id != NULL && !crm_str_eq(link->str, out->link_id)) {
+        return crm_error_set(err, CRM_E_INVALID, "affiliate_link_id",
+                             "names another link than click_id");
+    }
+
+    memcpy(out->link_id, link->str.data, CRM_LINK_ID_LEN);
+    out->link_id[CRM_LINK_ID_LEN] = '\0';
+
+    return CRM_OK;
+}
+
+
+static crm_status_e
+crm_callbacks_terms(crm_db_t *db, const char *link_id,
+    crm_link_terms_t *terms, crm_error_t *err)
+{
+    int           found;
+    crm_status_e  rc;
+
+    rc = crm_store_link_terms(db, link_id, terms, &found, err);
+    if (rc != CRM_OK) {
+        return rc;
+    }
+
+    if (!found) {
+        return crm_error_set(err, CRM_E_NOT_FOUND, NULL, "no such link");
+    }
+
+    return CRM_OK;
+}
+
+
+/*
+ * A wallet holds one currency, that of its first commission; a link made
+ * after the operator changed crm_currency cannot pay into it.  Refused
+ * rather than dropped, so the sender retries and the log says why.
+ */
+static crm_status_e
+crm_callbacks_credit(crm_db_t *db, const crm_link_terms_t *terms,
+    const char *kind, int64_t amount_cents, const char *source_id,
+    const char *reference, crm_error_t *err)
+{
+    int                  credited;
+    crm_status_e         rc;
+    crm_wallet_credit_t  credit;
+
+    credit.account_id = terms->owner_id;
+    credit.currency = terms->currency;
+    credit.kind = kind;
+    credit.amount_cents = amount_cents;
+    credit.source_id = source_id;
+    credit.reference = reference;
+
+    rc = crm_store_wallet_credit(db, &credit, &credited, err);
+    if (rc != CRM_OK) {
+        return rc;
+    }
+
+    if (!credited) {
+        crm_error_set(err, CRM_E_CONFLICT, NULL,
+                      "the link's owner has a wallet in another currency "
+                      "than the link's %s", terms->currency);
+        return crm_error_cause(err, "link \"%s\", account \"%s\"",
+                               terms->id, terms->owner_id);
+    }
+
+    return CRM_OK;
+}
+
+
+static crm_status_e
+crm_callbacks_install_parse(crm_call_t *call, crm_error_t *err)
+{
+    char                 *email;
+    size_t                n;
+    crm_status_e          rc;
+    crm_install_t        *in;
+    crm_callback_body_t   body;
+
+    rc = crm_json_decode_table(call->json, crm_install_fields, &body, err);
+    if (rc != CRM_OK) {
+        return rc;
+    }
+
+    in = crm_arena_alloc(&call->arena, sizeof(crm_install_t));
+    if (in == NULL) {
+        return crm_callbacks_nomem(err);
+    }
+
+    rc = crm_domain_normalize(body.shop_domain.str, "shop_domain",
+                              in->shop_domain, err);
+    if (rc != CRM_OK) {
+        return rc;
+    }
+
+    rc = crm_callbacks_link(call, &body, &in->link, err);
+    if (rc != CRM_OK) {
+        return rc;
+    }
+
+    if (in->link.link_id[0] == '\0') {
+        return crm_error_set(err, CRM_E_INVALID, "click_id",
+                             "click_id or affiliate_link_id is required");
+    }
+
+    /* the shop's name, else its domain, cut to a lead name's length */
+    if (body.shop_name.present && !body.shop_name.null
+        && body.shop_name.str.len > 0)
+    {
+        memcpy(in->lead_name, body.shop_name.str.data,
+               body.shop_name.str.len);
+        in->lead_name[body.shop_name.str.len] = '\0';
+
+    } else {
+        n = strlen(in->shop_domain);
+        n = n < CRM_CALLBACK_NAME_MAX ? n : CRM_CALLBACK_NAME_MAX;
+        memcpy(in->lead_name, in->shop_domain, n);
+        in->lead_name[n] = '\0';
+    }
+
+    if (body.email.present && !body.email.null) {
+        email = crm_arena_alloc(&call->arena, CRM_EMAIL_MAX + 1);
+        if (email == NULL) {
+            return crm_callbacks_nomem(err);
+        }
+
+        rc = crm_email_normalize(body.email.str, "email", email, err);
+        if (rc != CRM_OK) {
+            return rc;
+        }
+
+        in->email = email;
+    }
+
+    if (body.event_id.present && !body.event_id.null) {
+        in->event_id = crm_arena_strdup(&call->arena, body.event_id.str);
+        if (in->event_id == NULL) {
+            return crm_callbacks_nomem(err);
+        }
+    }
+
+    in->stage = &call->conf->pipeline->stages[0];
+    in->substage = &in->stage->substages[0];
+
+    call->input = in;
+
+    return CRM_OK;
+}
+
+
+/*
+ * The owner's lead for the shop, created when there is none.  The caller
+ * holds the shop's lock, so no concurrent install creates another.
+ */
+static crm_status_e
+crm_callbacks_install_lead(crm_db_t *db, const crm_install_t *in,
+    const crm_link_terms_t *terms, char *lead_id, crm_error_t *err)
+{
+    int             found;
+    crm_lead_t      lead;
+    crm_rows_t      rows;
+    crm_status_e    rc;
+    crm_lead_new_t  nl;
+
+    rc = crm_store_lead_by_shop(db, terms->owner_id, in->shop_domain,
+                                lead_id, &found, err);
+    if (rc != CRM_OK || found) {
+        return rc;
+    }
+
+    memset(&nl, 0, sizeof(crm_lead_new_t));
+
+    nl.owner_id = terms->owner_id;
+    nl.name = in->lead_name;
+    nl.email = in->email;
+    nl.shop_domain = in->shop_domain;
+    nl.source = "affiliate";
+    nl.stage = in->stage->name;
+    nl.substage = in->substage->status;
+    nl.score = in->substage->score;
+    nl.currency = terms->currency;
+    nl.notes = "";
+    nl.affiliate_link_id = terms->id;
+
+    rc = crm_store_lead_insert(db, &nl, &rows, err);
+    if (rc != CRM_OK) {
+        return rc;
+    }
+
+    crm_lead_row(&rows, 0, &lead);
+    snprintf(lead_id, CRM_UUID_LEN + 1, "%s", lead.id);
+
+    rc = crm_store_lead_event(db, lead.id, NULL, NULL, NULL, lead.stage,
+                              lead.substage, lead.score, err);
+    crm_rows_free(&rows);
+
+    return rc;
+}
+
+
+static crm_status_e
+crm_callbacks_install_run(crm_db_t *db, crm_call_t *call, crm_error_t *err)
+{
+    int                     found, created;
+    char                    lead_id[CRM_UUID_LEN + 1];
+    crm_status_e            rc;
+    crm_install_t          *in;
+    crm_link_terms_t        terms;
+    crm_attribution_t       att;
+    crm_attribution_new_t   an;
+
+    in = call->input;
+
+    rc = crm_callbacks_terms(db, in->link.link_id, &terms, err);
+    if (rc != CRM_OK) {
+        return rc;
+    }
+
+    /* a repeat is answered without a transaction or a lock */
+    rc = crm_store_attribution_find(db, terms.id, in->shop_domain,
+                                    in->event_id, &att, &found, err);
+    if (rc != CRM_OK) {
+        return rc;
+    }
+
+    if (found) {
+        return crm_callbacks_install_reply(call, &att, 0, err);
+    }
+
+    rc = crm_db_begin(db, err);
+    if (rc != CRM_OK) {
+        return rc;
+    }
+
+    rc = crm_store_lead_lock_shop(db, terms.owner_id, in->shop_domain, err);
+    if (rc != CRM_OK) {
+        return rc;
+    }
+
+    rc = crm_callbacks_install_lead(db, in, &terms, lead_id, err);
+    if (rc != CRM_OK) {
+        return rc;
+    }
+
+    an.link_id = terms.id;
+    an.owner_id = terms.owner_id;
+    an.lead_id = lead_id;
+    an.shop_domain = in->shop_domain;
+    an.click_id = in->link.click_id;
+    an.event_id = in->event_id;
+
+    rc = crm_store_attribution_insert(db, &an, &att, &created, err);
+    if (rc != CRM_OK) {
+        return rc;
+    }
+
+    /*
+     * a concurrent repeat got there first, for this link and shop or with
+     * this event id: whatever this transaction did (a lead, when the
+     * repeat named another shop) is undone, and the first is the answer
+     */
+    if (!created) {
+        crm_db_rollback(db);
+
+        rc = crm_store_attribution_find(db, terms.id, in->shop_domain,
+                                        in->event_id, &att, &found, err);
+        if (rc != CRM_OK) {
+            return rc;
+        }
+
+        if (!found) {
+            return crm_error_set(err, CRM_E_CONFLICT, NULL,
+                                 "a concurrent install of this shop did "
+                                 "not complete; retry");
+        }
+
+        return crm_callbacks_install_reply(call, &att, 0, err);
+    }
+
+    if (terms.install_cents > 0) {
+        rc = crm_callbacks_credit(db, &terms, "commission_install",
+                                  terms.install_cents, att.id,
+                                  in->shop_domain, err);
+        if (rc != CRM_OK) {
+            return rc;
+        }
+    }
+
+    rc = crm_store_link_count(db, terms.id, 1, 0, terms.install_cents, err);
+    if (rc != CRM_OK) {
+        return rc;
+    }
+
+    rc = crm_db_commit(db, err);
+    if (rc != CRM_OK) {
+        return rc;
+    }
+
+    return crm_callbacks_install_reply(call, &att, 1, err);
+}
+
+
+static crm_status_e
+crm_callbacks_install_reply(crm_call_t *call, const crm_attribution_t *att,
+    int created, crm_error_t *err)
+{
+    yajl_gen  g;
+
+    g = crm_json_gen_new();
+    if (g == NULL) {
+        return crm_callbacks_nomem(err);
+    }
+
+    if (yajl_gen_map_open(g) != yajl_gen_status_ok
+        || crm_json_gen_kv_str(g, "lead_id", att->lead_id) != 0
+        || crm_json_gen_kv_str(g, "attribution_id", att->id) != 0
+        || crm_json_gen_kv_bool(g, "created", created) != 0
+        || yajl_gen_map_close(g) != yajl_gen_status_ok)
+    {
+        yajl_gen_free(g);
+        return crm_error_set(err, CRM_E_INTERNAL, NULL, "could not render");
+    }
+
+    return crm_call_reply_json(call, 200, g, err);
+}
+
+
+static crm_status_e
+crm_callbacks_conversion_parse(crm_call_t *call, crm_error_t *err)
+{
+    crm_status_e          rc;
+    crm_callback_body_t   body;
+    crm_conversion_in_t  *in;
+
+    rc = crm_json_decode_table(call->json, crm_conversion_fields, &body,
+                               err);
+    if (rc != CRM_OK) {
+        return rc;
+    }
+
+    in = crm_arena_alloc(&call->arena, sizeof(crm_conversion_in_t));
+    if (in == NULL) {
+        return crm_callbacks_nomem(err);
+    }
+
+    in->order_id = crm_arena_strdup(&call->arena, body.order_id.str);
+    if (in->order_id == NULL) {
+        return crm_callbacks_nomem(err);
+    }
+
+    in->amount_cents = body.amount_cents.num;
+
+    rc = crm_currency_normalize(body.currency.str, "currency", in->currency,
+                                err);
+    if (rc != CRM_OK) {
+        return rc;
+    }
+
+    rc = crm_callbacks_link(call, &body, &in->link, err);
+    if (rc != CRM_OK) {
+        return rc;
+    }
+
+    if (body.shop_domain.present && !body.shop_domain.null) {
+        rc = crm_domain_normalize(body.shop_domain.str, "shop_domain",
+                                  in->shop_domain, err);
+        if (rc != CRM_OK) {
+            return rc;
+        }
+    }
+
+    if (in->link.link_id[0] == '\0' && in->shop_domain[0] == '\0') {
+        return crm_error_set(err, CRM_E_INVALID, "click_id",
+                             "click_id, affiliate_link_id or shop_domain "
+                             "is required");
+    }
+
+    call->input = in;
+
+    return CRM_OK;
+}
+
+
+/*
+ * The link a conversion pays: the one named, else that of the shop's most
+ * recent attribution (then *attribution_id is set too).
+ */
+static crm_status_e
+crm_callbacks_conversion_link(crm_db_t *db, const crm_conversion_in_t *in,
+    crm_link_terms_t *terms, const char **attribution_id,
+    crm_attribution_t *att, crm_error_t *err)
+{
+    int           found;
+    crm_status_e  rc;
+
+    *attribution_id = NULL;
+
+    if (in->link.link_id[0] != '\0') {
+        return crm_callbacks_terms(db, in->link.link_id, terms, err);
+    }
+
+    rc = crm_store_attribution_latest(db, in->shop_domain, att, &found, err);
+    if (rc != CRM_OK) {
+        return rc;
+    }
+
+    if (!found) {
+        return crm_error_set(err, CRM_E_NOT_FOUND, NULL,
+                             "no install attributed for this shop");
+    }
+
+    *attribution_id = att->id;
+
+    return crm_callbacks_terms(db, att->link_id, terms, err);
+}
+
+
+static crm_status_e
+crm_callbacks_conversion_run(crm_db_t *db, crm_call_t *call,
+    crm_error_t *err)
+{
+    int                    found, created;
+    crm_status_e           rc;
+    crm_conversion_t       conv;
+    crm_link_terms_t       terms;
+    crm_attribution_t      att;
+    crm_conversion_in_t   *in;
+    crm_conversion_new_t   cn;
+
+    in = call->input;
+
+    /* the first answer stands, whatever a repeat says about the amount */
+    rc = crm_store_conversion_find(db, in->order_id, &conv, &found, err);
+    if (rc != CRM_OK) {
+        return rc;
+    }
+
+    if (found) {
+        return crm_callbacks_conversion_reply(call, &conv, 0, err);
+    }
+
+    rc = crm_callbacks_conversion_link(db, in, &terms, &cn.attribution_id,
+                                       &att, err);
+    if (rc != CRM_OK) {
+        return rc;
+    }
+
+    if (strcmp(in->currency, terms.currency) != 0) {
+        return crm_error_set(err, CRM_E_INVALID, "currency",
+                             "must be the link's currency, %s",
+                             terms.currency);
+    }
+
+    cn.order_id = in->order_id;
+    cn.link_id = terms.id;
+    cn.owner_id = terms.owner_id;
+    cn.click_id = in->link.click_id;
+    cn.shop_domain = in->shop_domain[0] != '\0' ? in->shop_domain : NULL;
+    cn.amount_cents = in->amount_cents;
+    cn.currency = in->currency;
+
+    /* amounts up to 10^12 times at most 10^4: far inside int64 */
+    cn.commission_cents = in->amount_cents * terms.conversion_bps
+                          / CRM_BPS_WHOLE;
+
+    rc = crm_db_begin(db, err);
+    if (rc != CRM_OK) {
+        return rc;
+    }
+
+    rc = crm_store_conversion_insert(db, &cn, &conv, &created, err);
+    if (rc != CRM_OK) {
+        return rc;
+    }
+
+    if (!created) {
+        crm_db_rollback(db);
+
+        rc = crm_store_conversion_find(db, in->order_id, &conv, &found, err);
+        if (rc != CRM_OK) {
+            return rc;
+        }
+
+        if (!found) {
+            return crm_error_set(err, CRM_E_CONFLICT, NULL,
+                                 "a concurrent conversion of this order "
+                                 "did not complete; retry");
+        }
+
+        return crm_callbacks_conversion_reply(call, &conv, 0, err);
+    }
+
+    if (cn.commission_cents > 0) {
+        rc = crm_callbacks_credit(db, &terms, "commission_conversion",
+                                  cn.commission_cents, conv.id, in->order_id,
+                                  err);
+        if (rc != CRM_OK) {
+            return rc;
+        }
+    }
+
+    rc = crm_store_link_count(db, terms.id, 0, 1, cn.commission_cents, err);
+    if (rc != CRM_OK) {
+        return rc;
+    }
+
+    rc = crm_db_commit(db, err);
+    if (rc != CRM_OK) {
+        return rc;
+    }
+
+    return crm_callbacks_conversion_reply(call, &conv, 1, err);
+}
+
+
+static crm_status_e
+crm_callbacks_conversion_reply(crm_call_t *call, const crm_conversion_t *conv,
+    int created, crm_error_t *err)
+{
+    yajl_gen  g;
+
+    g = crm_json_gen_new();
+    if (g == NULL) {
+        return crm_callbacks_nomem(err);
+    }
+
+    if (yajl_gen_map_open(g) != yajl_gen_status_ok
+        || crm_json_gen_kv_str(g, "conversion_id", conv->id) != 0
+        || crm_json_gen_kv_int(g, "commission_cents", conv->commission_cents)
+           != 0
+        || crm_json_gen_kv_bool(g, "created", created) != 0
+        || yajl_gen_map_close(g) != yajl_gen_status_ok)
+    {
+        yajl_gen_free(g);
+        return crm_error_set(err, CRM_E_INTERNAL, NULL, "could not render");
+    }
+
+    return crm_call_reply_json(call, 200, g, err);
+}

@@ -1,0 +1,117 @@
+/*
+ * Affiliate links and their counters in PostgreSQL.  Every statement that
+ * an account's request runs takes the owner's id beside the link's, so
+ * another account's link is simply not found; the callbacks, which come
+ * from a signed sender rather than an account, read a link's terms by id.
+ *
+ * Reads return rows (crm_rows_t): link fields point into the result and
+ * stay valid until crm_rows_free().
+ */
+
+#ifndef CRM_STORE_LINKS_H
+#define CRM_STORE_LINKS_H
+
+#include <stdint.h>
+
+#include "crm_db.h"
+#include "crm_ids.h"
+#include "crm_page.h"
+#include "crm_validate.h"
+
+
+/* a link with its counters, as the API shows it */
+typedef struct {
+    const char  *id;
+    const char  *owner_id;
+    const char  *merchant_id;           /* NULL when not set */
+    const char  *name;
+    const char  *target_url;
+    const char  *status;                /* "active" or "disabled" */
+    int64_t      install_cents;
+    int64_t      conversion_bps;
+    const char  *currency;
+    int          version;
+    const char  *created_at;            /* RFC 3339, UTC */
+    const char  *updated_at;
+    int64_t      created_us;            /* for cursors */
+    int64_t      clicks;
+    int64_t      installs;
+    int64_t      conversions;
+    int64_t      earnings_cents;
+    const char  *last_click_at;         /* NULL before the first click */
+} crm_link_t;
+
+
+typedef struct {
+    const char  *id;                    /* crm_link_id_generate() */
+    const char  *owner_id;
+    const char  *merchant_id;           /* NULL: none */
+    const char  *name;
+    const char  *target_url;
+    int64_t      install_cents;
+    int64_t      conversion_bps;
+    const char  *currency;
+} crm_link_new_t;
+
+
+/* a partial update: a field is written when its bit is in set */
+enum {
+    CRM_LINK_TARGET = 0x01,
+    CRM_LINK_NAME   = 0x02,
+    CRM_LINK_STATUS = 0x04
+};
+
+typedef struct {
+    unsigned     set;
+    const char  *target_url;
+    const char  *name;
+    const char  *status;
+} crm_link_patch_t;
+
+
+/* what a callback needs of a link, copied out of the result */
+typedef struct {
+    char         id[CRM_LINK_ID_LEN + 1];
+    char         owner_id[CRM_UUID_LEN + 1];
+    int64_t      install_cents;
+    int64_t      conversion_bps;
+    char         currency[4];
+} crm_link_terms_t;
+
+
+void crm_link_row(const crm_rows_t *rows, size_t i, crm_link_t *out);
+
+/*
+ * Inserts a link and its counters.  rows->n is 0 when in->merchant_id is
+ * not a merchant's account; CRM_E_CONFLICT with err->cause
+ * "affiliate_links_pkey" when the id is taken.
+ */
+crm_status_e crm_store_link_insert(crm_db_t *db, const crm_link_new_t *in,
+    crm_rows_t *out, crm_error_t *err);
+
+/* a link of owner_id; rows->n is 0 when there is none */
+crm_status_e crm_store_link_get(crm_db_t *db, const char *owner_id,
+    const char *id, crm_rows_t *out, crm_error_t *err);
+
+/* up to page->limit + 1 links of owner_id, newest first, after the cursor */
+crm_status_e crm_store_links_list(crm_db_t *db, const char *owner_id,
+    const crm_page_t *page, crm_rows_t *out, crm_error_t *err);
+
+/*
+ * Updates a link when its version is one of versions (from
+ * crm_if_match_versions(); NULL: any), incrementing the version.  rows->n
+ * is 0 when nothing matched.
+ */
+crm_status_e crm_store_link_update(crm_db_t *db, const char *owner_id,
+    const char *id, const char *versions, const crm_link_patch_t *patch,
+    crm_rows_t *out, crm_error_t *err);
+
+/* a link's terms by id alone, for a callback; *found is 0 when unknown */
+crm_status_e crm_store_link_terms(crm_db_t *db, const char *id,
+    crm_link_terms_t *out, int *found, crm_error_t *err);
+
+/* adds to a link's install and conversion counters and its earnings */
+crm_status_e crm_store_link_count(crm_db_t *db, const char *id,
+    int installs, int conversions, int64_t earnings_cents, crm_error_t *err);
+
+#endif /* CRM_STORE_LINKS_H */
