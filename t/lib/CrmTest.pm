@@ -586,22 +586,6 @@ sub post_raw {
     return $self->request('POST', $path, content => $body, %opt, headers => \%h);
 }
 
-# A well-formed affiliate link id (crm_ids.h): 10 random base62
-# characters and their 2 check characters.  $random may give the 10.
-my $B62 = join '', '0' .. '9', 'A' .. 'Z', 'a' .. 'z';
-
-sub link_id {
-    my ($random) = @_;
-    $random //= join '', map { substr $B62, int rand 62, 1 } 1 .. 10;
-    my $h = 2166136261;
-    for my $c (unpack 'C*', $random) {
-        $h ^= $c;
-        $h = ($h * 16777619) % 4294967296;
-    }
-    $h %= 62 * 62;
-    return $random . substr($B62, int($h / 62), 1) . substr($B62, $h % 62, 1);
-}
-
 # nginx.conf text for the affiliate edge: the shared zones at http level
 # (http_extra) and the /r/ and /metrics locations (server_extra).
 # Options: cache (zone size), queue (zone size), flush, batch, ttl,
@@ -1130,6 +1114,9 @@ sub make_link_id {
     $h %= 62 * 62;
     return $ten . substr($B62, int($h / 62), 1) . substr($B62, $h % 62, 1);
 }
+
+# the same as a plain function, exported
+sub link_id { return make_link_id(undef, @_) }
 
 # a click id of a link: the link id, the second (default now), 8 random
 sub make_click_id {
