@@ -361,34 +361,74 @@ dropped=$(metric crm_clicks_dropped_total)
 [ "$served2" = "$rows2" ] || { echo "bench: clicks lost: $served2 served, $rows2 rows" >&2; exit 1; }
 
 # 3. install callbacks: signed, each for a new shop (a new lead, an
-# attribution and a ledger row in one transaction)
-perl -MDigest::SHA=hmac_sha256_hex -e '
-    my ($secret, $link, $n) = @ARGV;
-    my $t = time;
-    for my $i (1 .. $n) {
-        my $body = qq({"shop_domain":"bench-$i.myshopify.com","affiliate_link_id":"$link","event_id":"bench-$i"});
-        print "t=$t,v1=", hmac_sha256_hex("$t.$body", $secret), "\t$body\n";
-    }' "$(cat "$WORK/callback.secret")" "$LINK" 200000 > "$WORK/installs.txt"
-export BENCH_INSTALLS=$WORK/installs.txt
+# attribution and a ledger row in one transaction); spread over many
+# affiliates, and all for one (every install then locks the same wallet
+# and counters rows until its commit)
+AFFILIATES=${BENCH_AFFILIATES:-50}
+links=("$LINK")
+for ((i = 1; i < AFFILIATES; i++)); do
+    curl -sf -o /dev/null -X POST "$URL/auth/register" \
+        -H 'Content-Type: application/json' \
+        -d "{\"email\":\"aff$i@example.com\",\"password\":\"bench-password\"}"
+    token=$(curl -sf -X POST "$URL/auth/login" -H 'Content-Type: application/json' \
+        -d "{\"email\":\"aff$i@example.com\",\"password\":\"bench-password\"}" \
+        | perl -MJSON::PP -0ne 'print decode_json($_)->{access_token}')
+    links+=("$(curl -sf -X POST "$URL/affiliate/links" \
+        -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
+        -d "{\"target_url\": \"$TARGET\"}" \
+        | perl -MJSON::PP -0ne 'print decode_json($_)->{affiliate_link_id}')")
+done
+
+# "<signature>\t<body>" lines for $2 new shops over the links in $3..,
+# named with prefix $1
+sign_installs() {
+    perl -MDigest::SHA=hmac_sha256_hex -e '
+        my ($secret, $prefix, $n, @links) = @ARGV;
+        my $t = time;
+        for my $i (1 .. $n) {
+            my $link = $links[$i % @links];
+            my $body = qq({"shop_domain":"$prefix-$i.myshopify.com","affiliate_link_id":"$link","event_id":"$prefix-$i"});
+            print "t=$t,v1=", hmac_sha256_hex("$t.$body", $secret), "\t$body\n";
+        }' "$(cat "$WORK/callback.secret")" "$@"
+}
+
+install_rounds() {
+    local name=$1 i rps p99 err
+    for ((i = 1; i <= ROUNDS; i++)); do
+        read -r rps p99 err <<< "$(measure -s "$ROOT/bench/install.lua" "$URL")"
+        RPS[$name]+="$rps " P99[$name]+="$p99 "
+        ERR[$name]=$(( ${ERR[$name]:-0} + err ))
+        printf 'install %s round %d: %s req/s p99 %s ms\n' "$name" "$i" "$rps" "$p99" >&2
+    done
+}
 
 RPS=() P99=() ERR=()
-for ((i = 1; i <= ROUNDS; i++)); do
-    read -r rps p99 err <<< "$(measure -s "$ROOT/bench/install.lua" "$URL")"
-    RPS[install]+="$rps " P99[install]+="$p99 "
-    ERR[install]=$(( ${ERR[install]:-0} + err ))
-    printf 'install round %d: %s req/s p99 %s ms\n' "$i" "$rps" "$p99" >&2
-done
-installs=$("${PSQL[@]}" -c 'SELECT count(*) FROM crm.attributions')
-ledger=$("${PSQL[@]}" -c "SELECT count(*) FROM crm.wallet_transactions")
+export BENCH_INSTALLS=$WORK/installs.txt
+sign_installs many 300000 "${links[@]}" > "$BENCH_INSTALLS"
+install_rounds many
+sign_installs one 300000 "$LINK" > "$BENCH_INSTALLS"
+install_rounds one
+
+read -r attributions ledger mismatched <<< "$("${PSQL[@]}" -F ' ' -c "
+    SELECT (SELECT count(*) FROM crm.attributions),
+           (SELECT count(*) FROM crm.wallet_transactions),
+           (SELECT count(*) FROM crm.wallets w
+             WHERE balance_cents <> (SELECT sum(amount_cents)
+                                     FROM crm.wallet_transactions t
+                                     WHERE t.account_id = w.account_id))")"
 {
     echo
-    echo "## Install callbacks (wrk -t2 -c$CONNS)"
+    echo "## Install callbacks (wrk -t2 -c$CONNS, signed, each for a new shop)"
     echo
-    echo "| endpoint | req/s (median) | p99 ms (median) | errors (all rounds) |"
+    echo "| case | req/s (median) | p99 ms (median) | errors (all rounds) |"
     echo "|---|---|---|---|"
-    echo "| \`POST /callbacks/install\` (signed; new lead, attribution, ledger row) | $(med "${RPS[install]}") | $(med "${P99[install]}") | ${ERR[install]} |"
+    echo "| $AFFILIATES affiliates, installs spread over their links | $(med "${RPS[many]}") | $(med "${P99[many]}") | ${ERR[many]} |"
+    echo "| 1 affiliate: every install locks the same wallet and counters | $(med "${RPS[one]}") | $(med "${P99[one]}") | ${ERR[one]} |"
     echo
-    echo "Attributions $installs, ledger rows $ledger (one each per new shop)."
+    echo "Each is a new lead, its first history row, an attribution, a ledger row"
+    echo "and the link's counters, in one transaction. Afterwards: attributions"
+    echo "$attributions, ledger rows $ledger, wallets whose balance differs from"
+    echo "their ledger's sum: $mismatched."
 } >> "$ROOT/bench/RESULTS.md"
 
 {

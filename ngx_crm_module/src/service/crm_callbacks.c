@@ -241,6 +241,9 @@ crm_callbacks_credit(crm_db_t *db, const crm_link_terms_t *terms,
     credit.amount_cents = amount_cents;
     credit.source_id = source_id;
     credit.reference = reference;
+    credit.link_id = terms->id;
+    credit.installs = strcmp(kind, "commission_install") == 0;
+    credit.conversions = !credit.installs;
 
     rc = crm_store_wallet_credit(db, &credit, &credited, err);
     if (rc != CRM_OK) {
@@ -468,16 +471,11 @@ crm_callbacks_install_run(crm_db_t *db, crm_call_t *call, crm_error_t *err)
         return crm_callbacks_install_reply(call, &att, 0, err);
     }
 
-    if (terms.install_cents > 0) {
-        rc = crm_callbacks_credit(db, &terms, "commission_install",
-                                  terms.install_cents, att.id,
-                                  in->shop_domain, err);
-        if (rc != CRM_OK) {
-            return rc;
-        }
-    }
-
-    rc = crm_store_link_count(db, terms.id, 1, 0, terms.install_cents, err);
+    rc = terms.install_cents > 0
+         ? crm_callbacks_credit(db, &terms, "commission_install",
+                                terms.install_cents, att.id,
+                                in->shop_domain, err)
+         : crm_store_link_count(db, terms.id, 1, 0, 0, err);
     if (rc != CRM_OK) {
         return rc;
     }
@@ -681,16 +679,11 @@ crm_callbacks_conversion_run(crm_db_t *db, crm_call_t *call,
         return crm_callbacks_conversion_reply(call, &conv, 0, err);
     }
 
-    if (cn.commission_cents > 0) {
-        rc = crm_callbacks_credit(db, &terms, "commission_conversion",
-                                  cn.commission_cents, conv.id, in->order_id,
-                                  err);
-        if (rc != CRM_OK) {
-            return rc;
-        }
-    }
-
-    rc = crm_store_link_count(db, terms.id, 0, 1, cn.commission_cents, err);
+    rc = cn.commission_cents > 0
+         ? crm_callbacks_credit(db, &terms, "commission_conversion",
+                                cn.commission_cents, conv.id, in->order_id,
+                                err)
+         : crm_store_link_count(db, terms.id, 0, 1, 0, err);
     if (rc != CRM_OK) {
         return rc;
     }

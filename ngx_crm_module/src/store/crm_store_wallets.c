@@ -31,7 +31,11 @@ static const crm_stmt_t  crm_wallet_get = {
  */
 static const crm_stmt_t  crm_wallet_credit = {
     "wallet_credit",
-    "WITH w AS (INSERT INTO crm.wallets AS cur (account_id, currency,"
+    "WITH counted AS (UPDATE crm.affiliate_link_stats"
+    " SET installs = installs + $8::int,"
+    " conversions = conversions + $9::int,"
+    " earnings_cents = earnings_cents + $4::bigint WHERE link_id = $7),"
+    " w AS (INSERT INTO crm.wallets AS cur (account_id, currency,"
     " balance_cents, lifetime_earnings_cents)"
     " VALUES ($1, $2, $4::bigint, $4::bigint)"
     " ON CONFLICT (account_id) DO UPDATE"
@@ -44,7 +48,7 @@ static const crm_stmt_t  crm_wallet_credit = {
     " balance_after_cents, reference, source_id)"
     " SELECT account_id, $3, $4::bigint, balance_cents, left($6, 200),"
     " $5::uuid FROM w RETURNING id",
-    6
+    9
 };
 
 /*
@@ -123,12 +127,14 @@ crm_status_e
 crm_store_wallet_credit(crm_db_t *db, const crm_wallet_credit_t *in,
     int *credited, crm_error_t *err)
 {
-    char           amount[24];
+    char           amount[24], installs[16], conversions[16];
     crm_rows_t     rows;
-    const char    *params[6];
+    const char    *params[9];
     crm_status_e   rc;
 
     snprintf(amount, sizeof(amount), "%lld", (long long) in->amount_cents);
+    snprintf(installs, sizeof(installs), "%d", in->installs);
+    snprintf(conversions, sizeof(conversions), "%d", in->conversions);
 
     params[0] = in->account_id;
     params[1] = in->currency;
@@ -136,6 +142,9 @@ crm_store_wallet_credit(crm_db_t *db, const crm_wallet_credit_t *in,
     params[3] = amount;
     params[4] = in->source_id;
     params[5] = in->reference;
+    params[6] = in->link_id;
+    params[7] = installs;
+    params[8] = conversions;
 
     rc = crm_db_query(db, &crm_wallet_credit, params, &rows, err);
     if (rc != CRM_OK) {

@@ -37,7 +37,7 @@ typedef struct {
 } crm_wallet_tx_t;
 
 
-/* a commission credited to the owner of a link */
+/* a commission credited to the owner of a link, and counted on the link */
 typedef struct {
     const char  *account_id;
     const char  *currency;              /* the link's */
@@ -45,6 +45,9 @@ typedef struct {
     int64_t      amount_cents;          /* > 0 */
     const char  *source_id;             /* the attribution or conversion */
     const char  *reference;             /* cut to 200 characters */
+    const char  *link_id;
+    int          installs;              /* what the link's counters add */
+    int          conversions;
 } crm_wallet_credit_t;
 
 
@@ -58,9 +61,12 @@ crm_status_e crm_store_wallet_get(crm_db_t *db, const char *account_id,
 
 /*
  * Credits a commission: creates the wallet in in->currency with the first
- * one, adds to the balance and the lifetime earnings, and appends the
- * ledger row.  *credited is 0, and nothing is written, when the wallet
- * exists in another currency.
+ * one, adds to the balance and the lifetime earnings, appends the ledger
+ * row, and adds to the link's counters, in one statement: the wallet row
+ * and the counters row are every install's hot rows, locked from here to
+ * the commit, so this is the transaction's last statement.  *credited is
+ * 0, and the caller must roll back, when the wallet exists in another
+ * currency.
  */
 crm_status_e crm_store_wallet_credit(crm_db_t *db,
     const crm_wallet_credit_t *in, int *credited, crm_error_t *err);
