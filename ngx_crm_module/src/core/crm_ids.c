@@ -8,8 +8,8 @@
  * would make the first eight digits likelier than the rest.
  */
 
+#include <pthread.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <openssl/rand.h>
 
@@ -150,39 +150,55 @@ crm_click_id_parse(const char *s, size_t len, char *link_id, int64_t *ts)
 /*
  * A click's nonce must be unique among the clicks of one link in one
  * second, not secret, and is made on every redirect.  Each thread counts
- * from a random start in [0, 62^8) and spreads the count over that range
- * with an affine bijection, so a thread never repeats itself within 62^8
- * clicks, two threads collide only if their starts fall within their
- * counts of each other, and consecutive ids do not show the volume.  A
- * forked process starts afresh: it would otherwise repeat its parent.
+ * from a random start in [0, 62^8) and maps the count through an affine
+ * bijection of that range, so a thread never repeats itself within 62^8
+ * clicks, and two threads collide only if their starts fall within their
+ * counts of each other.  The nonces are unique, not unpredictable: two of
+ * one thread give away how many clicks it made between them.  A forked
+ * child starts afresh, or it would repeat its parent.
  */
+static __thread uint64_t  crm_ids_next;
+static __thread int       crm_ids_seeded;
+static pthread_once_t     crm_ids_once = PTHREAD_ONCE_INIT;
+
+
+static void
+crm_ids_forked(void)
+{
+    crm_ids_seeded = 0;
+}
+
+
+static void
+crm_ids_atfork(void)
+{
+    (void) pthread_atfork(NULL, NULL, crm_ids_forked);
+}
+
+
 static int
 crm_ids_nonce(char *out)
 {
-    int                    i;
-    pid_t                  pid;
-    uint64_t               v;
-    unsigned char          seed[8];
+    int            i;
+    uint64_t       v;
+    unsigned char  seed[8];
 
-    static __thread uint64_t  next;
-    static __thread pid_t     owner;
+    if (!crm_ids_seeded) {
+        (void) pthread_once(&crm_ids_once, crm_ids_atfork);
 
-    pid = getpid();
-
-    if (owner != pid) {
         if (RAND_bytes(seed, sizeof(seed)) != 1) {
             return -1;
         }
 
-        memcpy(&next, seed, sizeof(seed));
-        next %= CRM_IDS_NONCE_LIMIT;
-        owner = pid;
+        memcpy(&crm_ids_next, seed, sizeof(seed));
+        crm_ids_next %= CRM_IDS_NONCE_LIMIT;
+        crm_ids_seeded = 1;
     }
 
-    v = (uint64_t) (((unsigned __int128) next * CRM_IDS_NONCE_MUL
+    v = (uint64_t) (((unsigned __int128) crm_ids_next * CRM_IDS_NONCE_MUL
                      + CRM_IDS_NONCE_ADD) % CRM_IDS_NONCE_LIMIT);
 
-    next = (next + 1) % CRM_IDS_NONCE_LIMIT;
+    crm_ids_next = (crm_ids_next + 1) % CRM_IDS_NONCE_LIMIT;
 
     for (i = CRM_IDS_NONCE_LEN - 1; i >= 0; i--) {
         out[i] = crm_ids_alphabet[v % 62];

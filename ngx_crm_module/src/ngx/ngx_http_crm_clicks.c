@@ -2,79 +2,63 @@
  * The click queue: every click a redirect records reaches PostgreSQL, in
  * batches, through a reload, a database outage or a worker's death.
  *
- * The queue is a byte ring in a shared zone, holding whole crm_click.h
- * lines (COPY text), written under the zone's mutex.  A line never wraps:
- * when it does not fit before the end of the buffer, the rest of the lap
- * is skipped (the "gap", at most one between the oldest and the newest
- * byte).  Three offsets only grow:
+ * The queue is a crm_ring (see crm_ring.h: whole lines, batches freed only
+ * once stored) in a shared zone, holding crm_click.h lines, each pushed
+ * under the zone's mutex.  A worker's flush timer claims a batch and a
+ * pool thread copies it straight from the zone into PostgreSQL; the batch
+ * is freed when the commit is known.  A batch whose commit failed is sent
+ * again; so is one whose worker died (found with kill(pid, 0)); a click's
+ * id is its key, so sending a batch twice is harmless.  A batch that
+ * PostgreSQL refuses three times (not an outage: its content) is set
+ * aside in a ".bad" file of the spool folder, and its clicks counted as
+ * dropped.
  *
- *   head   the first byte still needed: every byte before it is stored
- *   claim  the first byte no flush has taken yet
- *   tail   where the next line goes
+ * When the ring is full (PostgreSQL down for long), clicks go to the
+ * worker's own spool file in crm_click_spool's folder.  A file's writer,
+ * and later its replayer, holds an flock() on it: a file nobody holds is
+ * free to replay, whatever its name says, so the files of a dead worker
+ * are found however it died.  Names: "clicks-<pid>-<msec>-<n>.open" while
+ * written, ".ready" once sealed (the database is back, or 10 s passed),
+ * ".replay" while replayed, in chunks of 8 MiB, one per timer tick.
  *
- * A worker's flush timer claims [claim, ...) as a batch, whole lines, and
- * a pool thread copies it straight from the zone into PostgreSQL.  The
- * batch is freed (head moves) only when its commit is known; a batch whose
- * commit failed is sent again, and so is one whose worker died: a batch
- * remembers its worker, and a worker that no longer exists is found with
- * kill(pid, 0).  A batch sent twice is harmless: a click's id is its key.
- *
- * When the ring is full (PostgreSQL down for long), lines go to the
- * worker's own spool file in crm_click_spool's folder, "clicks-<pid>-*.
- * open", sealed as ".ready" once the database is back or the worker
- * exits; any worker replays ready files, and the files of dead workers,
- * by renaming them to ".replay-<pid>" first.  A click is dropped only when
- * the spool is full too, or not configured, and every drop is counted.
- *
- * A worker that exits (reload, quit) takes what is left in the ring and
- * in its unfinished batches into its spool file: the next workers, or
- * the next start, replay it.  The zone itself survives a reload.
+ * The zone survives a reload, and the new workers flush it: an old worker
+ * leaves the ring to them.  A worker that exits with no newer workers (a
+ * quit or stop) spools what the ring still holds, or without a spool
+ * keeps flushing until the ring is empty, and counts what it could not.
  */
 
 #include "ngx_http_crm_module.h"
 
 #include <dirent.h>
+#include <sys/file.h>
 
 #include "crm_click.h"
+#include "crm_ring.h"
 
 
-#define NGX_HTTP_CRM_CLICKS_LAYOUT   1
-#define NGX_HTTP_CRM_BATCHES         16
-#define NGX_HTTP_CRM_NO_GAP          ((uint64_t) -1)
+#define NGX_HTTP_CRM_CLICKS_LAYOUT   2
 
 /* a spool file is sealed for replay at the latest this old */
 #define NGX_HTTP_CRM_SPOOL_SEAL      10000
 #define NGX_HTTP_CRM_SPOOL_SCAN      1000
 #define NGX_HTTP_CRM_REPLAY_CHUNK    (1024 * 1024)
+#define NGX_HTTP_CRM_REPLAY_TASK     (8 * NGX_HTTP_CRM_REPLAY_CHUNK)
 #define NGX_HTTP_CRM_TASK_TIMEOUT    60000
+#define NGX_HTTP_CRM_BAD_AFTER       3
+#define NGX_HTTP_CRM_LOG_EVERY       10000
 
 /* a spool path: the folder (checked against it) and a file name */
 #define NGX_HTTP_CRM_PATH_MAX        1024
 #define NGX_HTTP_CRM_SPOOL_DIR_MAX   (NGX_HTTP_CRM_PATH_MAX - 128)
 
-
-typedef enum {
-    NGX_HTTP_CRM_BATCH_FREE = 0,
-    NGX_HTTP_CRM_BATCH_CLAIMED,
-    NGX_HTTP_CRM_BATCH_DONE,
-    NGX_HTTP_CRM_BATCH_RETRY
-} ngx_http_crm_batch_e;
-
-
-typedef struct {
-    uint64_t                 start;
-    uint64_t                 end;
-    ngx_pid_t                pid;
-    ngx_uint_t               state;
-} ngx_http_crm_batch_t;
-
-
 /*
- * Each worker counts in its own cache line, by process slot: redirects
- * count on every request, and two workers adding to one line would
- * bounce it between cores.  /metrics adds the slots up.
+ * Counters by process slot, each in its own cache line: redirects count
+ * on every request, and two workers adding to one line would bounce it
+ * between cores.  Slots are reused after reloads, and the adds stay
+ * atomic for that; /metrics adds the slots up.
  */
 #define NGX_HTTP_CRM_SLOTS           64
+
 
 typedef struct {
     ngx_atomic_t             v[NGX_HTTP_CRM_NCOUNTERS];
@@ -83,15 +67,10 @@ typedef struct {
 
 typedef struct {
     ngx_uint_t               layout;
-    size_t                   size;          /* of data[] */
-    uint64_t                 head;
-    uint64_t                 claim;
-    uint64_t                 tail;
-    uint64_t                 gap;           /* where the gap starts */
-    ngx_http_crm_batch_t     batches[NGX_HTTP_CRM_BATCHES];
+    ngx_atomic_t             generation;    /* the newest workers' */
     ngx_atomic_t             spool_bytes;
     ngx_http_crm_counters_t  counters[NGX_HTTP_CRM_SLOTS];
-    u_char                   data[1];
+    crm_ring_t               ring;          /* last: its data follows */
 } ngx_http_crm_clicks_shctx_t;
 
 
@@ -101,19 +80,32 @@ typedef struct {
 } ngx_http_crm_clicks_ctx_t;
 
 
-/* a flush or a replay on the pool; the thread fills the result fields */
+/* a batch on the pool; the thread fills the result fields */
 typedef struct {
     ngx_http_crm_main_conf_t  *mcf;
-    ngx_uint_t                 batch;       /* flush: the slot */
+    size_t                     slot;
     crm_str_t                  chunks[2];
     size_t                     nchunks;
     ngx_uint_t                 done;
     crm_status_e               rc;
     uint64_t                   inserted;
-    uint64_t                   torn;        /* replay: cut-off lines */
     crm_error_t                err;
-    u_char                     path[NGX_HTTP_CRM_PATH_MAX];    /* replay */
 } ngx_http_crm_flush_t;
+
+
+/* a spool file's replay, a task per chunk of it */
+typedef struct {
+    ngx_http_crm_main_conf_t  *mcf;
+    ngx_fd_t                   fd;          /* locked; NGX_INVALID_FILE */
+    off_t                      offset;
+    ngx_uint_t                 eof;
+    ngx_uint_t                 done;
+    crm_status_e               rc;
+    uint64_t                   inserted;
+    uint64_t                   torn;        /* a cut-off last line */
+    crm_error_t                err;
+    u_char                     path[NGX_HTTP_CRM_PATH_MAX];
+} ngx_http_crm_replay_t;
 
 
 typedef struct {
@@ -130,34 +122,31 @@ static ngx_int_t ngx_http_crm_clicks_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
 static ngx_http_crm_clicks_shctx_t *ngx_http_crm_clicks_sh(
     ngx_http_crm_main_conf_t *mcf, ngx_slab_pool_t **shpool);
-static uint64_t ngx_http_crm_ring_skip(ngx_http_crm_clicks_shctx_t *sh,
-    uint64_t off);
-static size_t ngx_http_crm_ring_chunks(ngx_http_crm_clicks_shctx_t *sh,
-    uint64_t start, uint64_t end, crm_str_t *chunks);
-static ngx_int_t ngx_http_crm_ring_claim(ngx_http_crm_clicks_shctx_t *sh,
-    size_t max, ngx_uint_t *slot);
-static uint64_t ngx_http_crm_ring_line_end(ngx_http_crm_clicks_shctx_t *sh,
-    uint64_t start, uint64_t limit);
-static void ngx_http_crm_ring_release(ngx_http_crm_clicks_shctx_t *sh);
-static void ngx_http_crm_ring_recover(ngx_http_crm_main_conf_t *mcf,
-    ngx_http_crm_clicks_shctx_t *sh);
+static int ngx_http_crm_gone(int64_t pid);
+static ngx_uint_t ngx_http_crm_clicks_newer(ngx_http_crm_clicks_shctx_t *sh);
 static void ngx_http_crm_flush_timer(ngx_event_t *ev);
 static void ngx_http_crm_flush_start(ngx_http_crm_main_conf_t *mcf);
 static void ngx_http_crm_flush_thread(void *data, ngx_log_t *log);
 static void ngx_http_crm_flush_done(ngx_event_t *ev);
 static void ngx_http_crm_flush_finish(ngx_http_crm_main_conf_t *mcf,
     ngx_http_crm_flush_t *f);
+static void ngx_http_crm_set_aside(ngx_http_crm_main_conf_t *mcf,
+    ngx_http_crm_flush_t *f);
+static ngx_int_t ngx_http_crm_spool_open(ngx_http_crm_main_conf_t *mcf,
+    ngx_log_t *log);
 static ngx_int_t ngx_http_crm_spool_write(ngx_http_crm_main_conf_t *mcf,
     const u_char *p, size_t len, ngx_log_t *log);
-static void ngx_http_crm_spool_seal(ngx_http_crm_main_conf_t *mcf,
-    ngx_log_t *log);
+static void ngx_http_crm_spool_seal(ngx_log_t *log);
 static void ngx_http_crm_replay_start(ngx_http_crm_main_conf_t *mcf);
 static ngx_int_t ngx_http_crm_replay_pick(ngx_http_crm_main_conf_t *mcf,
-    u_char *path, ngx_log_t *log);
-static void ngx_http_crm_replay_release(u_char *path, ngx_log_t *log);
-static ngx_uint_t ngx_http_crm_pid_dead(ngx_pid_t pid);
+    ngx_http_crm_replay_t *rp, ngx_log_t *log);
 static void ngx_http_crm_replay_thread(void *data, ngx_log_t *log);
 static void ngx_http_crm_replay_done(ngx_event_t *ev);
+static void ngx_http_crm_replay_close(ngx_http_crm_replay_t *rp,
+    ngx_log_t *log);
+static void ngx_http_crm_clicks_spool_ring(ngx_http_crm_main_conf_t *mcf,
+    ngx_log_t *log);
+static void ngx_http_crm_clicks_drop_ring(ngx_http_crm_main_conf_t *mcf);
 
 
 /* per worker: one flush and one replay at a time, each with its task */
@@ -170,6 +159,7 @@ static ngx_http_crm_spool_t    ngx_http_crm_spool;
 static ngx_uint_t              ngx_http_crm_db_ok = 1;
 static ngx_msec_t              ngx_http_crm_scanned;
 static ngx_uint_t              ngx_http_crm_scan_due = 1;
+static ngx_msec_t              ngx_http_crm_spool_logged;
 
 
 char *
@@ -418,11 +408,13 @@ ngx_http_crm_clicks_init_zone(ngx_shm_zone_t *shm_zone, void *data)
         return NGX_ERROR;
     }
 
-    ngx_memzero(sh, offsetof(ngx_http_crm_clicks_shctx_t, data));
+    ngx_memzero(sh, sizeof(ngx_http_crm_clicks_shctx_t));
 
     sh->layout = NGX_HTTP_CRM_CLICKS_LAYOUT;
-    sh->size = size - offsetof(ngx_http_crm_clicks_shctx_t, data);
-    sh->gap = NGX_HTTP_CRM_NO_GAP;
+
+    crm_ring_init(&sh->ring, size - sizeof(ngx_http_crm_clicks_shctx_t),
+                  sizeof(ngx_http_crm_clicks_shctx_t)
+                  - offsetof(ngx_http_crm_clicks_shctx_t, ring));
 
     ctx->sh = sh;
     ctx->shpool->data = sh;
@@ -471,7 +463,7 @@ ngx_http_crm_count(ngx_http_crm_main_conf_t *mcf,
 
     sh = ngx_http_crm_clicks_sh(mcf, NULL);
 
-    if (sh != NULL) {
+    if (sh != NULL && n != 0) {
         (void) ngx_atomic_fetch_add(
                    &sh->counters[ngx_process_slot % NGX_HTTP_CRM_SLOTS]
                    .v[counter], n);
@@ -502,51 +494,13 @@ ngx_http_crm_clicks_stats(ngx_http_crm_main_conf_t *mcf,
     }
 
     ngx_shmtx_lock(&shpool->mutex);
-    *queued_bytes = (size_t) (sh->tail - sh->head);
+    *queued_bytes = crm_ring_used(&sh->ring);
     ngx_shmtx_unlock(&shpool->mutex);
 
-    *queue_size = sh->size;
+    *queue_size = sh->ring.size;
     *spool_bytes = (off_t) sh->spool_bytes;
 
     return NGX_OK;
-}
-
-
-/* an offset at the gap's start is the next lap's first byte */
-static uint64_t
-ngx_http_crm_ring_skip(ngx_http_crm_clicks_shctx_t *sh, uint64_t off)
-{
-    if (off == sh->gap) {
-        return (off / sh->size + 1) * sh->size;
-    }
-
-    return off;
-}
-
-
-/* [start, end) as one or two spans of the buffer, around the gap */
-static size_t
-ngx_http_crm_ring_chunks(ngx_http_crm_clicks_shctx_t *sh, uint64_t start,
-    uint64_t end, crm_str_t *chunks)
-{
-    uint64_t  lap;
-
-    if (sh->gap != NGX_HTTP_CRM_NO_GAP && sh->gap >= start && sh->gap < end)
-    {
-        lap = (sh->gap / sh->size + 1) * sh->size;
-
-        chunks[0].data = (const char *) sh->data + start % sh->size;
-        chunks[0].len = (size_t) (sh->gap - start);
-        chunks[1].data = (const char *) sh->data;
-        chunks[1].len = (size_t) (end - lap);
-
-        return 2;
-    }
-
-    chunks[0].data = (const char *) sh->data + start % sh->size;
-    chunks[0].len = (size_t) (end - start);
-
-    return 1;
 }
 
 
@@ -554,34 +508,20 @@ void
 ngx_http_crm_clicks_push(ngx_http_crm_main_conf_t *mcf, const u_char *line,
     size_t len, ngx_log_t *log)
 {
-    uint64_t                      pos, gap;
+    int                           rc;
     ngx_slab_pool_t              *shpool;
     ngx_http_crm_clicks_shctx_t  *sh;
 
     sh = ngx_http_crm_clicks_sh(mcf, &shpool);
 
     ngx_shmtx_lock(&shpool->mutex);
+    rc = crm_ring_push(&sh->ring, line, len);
+    ngx_shmtx_unlock(&shpool->mutex);
 
-    pos = sh->tail % sh->size;
-    gap = pos + len > sh->size ? sh->size - pos : 0;
-
-    if (sh->tail + gap + len - sh->head <= sh->size) {
-        if (gap) {
-            sh->gap = sh->tail;
-            sh->tail += gap;
-            pos = 0;
-        }
-
-        ngx_memcpy(sh->data + pos, line, len);
-        sh->tail += len;
-
-        ngx_shmtx_unlock(&shpool->mutex);
-
+    if (rc == 0) {
         ngx_http_crm_count(mcf, NGX_HTTP_CRM_CLICKS_QUEUED, 1);
         return;
     }
-
-    ngx_shmtx_unlock(&shpool->mutex);
 
     if (ngx_http_crm_spool_write(mcf, line, len, log) == NGX_OK) {
         ngx_http_crm_count(mcf, NGX_HTTP_CRM_CLICKS_SPOOLED, 1);
@@ -592,169 +532,29 @@ ngx_http_crm_clicks_push(ngx_http_crm_main_conf_t *mcf, const u_char *line,
 }
 
 
-/*
- * Under the mutex: a batch for this worker, a failed one first, else whole
- * lines from the claim offset, at most max bytes of them.
- */
-static ngx_int_t
-ngx_http_crm_ring_claim(ngx_http_crm_clicks_shctx_t *sh, size_t max,
-    ngx_uint_t *slot)
+/* a batch's owner that no longer exists */
+static int
+ngx_http_crm_gone(int64_t pid)
 {
-    uint64_t               start, end;
-    ngx_uint_t             i, free;
-    ngx_http_crm_batch_t  *b;
-
-    free = NGX_HTTP_CRM_BATCHES;
-
-    for (i = 0; i < NGX_HTTP_CRM_BATCHES; i++) {
-        b = &sh->batches[i];
-
-        if (b->state == NGX_HTTP_CRM_BATCH_RETRY) {
-            b->state = NGX_HTTP_CRM_BATCH_CLAIMED;
-            b->pid = ngx_pid;
-            *slot = i;
-            return NGX_OK;
-        }
-
-        if (b->state == NGX_HTTP_CRM_BATCH_FREE && free == NGX_HTTP_CRM_BATCHES)
-        {
-            free = i;
-        }
-    }
-
-    sh->claim = ngx_http_crm_ring_skip(sh, sh->claim);
-
-    if (free == NGX_HTTP_CRM_BATCHES || sh->claim == sh->tail) {
-        return NGX_DECLINED;
-    }
-
-    start = sh->claim;
-    end = sh->tail;
-
-    if (end - start > max) {
-        end = ngx_http_crm_ring_line_end(sh, start, start + max);
-
-        if (end == start) {
-            return NGX_DECLINED;
-        }
-    }
-
-    b = &sh->batches[free];
-    b->start = start;
-    b->end = end;
-    b->pid = ngx_pid;
-    b->state = NGX_HTTP_CRM_BATCH_CLAIMED;
-
-    sh->claim = end;
-    *slot = free;
-
-    return NGX_OK;
+    return pid != ngx_pid && kill((ngx_pid_t) pid, 0) == -1
+           && ngx_errno == ESRCH;
 }
 
 
-/*
- * The end of the last whole line in [start, limit): lines never cross the
- * gap, so the search stays in the part of the ring where limit falls.
- */
-static uint64_t
-ngx_http_crm_ring_line_end(ngx_http_crm_clicks_shctx_t *sh, uint64_t start,
-    uint64_t limit)
-{
-    u_char    *p, *nl;
-    uint64_t   lo, lap;
-
-    lo = start;
-
-    if (sh->gap != NGX_HTTP_CRM_NO_GAP && sh->gap >= start
-        && sh->gap < limit)
-    {
-        lap = (sh->gap / sh->size + 1) * sh->size;
-
-        if (limit <= lap) {
-            return sh->gap;
-        }
-
-        lo = lap;
-    }
-
-    p = sh->data + lo % sh->size;
-    nl = memrchr(p, '\n', (size_t) (limit - lo));
-
-    if (nl == NULL) {
-        return lo == start ? start : sh->gap;
-    }
-
-    return lo + (nl - p) + 1;
-}
-
-
-/* under the mutex: frees finished batches from the head on */
-static void
-ngx_http_crm_ring_release(ngx_http_crm_clicks_shctx_t *sh)
-{
-    ngx_uint_t             i, moved;
-    ngx_http_crm_batch_t  *b;
-
-    do {
-        moved = 0;
-        sh->head = ngx_http_crm_ring_skip(sh, sh->head);
-
-        for (i = 0; i < NGX_HTTP_CRM_BATCHES; i++) {
-            b = &sh->batches[i];
-
-            if (b->state == NGX_HTTP_CRM_BATCH_DONE
-                && ngx_http_crm_ring_skip(sh, b->start) == sh->head)
-            {
-                sh->head = b->end;
-                b->state = NGX_HTTP_CRM_BATCH_FREE;
-                moved = 1;
-            }
-        }
-
-    } while (moved);
-
-    if (sh->head == sh->tail) {
-        sh->claim = sh->tail;
-    }
-
-    if (sh->gap != NGX_HTTP_CRM_NO_GAP && sh->head > sh->gap) {
-        sh->gap = NGX_HTTP_CRM_NO_GAP;
-    }
-}
-
-
-/* batches claimed by a worker that is gone are sent again */
-static void
-ngx_http_crm_ring_recover(ngx_http_crm_main_conf_t *mcf,
-    ngx_http_crm_clicks_shctx_t *sh)
-{
-    ngx_uint_t             i;
-    ngx_http_crm_batch_t  *b;
-
-    for (i = 0; i < NGX_HTTP_CRM_BATCHES; i++) {
-        b = &sh->batches[i];
-
-        if (b->state == NGX_HTTP_CRM_BATCH_CLAIMED && b->pid != ngx_pid
-            && ngx_http_crm_pid_dead(b->pid))
-        {
-            b->state = NGX_HTTP_CRM_BATCH_RETRY;
-            ngx_http_crm_count(mcf, NGX_HTTP_CRM_BATCHES_RECOVERED, 1);
-        }
-    }
-}
-
-
+/* whether workers of a newer configuration run (a reload) */
 static ngx_uint_t
-ngx_http_crm_pid_dead(ngx_pid_t pid)
+ngx_http_crm_clicks_newer(ngx_http_crm_clicks_shctx_t *sh)
 {
-    return kill(pid, 0) == -1 && ngx_errno == ESRCH;
+    return sh->generation > ngx_http_crm_config_generation;
 }
 
 
 ngx_int_t
 ngx_http_crm_clicks_init_process(ngx_cycle_t *cycle)
 {
-    ngx_http_crm_main_conf_t  *mcf;
+    ngx_atomic_uint_t             g;
+    ngx_http_crm_main_conf_t     *mcf;
+    ngx_http_crm_clicks_shctx_t  *sh;
 
     /* not in the cache manager and loader, which never serve requests */
     if (ngx_process != NGX_PROCESS_WORKER && ngx_process != NGX_PROCESS_SINGLE)
@@ -768,12 +568,21 @@ ngx_http_crm_clicks_init_process(ngx_cycle_t *cycle)
         return NGX_OK;
     }
 
+    sh = ngx_http_crm_clicks_sh(mcf, NULL);
+
+    /* the zone learns that this configuration's workers run */
+    do {
+        g = sh->generation;
+    } while (g < ngx_http_crm_config_generation
+             && !ngx_atomic_cmp_set(&sh->generation, g,
+                                    ngx_http_crm_config_generation));
+
     ngx_http_crm_spool.fd = NGX_INVALID_FILE;
 
     ngx_http_crm_flush_task = ngx_thread_task_alloc(cycle->pool,
                                                 sizeof(ngx_http_crm_flush_t));
     ngx_http_crm_replay_task = ngx_thread_task_alloc(cycle->pool,
-                                                sizeof(ngx_http_crm_flush_t));
+                                                sizeof(ngx_http_crm_replay_t));
 
     if (ngx_http_crm_flush_task == NULL || ngx_http_crm_replay_task == NULL) {
         return NGX_ERROR;
@@ -784,6 +593,8 @@ ngx_http_crm_clicks_init_process(ngx_cycle_t *cycle)
     ngx_http_crm_flush_task->event.data = ngx_http_crm_flush_task;
     ngx_http_crm_flush_task->event.log = cycle->log;
 
+    ((ngx_http_crm_replay_t *) ngx_http_crm_replay_task->ctx)->fd =
+                                                          NGX_INVALID_FILE;
     ngx_http_crm_replay_task->handler = ngx_http_crm_replay_thread;
     ngx_http_crm_replay_task->event.handler = ngx_http_crm_replay_done;
     ngx_http_crm_replay_task->event.data = ngx_http_crm_replay_task;
@@ -805,18 +616,27 @@ ngx_http_crm_flush_timer(ngx_event_t *ev)
 {
     ngx_http_crm_main_conf_t *mcf = ev->data;
 
+    ngx_uint_t                    quitting, empty;
     ngx_slab_pool_t              *shpool;
     ngx_http_crm_clicks_shctx_t  *sh;
 
     sh = ngx_http_crm_clicks_sh(mcf, &shpool);
 
     ngx_shmtx_lock(&shpool->mutex);
-    ngx_http_crm_ring_recover(mcf, sh);
+
+    ngx_http_crm_count(mcf, NGX_HTTP_CRM_BATCHES_RECOVERED,
+                       (ngx_atomic_int_t) crm_ring_recover(&sh->ring,
+                                                       ngx_http_crm_gone));
+    empty = crm_ring_empty(&sh->ring);
+
     ngx_shmtx_unlock(&shpool->mutex);
 
     if (!ngx_http_crm_flushing) {
         ngx_http_crm_flush_start(mcf);
     }
+
+    quitting = (ngx_exiting || ngx_terminate)
+               && !ngx_http_crm_clicks_newer(sh);
 
     if (mcf->spool_dir.len) {
         /*
@@ -824,56 +644,57 @@ ngx_http_crm_flush_timer(ngx_event_t *ev)
          * or after a while, not at each tick of an overload
          */
         if (ngx_http_crm_spool.fd != NGX_INVALID_FILE
-            && ((ngx_http_crm_db_ok && sh->tail - sh->head < sh->size / 2)
+            && ((ngx_http_crm_db_ok
+                 && crm_ring_used(&sh->ring) < sh->ring.size / 2)
                 || ngx_current_msec - ngx_http_crm_spool.opened
                    >= NGX_HTTP_CRM_SPOOL_SEAL))
         {
-            ngx_http_crm_spool_seal(mcf, ev->log);
+            ngx_http_crm_spool_seal(ev->log);
         }
 
-        if (!ngx_http_crm_replaying) {
+        if (!ngx_http_crm_replaying && !ngx_exiting && !ngx_terminate) {
             ngx_http_crm_replay_start(mcf);
         }
     }
 
-    if (!ngx_exiting && !ngx_terminate) {
-        ngx_add_timer(ev, mcf->flush_interval);
-    }
+    /*
+     * A quitting worker without a spool holds its exit until the ring is
+     * flushed (or worker_shutdown_timeout ends it); with a spool, or with
+     * newer workers to flush the ring, it never waits for this timer.
+     */
+    ev->cancelable = !(quitting && mcf->spool_dir.len == 0 && !empty);
+
+    ngx_add_timer(ev, mcf->flush_interval);
 }
 
 
 static void
 ngx_http_crm_flush_start(ngx_http_crm_main_conf_t *mcf)
 {
-    ngx_uint_t                    slot;
-    ngx_int_t                     rc;
+    int                           rc;
     ngx_slab_pool_t              *shpool;
     ngx_thread_task_t            *task;
     ngx_http_crm_flush_t         *f;
-    ngx_http_crm_batch_t         *b;
     ngx_http_crm_clicks_shctx_t  *sh;
 
     sh = ngx_http_crm_clicks_sh(mcf, &shpool);
 
     task = ngx_http_crm_flush_task;
     f = task->ctx;
-    ngx_memzero(f, offsetof(ngx_http_crm_flush_t, path));
+    ngx_memzero(f, sizeof(ngx_http_crm_flush_t));
     f->mcf = mcf;
 
     ngx_shmtx_lock(&shpool->mutex);
 
-    rc = ngx_http_crm_ring_claim(sh, mcf->flush_batch, &slot);
+    rc = crm_ring_claim(&sh->ring, mcf->flush_batch, ngx_pid, &f->slot);
 
-    if (rc == NGX_OK) {
-        b = &sh->batches[slot];
-        f->batch = slot;
-        f->nchunks = ngx_http_crm_ring_chunks(sh, b->start, b->end,
-                                              f->chunks);
+    if (rc == 0) {
+        f->nchunks = crm_ring_chunks(&sh->ring, f->slot, f->chunks);
     }
 
     ngx_shmtx_unlock(&shpool->mutex);
 
-    if (rc != NGX_OK) {
+    if (rc != 0) {
         return;
     }
 
@@ -901,7 +722,8 @@ ngx_http_crm_flush_thread(void *data, ngx_log_t *log)
     db = crm_db_for_thread(f->mcf->click_db);
 
     if (db == NULL) {
-        f->rc = crm_error_set(&f->err, CRM_E_INTERNAL, NULL, "out of memory");
+        f->rc = crm_error_set(&f->err, CRM_E_UNAVAILABLE, NULL,
+                              "out of memory");
 
     } else {
         f->rc = crm_store_edge_clicks(db, f->chunks, f->nchunks, &f->inserted,
@@ -942,7 +764,7 @@ ngx_http_crm_flush_done(ngx_event_t *ev)
     ngx_http_crm_flush_finish(mcf, f);
 
     /* a backlog is sent on at once, not a timer tick later */
-    if (f->rc == CRM_OK && !ngx_exiting && !ngx_terminate) {
+    if (f->rc == CRM_OK) {
         ngx_http_crm_flush_start(mcf);
     }
 }
@@ -952,21 +774,17 @@ static void
 ngx_http_crm_flush_finish(ngx_http_crm_main_conf_t *mcf,
     ngx_http_crm_flush_t *f)
 {
+    ngx_uint_t                    failures;
     ngx_slab_pool_t              *shpool;
     ngx_http_crm_clicks_shctx_t  *sh;
 
     sh = ngx_http_crm_clicks_sh(mcf, &shpool);
 
-    ngx_shmtx_lock(&shpool->mutex);
-
-    sh->batches[f->batch].state = f->rc == CRM_OK
-                                  ? NGX_HTTP_CRM_BATCH_DONE
-                                  : NGX_HTTP_CRM_BATCH_RETRY;
-    ngx_http_crm_ring_release(sh);
-
-    ngx_shmtx_unlock(&shpool->mutex);
-
     if (f->rc == CRM_OK) {
+        ngx_shmtx_lock(&shpool->mutex);
+        crm_ring_finish(&sh->ring, f->slot, 1);
+        ngx_shmtx_unlock(&shpool->mutex);
+
         ngx_http_crm_db_ok = 1;
         ngx_http_crm_count(mcf, NGX_HTTP_CRM_CLICKS_FLUSHED,
                            (ngx_atomic_int_t) f->inserted);
@@ -975,31 +793,149 @@ ngx_http_crm_flush_finish(ngx_http_crm_main_conf_t *mcf,
 
     ngx_http_crm_count(mcf, NGX_HTTP_CRM_FLUSH_FAILURES, 1);
 
-    /* an outage is logged once, not at every retry */
-    if (ngx_http_crm_db_ok || f->rc != CRM_E_UNAVAILABLE) {
-        ngx_log_error((f->rc == CRM_E_UNAVAILABLE ? NGX_LOG_WARN
-                                                  : NGX_LOG_ERR),
-                      ngx_cycle->log, 0, "crm: click flush failed, "
-                      "clicks stay queued: %s (%s)",
-                      f->err.message, f->err.cause);
+    if (f->rc == CRM_E_UNAVAILABLE) {
+        /* an outage is logged once, not at every retry */
+        if (ngx_http_crm_db_ok) {
+            ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                          "crm: click flush failed, clicks stay queued: "
+                          "%s (%s)", f->err.message, f->err.cause);
+        }
+
+        ngx_http_crm_db_ok = 0;
+
+        ngx_shmtx_lock(&shpool->mutex);
+        crm_ring_finish(&sh->ring, f->slot, 0);
+        ngx_shmtx_unlock(&shpool->mutex);
+        return;
     }
 
-    ngx_http_crm_db_ok = 0;
+    ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                  "crm: click flush failed: %s (%s)",
+                  f->err.message, f->err.cause);
+
+    ngx_shmtx_lock(&shpool->mutex);
+    failures = sh->ring.batches[f->slot].failures + 1;
+    ngx_shmtx_unlock(&shpool->mutex);
+
+    if (failures < NGX_HTTP_CRM_BAD_AFTER) {
+        ngx_shmtx_lock(&shpool->mutex);
+        crm_ring_finish(&sh->ring, f->slot, 0);
+        ngx_shmtx_unlock(&shpool->mutex);
+        return;
+    }
+
+    ngx_http_crm_set_aside(mcf, f);
+
+    ngx_shmtx_lock(&shpool->mutex);
+    crm_ring_finish(&sh->ring, f->slot, 1);
+    ngx_shmtx_unlock(&shpool->mutex);
 }
 
 
 /*
- * The worker's own spool file, opened on first use.  A line is written
- * whole or not at all: a short write is cut off again, so a file holds
- * only whole lines (but for a worker killed inside write()).  This blocks
- * the event loop on the disk, which is only ever the case while the ring
- * is full.
+ * A batch PostgreSQL refused again and again for its content: its bytes
+ * go to a ".bad" file of the spool folder for an operator, never replayed,
+ * and its clicks count as dropped, so that the ring moves on.
+ */
+static void
+ngx_http_crm_set_aside(ngx_http_crm_main_conf_t *mcf, ngx_http_crm_flush_t *f)
+{
+    size_t     i;
+    ssize_t    n;
+    uint64_t   lines;
+    ngx_fd_t   fd;
+    u_char     name[NGX_HTTP_CRM_PATH_MAX];
+
+    lines = 0;
+
+    for (i = 0; i < f->nchunks; i++) {
+        lines += crm_click_count(f->chunks[i]);
+    }
+
+    ngx_http_crm_count(mcf, NGX_HTTP_CRM_CLICKS_DROPPED,
+                       (ngx_atomic_int_t) lines);
+
+    if (mcf->spool_dir.len == 0) {
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                      "crm: %uL clicks that PostgreSQL refuses are dropped",
+                      lines);
+        return;
+    }
+
+    ngx_sprintf(name, "%V/clicks-%P-%M-%ui.bad%Z", &mcf->spool_dir, ngx_pid,
+                ngx_current_msec, ngx_http_crm_spool.seq++);
+
+    fd = ngx_open_file(name, NGX_FILE_WRONLY, NGX_FILE_CREATE_OR_OPEN, 0600);
+
+    for (i = 0, n = 0; fd != NGX_INVALID_FILE && i < f->nchunks; i++) {
+        n = write(fd, f->chunks[i].data, f->chunks[i].len);
+        if (n != (ssize_t) f->chunks[i].len) {
+            break;
+        }
+    }
+
+    if (fd != NGX_INVALID_FILE) {
+        (void) ngx_close_file(fd);
+    }
+
+    ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                  "crm: %uL clicks that PostgreSQL refuses are set aside "
+                  "in \"%s\"%s", lines, name,
+                  i == f->nchunks ? "" : " (writing failed)");
+}
+
+
+/*
+ * The worker's own spool file, made under a name the replay ignores,
+ * locked, then named: a replay never sees it unlocked while it lives.
+ */
+static ngx_int_t
+ngx_http_crm_spool_open(ngx_http_crm_main_conf_t *mcf, ngx_log_t *log)
+{
+    u_char                 tmp[NGX_HTTP_CRM_PATH_MAX];
+    ngx_http_crm_spool_t  *sp;
+
+    sp = &ngx_http_crm_spool;
+
+    sp->len = ngx_sprintf(sp->name, "%V/clicks-%P-%M-%ui.open%Z",
+                          &mcf->spool_dir, ngx_pid, ngx_current_msec,
+                          sp->seq++)
+              - sp->name - 1;
+
+    ngx_sprintf(tmp, "%V/new-%P.tmp%Z", &mcf->spool_dir, ngx_pid);
+
+    sp->fd = ngx_open_file(tmp, NGX_FILE_APPEND, NGX_FILE_TRUNCATE, 0600);
+    if (sp->fd == NGX_INVALID_FILE) {
+        return NGX_ERROR;
+    }
+
+    if (flock(sp->fd, LOCK_EX | LOCK_NB) == -1
+        || ngx_rename_file(tmp, sp->name) == NGX_FILE_ERROR)
+    {
+        (void) ngx_close_file(sp->fd);
+        sp->fd = NGX_INVALID_FILE;
+        return NGX_ERROR;
+    }
+
+    sp->size = 0;
+    sp->opened = ngx_current_msec;
+
+    return NGX_OK;
+}
+
+
+/*
+ * A line is written whole or not at all: a short write is cut off again,
+ * and if that fails the file is sealed, so a file holds only whole lines
+ * (but for a worker killed inside write()).  This blocks the event loop on
+ * the disk, which is only ever the case while the ring is full.
  */
 static ngx_int_t
 ngx_http_crm_spool_write(ngx_http_crm_main_conf_t *mcf, const u_char *p,
     size_t len, ngx_log_t *log)
 {
     ssize_t                       n;
+    ngx_err_t                     err;
     ngx_http_crm_spool_t         *sp;
     ngx_http_crm_clicks_shctx_t  *sh;
 
@@ -1012,48 +948,46 @@ ngx_http_crm_spool_write(ngx_http_crm_main_conf_t *mcf, const u_char *p,
         return NGX_DECLINED;
     }
 
-    if (sp->fd == NGX_INVALID_FILE) {
-        sp->len = ngx_sprintf(sp->name, "%V/clicks-%P-%M-%ui.open%Z",
-                              &mcf->spool_dir, ngx_pid, ngx_current_msec,
-                              sp->seq++)
-                  - sp->name - 1;
-
-        sp->fd = ngx_open_file(sp->name, NGX_FILE_APPEND,
-                               NGX_FILE_CREATE_OR_OPEN, 0600);
-        if (sp->fd == NGX_INVALID_FILE) {
-            ngx_log_error(NGX_LOG_ALERT, log, ngx_errno,
-                          ngx_open_file_n " \"%s\" failed", sp->name);
-            return NGX_ERROR;
-        }
-
-        sp->size = 0;
-        sp->opened = ngx_current_msec;
+    if (sp->fd == NGX_INVALID_FILE
+        && ngx_http_crm_spool_open(mcf, log) != NGX_OK)
+    {
+        err = ngx_errno;
+        goto failed;
     }
 
     n = write(sp->fd, p, len);
 
-    if (n != (ssize_t) len) {
-        ngx_log_error(NGX_LOG_ALERT, log, ngx_errno,
-                      "write() to \"%s\" failed", sp->name);
-
-        if (n > 0 && ftruncate(sp->fd, sp->size) == -1) {
-            ngx_log_error(NGX_LOG_ALERT, log, ngx_errno,
-                          "ftruncate() \"%s\" failed", sp->name);
-        }
-
-        return NGX_ERROR;
+    if (n == (ssize_t) len) {
+        sp->size += len;
+        (void) ngx_atomic_fetch_add(&sh->spool_bytes, len);
+        return NGX_OK;
     }
 
-    sp->size += len;
-    (void) ngx_atomic_fetch_add(&sh->spool_bytes, len);
+    err = ngx_errno;
 
-    return NGX_OK;
+    if (n > 0 && ftruncate(sp->fd, sp->size) == -1) {
+        ngx_http_crm_spool_seal(log);
+    }
+
+failed:
+
+    /* a full disk is logged every 10 s, not for every click */
+    if (ngx_current_msec - ngx_http_crm_spool_logged >= NGX_HTTP_CRM_LOG_EVERY
+        || ngx_http_crm_spool_logged == 0)
+    {
+        ngx_http_crm_spool_logged = ngx_current_msec;
+        ngx_log_error(NGX_LOG_ALERT, log, err,
+                      "crm: cannot spool clicks in \"%V\", dropping them",
+                      &mcf->spool_dir);
+    }
+
+    return NGX_ERROR;
 }
 
 
-/* closes the worker's spool file and hands it to the replay */
+/* closes the worker's spool file (its lock goes) and names it ready */
 static void
-ngx_http_crm_spool_seal(ngx_http_crm_main_conf_t *mcf, ngx_log_t *log)
+ngx_http_crm_spool_seal(ngx_log_t *log)
 {
     u_char                 ready[NGX_HTTP_CRM_PATH_MAX];
     ngx_http_crm_spool_t  *sp;
@@ -1064,14 +998,7 @@ ngx_http_crm_spool_seal(ngx_http_crm_main_conf_t *mcf, ngx_log_t *log)
         return;
     }
 
-    if (ngx_close_file(sp->fd) == NGX_FILE_ERROR) {
-        ngx_log_error(NGX_LOG_ALERT, log, ngx_errno,
-                      ngx_close_file_n " \"%s\" failed", sp->name);
-    }
-
-    sp->fd = NGX_INVALID_FILE;
-
-    /* "....open" becomes "....ready" */
+    /* "....open" becomes "....ready" before the lock goes */
     ngx_sprintf(ready, "%*s.ready%Z", sp->len - 5, sp->name);
 
     if (ngx_rename_file(sp->name, ready) == NGX_FILE_ERROR) {
@@ -1079,6 +1006,12 @@ ngx_http_crm_spool_seal(ngx_http_crm_main_conf_t *mcf, ngx_log_t *log)
                       ngx_rename_file_n " \"%s\" failed", sp->name);
     }
 
+    if (ngx_close_file(sp->fd) == NGX_FILE_ERROR) {
+        ngx_log_error(NGX_LOG_ALERT, log, ngx_errno,
+                      ngx_close_file_n " \"%s\" failed", sp->name);
+    }
+
+    sp->fd = NGX_INVALID_FILE;
     ngx_http_crm_scan_due = 1;
 }
 
@@ -1087,33 +1020,40 @@ static void
 ngx_http_crm_replay_start(ngx_http_crm_main_conf_t *mcf)
 {
     ngx_thread_task_t            *task;
-    ngx_http_crm_flush_t         *f;
+    ngx_http_crm_replay_t        *rp;
     ngx_http_crm_clicks_shctx_t  *sh;
 
     sh = ngx_http_crm_clicks_sh(mcf, NULL);
-
-    if (!ngx_http_crm_scan_due
-        && (sh->spool_bytes == 0
-            || ngx_current_msec - ngx_http_crm_scanned
-               < NGX_HTTP_CRM_SPOOL_SCAN))
-    {
-        return;
-    }
-
-    ngx_http_crm_scanned = ngx_current_msec;
-    ngx_http_crm_scan_due = 0;
-
     task = ngx_http_crm_replay_task;
-    f = task->ctx;
-    ngx_memzero(f, offsetof(ngx_http_crm_flush_t, path));
-    f->mcf = mcf;
+    rp = task->ctx;
 
-    if (ngx_http_crm_replay_pick(mcf, f->path, ngx_cycle->log) != NGX_OK) {
-        return;
+    /* a file being replayed goes on, one chunk a tick */
+    if (rp->fd == NGX_INVALID_FILE) {
+
+        if (!ngx_http_crm_scan_due
+            && (sh->spool_bytes == 0
+                || ngx_current_msec - ngx_http_crm_scanned
+                   < NGX_HTTP_CRM_SPOOL_SCAN))
+        {
+            return;
+        }
+
+        ngx_http_crm_scanned = ngx_current_msec;
+        ngx_http_crm_scan_due = 0;
+
+        rp->mcf = mcf;
+
+        if (ngx_http_crm_replay_pick(mcf, rp, ngx_cycle->log) != NGX_OK) {
+            return;
+        }
     }
+
+    rp->done = 0;
+    rp->rc = CRM_OK;
+    rp->inserted = 0;
+    rp->torn = 0;
 
     if (ngx_thread_task_post(mcf->click_pool, task) != NGX_OK) {
-        ngx_http_crm_replay_release(f->path, ngx_cycle->log);
         return;
     }
 
@@ -1124,24 +1064,23 @@ ngx_http_crm_replay_start(ngx_http_crm_main_conf_t *mcf)
 
 
 /*
- * Finds a spool file to replay and claims it by renaming it to
- * "<name>.replay-<pid>" (into path): a sealed one, or one whose writer or
- * replayer is gone.  Also recounts the folder's bytes, which a full
+ * Finds a spool file nobody holds: sealed, or left by a worker that died
+ * writing or replaying it.  Holding its lock makes it this worker's; it
+ * is renamed ".replay".  Also recounts the folder's bytes, which a full
  * restart forgets.
  */
 static ngx_int_t
-ngx_http_crm_replay_pick(ngx_http_crm_main_conf_t *mcf, u_char *path,
-    ngx_log_t *log)
+ngx_http_crm_replay_pick(ngx_http_crm_main_conf_t *mcf,
+    ngx_http_crm_replay_t *rp, ngx_log_t *log)
 {
     u_char                        from[NGX_HTTP_CRM_PATH_MAX];
-    u_char                        base[NGX_HTTP_CRM_PATH_MAX];
-    char                         *dot, *dash;
+    char                         *dot;
     off_t                         total;
     DIR                          *dir;
     size_t                        len;
-    ngx_pid_t                     pid;
+    ngx_fd_t                      fd;
     ngx_int_t                     rc;
-    struct stat                   st;
+    struct stat                   st, fst;
     struct dirent                *de;
     ngx_http_crm_clicks_shctx_t  *sh;
 
@@ -1159,14 +1098,14 @@ ngx_http_crm_replay_pick(ngx_http_crm_main_conf_t *mcf, u_char *path,
 
     while ((de = readdir(dir)) != NULL) {
         len = ngx_strlen(de->d_name);
-
-        if (len < 8 || len > 100 || ngx_strncmp(de->d_name, "clicks-", 7) != 0)
-        {
-            continue;
-        }
-
         dot = ngx_strchr(de->d_name, '.');
-        if (dot == NULL || ngx_strcmp(dot, ".bad") == 0) {
+
+        if (len > 100 || ngx_strncmp(de->d_name, "clicks-", 7) != 0
+            || dot == NULL
+            || (ngx_strcmp(dot, ".open") != 0
+                && ngx_strcmp(dot, ".ready") != 0
+                && ngx_strcmp(dot, ".replay") != 0))
+        {
             continue;
         }
 
@@ -1182,48 +1121,38 @@ ngx_http_crm_replay_pick(ngx_http_crm_main_conf_t *mcf, u_char *path,
             continue;
         }
 
-        /* the name without a dead replayer's suffix */
-        ngx_sprintf(base, "%s%Z", from);
-
-        if (ngx_strcmp(dot, ".ready") == 0) {
-            /* void */
-
-        } else if (ngx_strcmp(dot, ".open") == 0) {
-            dash = ngx_strchr(de->d_name + 7, '-');
-            pid = dash ? ngx_atoi((u_char *) de->d_name + 7,
-                                  dash - de->d_name - 7)
-                       : NGX_ERROR;
-
-            if (pid == NGX_ERROR || pid == ngx_pid
-                || !ngx_http_crm_pid_dead(pid))
-            {
-                continue;
-            }
-
-        } else if (ngx_strncmp(dot, ".ready.replay-", 14) == 0
-                   || ngx_strncmp(dot, ".open.replay-", 13) == 0)
-        {
-            dash = strrchr(dot, '-');
-            pid = ngx_atoi((u_char *) dash + 1, ngx_strlen(dash + 1));
-
-            if (pid == NGX_ERROR || pid == ngx_pid
-                || !ngx_http_crm_pid_dead(pid))
-            {
-                continue;
-            }
-
-            *strrchr((char *) base, '.') = '\0';
-
-        } else {
+        fd = ngx_open_file(from, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+        if (fd == NGX_INVALID_FILE) {
             continue;
         }
 
-        ngx_sprintf(path, "%s.replay-%P%Z", base, ngx_pid);
-
-        /* a failed rename: another worker took it first */
-        if (ngx_rename_file(from, path) != NGX_FILE_ERROR) {
-            rc = NGX_OK;
+        /*
+         * held: its writer or replayer lives; gone since the listing, or
+         * replaced by another file of that name: not this one
+         */
+        if (flock(fd, LOCK_EX | LOCK_NB) == -1
+            || fstat(fd, &fst) == -1 || fst.st_nlink == 0
+            || stat((const char *) from, &st) == -1
+            || st.st_ino != fst.st_ino)
+        {
+            (void) ngx_close_file(fd);
+            continue;
         }
+
+        ngx_sprintf(rp->path, "%*s.replay%Z",
+                    mcf->spool_dir.len + 1 + (dot - de->d_name), from);
+
+        if (ngx_strcmp(rp->path, from) != 0
+            && ngx_rename_file(from, rp->path) == NGX_FILE_ERROR)
+        {
+            (void) ngx_close_file(fd);
+            continue;
+        }
+
+        rp->fd = fd;
+        rp->offset = 0;
+        rp->eof = 0;
+        rc = NGX_OK;
     }
 
     closedir(dir);
@@ -1234,74 +1163,56 @@ ngx_http_crm_replay_pick(ngx_http_crm_main_conf_t *mcf, u_char *path,
 }
 
 
-/* a replay cut short: the file goes back, for any worker to take */
-static void
-ngx_http_crm_replay_release(u_char *path, ngx_log_t *log)
-{
-    u_char  back[NGX_HTTP_CRM_PATH_MAX];
-
-    ngx_sprintf(back, "%s%Z", path);
-    *strrchr((char *) back, '.') = '\0';
-
-    if (ngx_rename_file(path, back) == NGX_FILE_ERROR) {
-        ngx_log_error(NGX_LOG_ALERT, log, ngx_errno,
-                      ngx_rename_file_n " \"%s\" failed", path);
-    }
-}
-
-
 /*
- * A pool thread: the claimed file, in chunks of whole lines, each in its
- * own transaction; clicks already stored are skipped, so a replay cut
- * short and done again counts nothing twice.  The file goes when all of
- * it is stored.  A last line without its newline is a write cut short by
- * the writer's death: it is not a click.
+ * A pool thread: up to NGX_HTTP_CRM_REPLAY_TASK bytes of the file from
+ * its offset, in chunks of whole lines, each in its own transaction;
+ * clicks already stored are skipped, so a replay cut short and done again
+ * counts nothing twice.  A last line without its newline is a write cut
+ * short by the writer's death: not a click.
  */
 static void
 ngx_http_crm_replay_thread(void *data, ngx_log_t *log)
 {
-    ngx_http_crm_flush_t *f = data;
+    ngx_http_crm_replay_t *rp = data;
 
     u_char     *buf, *nl;
+    off_t       start;
     size_t      have, used;
     ssize_t     n;
     uint64_t    inserted;
-    ngx_fd_t    fd;
     crm_db_t   *db;
     crm_str_t   chunk;
 
-    f->rc = CRM_OK;
-
-    db = crm_db_for_thread(f->mcf->click_db);
+    db = crm_db_for_thread(rp->mcf->click_db);
     buf = ngx_alloc(NGX_HTTP_CRM_REPLAY_CHUNK, log);
-    fd = ngx_open_file(f->path, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
 
-    if (db == NULL || buf == NULL || fd == NGX_INVALID_FILE) {
-        f->rc = crm_error_set(&f->err, CRM_E_UNAVAILABLE, NULL,
-                              "cannot read the spool file");
+    if (db == NULL || buf == NULL) {
+        rp->rc = crm_error_set(&rp->err, CRM_E_UNAVAILABLE, NULL,
+                               "out of memory");
         goto done;
     }
 
+    start = rp->offset;
     have = 0;
 
-    for ( ;; ) {
-        n = read(fd, buf + have, NGX_HTTP_CRM_REPLAY_CHUNK - have);
+    while (rp->offset - start < NGX_HTTP_CRM_REPLAY_TASK) {
+        n = pread(rp->fd, buf + have, NGX_HTTP_CRM_REPLAY_CHUNK - have,
+                  rp->offset + (off_t) have);
 
         if (n == -1) {
-            f->rc = crm_error_set(&f->err, CRM_E_UNAVAILABLE, NULL,
-                                  "cannot read the spool file");
+            rp->rc = crm_error_set(&rp->err, CRM_E_UNAVAILABLE, NULL,
+                                   "cannot read the spool file");
             break;
         }
 
         have += n;
-
         nl = have ? memrchr(buf, '\n', have) : NULL;
 
         if (nl == NULL) {
             if (n == 0 || have == NGX_HTTP_CRM_REPLAY_CHUNK) {
                 /* the end, or a "line" no writer makes */
-                f->torn = have ? 1 : 0;
-                (void) ngx_delete_file(f->path);
+                rp->torn = have ? 1 : 0;
+                rp->eof = 1;
                 break;
             }
 
@@ -1312,29 +1223,24 @@ ngx_http_crm_replay_thread(void *data, ngx_log_t *log)
         chunk.data = (const char *) buf;
         chunk.len = used;
 
-        f->rc = crm_store_edge_clicks(db, &chunk, 1, &inserted, &f->err);
-        if (f->rc != CRM_OK) {
+        rp->rc = crm_store_edge_clicks(db, &chunk, 1, &inserted, &rp->err);
+        if (rp->rc != CRM_OK) {
             break;
         }
 
-        f->inserted += inserted;
-
-        ngx_memmove(buf, buf + used, have - used);
-        have -= used;
+        rp->inserted += inserted;
+        rp->offset += used;
+        have = 0;
     }
 
 done:
-
-    if (fd != NGX_INVALID_FILE) {
-        (void) ngx_close_file(fd);
-    }
 
     if (buf != NULL) {
         ngx_free(buf);
     }
 
     ngx_memory_barrier();
-    f->done = 1;
+    rp->done = 1;
 }
 
 
@@ -1343,10 +1249,10 @@ ngx_http_crm_replay_done(ngx_event_t *ev)
 {
     ngx_thread_task_t  *task = ev->data;
 
-    u_char                 bad[NGX_HTTP_CRM_PATH_MAX];
-    ngx_http_crm_flush_t  *f;
+    u_char                  bad[NGX_HTTP_CRM_PATH_MAX];
+    ngx_http_crm_replay_t  *rp;
 
-    f = task->ctx;
+    rp = task->ctx;
 
     if (ev->timedout) {
         ngx_log_error(NGX_LOG_ALERT, ev->log, 0,
@@ -1363,51 +1269,172 @@ ngx_http_crm_replay_done(ngx_event_t *ev)
 
     ngx_http_crm_replaying = 0;
 
-    ngx_http_crm_count(f->mcf, NGX_HTTP_CRM_CLICKS_REPLAYED,
-                       (ngx_atomic_int_t) f->inserted);
-    ngx_http_crm_count(f->mcf, NGX_HTTP_CRM_CLICKS_DROPPED,
-                       (ngx_atomic_int_t) f->torn);
+    ngx_http_crm_count(rp->mcf, NGX_HTTP_CRM_CLICKS_REPLAYED,
+                       (ngx_atomic_int_t) rp->inserted);
+    ngx_http_crm_count(rp->mcf, NGX_HTTP_CRM_CLICKS_DROPPED,
+                       (ngx_atomic_int_t) rp->torn);
 
-    if (f->rc == CRM_OK) {
-        ngx_http_crm_scan_due = 1;
+    if (rp->rc == CRM_OK) {
+        if (rp->eof) {
+            if (ngx_delete_file(rp->path) == NGX_FILE_ERROR) {
+                ngx_log_error(NGX_LOG_ALERT, ev->log, ngx_errno,
+                              ngx_delete_file_n " \"%s\" failed", rp->path);
+            }
+
+            ngx_http_crm_replay_close(rp, ev->log);
+            ngx_http_crm_scan_due = 1;
+        }
+
         return;
     }
 
-    if (f->rc == CRM_E_UNAVAILABLE) {
+    if (rp->rc == CRM_E_UNAVAILABLE) {
+        /* kept, and this worker goes on where it stopped */
         ngx_http_crm_db_ok = 0;
-        ngx_http_crm_replay_release(f->path, ev->log);
         return;
     }
 
+    /* PostgreSQL refuses its content: kept aside, never retried */
     ngx_log_error(NGX_LOG_ERR, ev->log, 0,
                   "crm: click replay of \"%s\" failed, the file is set "
                   "aside as \".bad\": %s (%s)",
-                  f->path, f->err.message, f->err.cause);
+                  rp->path, rp->err.message, rp->err.cause);
 
-    /* PostgreSQL refuses its content: kept aside, never retried */
-    ngx_sprintf(bad, "%s.bad%Z", f->path);
+    ngx_sprintf(bad, "%s.bad%Z", rp->path);
 
-    if (ngx_rename_file(f->path, bad) == NGX_FILE_ERROR) {
+    if (ngx_rename_file(rp->path, bad) == NGX_FILE_ERROR) {
         ngx_log_error(NGX_LOG_ALERT, ev->log, ngx_errno,
-                      ngx_rename_file_n " \"%s\" failed", f->path);
+                      ngx_rename_file_n " \"%s\" failed", rp->path);
+    }
+
+    ngx_http_crm_replay_close(rp, ev->log);
+}
+
+
+/* the file is no longer this worker's: its lock goes */
+static void
+ngx_http_crm_replay_close(ngx_http_crm_replay_t *rp, ngx_log_t *log)
+{
+    if (rp->fd != NGX_INVALID_FILE
+        && ngx_close_file(rp->fd) == NGX_FILE_ERROR)
+    {
+        ngx_log_error(NGX_LOG_ALERT, log, ngx_errno,
+                      ngx_close_file_n " \"%s\" failed", rp->path);
+    }
+
+    rp->fd = NGX_INVALID_FILE;
+}
+
+
+/* what the ring holds goes to this worker's spool file, a batch at a time */
+static void
+ngx_http_crm_clicks_spool_ring(ngx_http_crm_main_conf_t *mcf, ngx_log_t *log)
+{
+    int                           rc;
+    size_t                        i, n, slot;
+    uint64_t                      lines;
+    crm_str_t                     chunks[2];
+    ngx_slab_pool_t              *shpool;
+    ngx_http_crm_clicks_shctx_t  *sh;
+
+    sh = ngx_http_crm_clicks_sh(mcf, &shpool);
+
+    for ( ;; ) {
+        ngx_shmtx_lock(&shpool->mutex);
+
+        rc = crm_ring_claim(&sh->ring, mcf->flush_batch, ngx_pid, &slot);
+
+        if (rc == 0) {
+            n = crm_ring_chunks(&sh->ring, slot, chunks);
+        }
+
+        ngx_shmtx_unlock(&shpool->mutex);
+
+        if (rc != 0) {
+            return;
+        }
+
+        for (i = 0; i < n; i++) {
+            if (ngx_http_crm_spool_write(mcf, (u_char *) chunks[i].data,
+                                         chunks[i].len, log)
+                != NGX_OK)
+            {
+                break;
+            }
+        }
+
+        if (i < n) {
+            /* no room on disk: these clicks are lost, and counted */
+            for (lines = 0; i < n; i++) {
+                lines += crm_click_count(chunks[i]);
+            }
+
+            ngx_http_crm_count(mcf, NGX_HTTP_CRM_CLICKS_DROPPED,
+                               (ngx_atomic_int_t) lines);
+        }
+
+        ngx_shmtx_lock(&shpool->mutex);
+        crm_ring_finish(&sh->ring, slot, 1);
+        ngx_shmtx_unlock(&shpool->mutex);
+    }
+}
+
+
+/* no spool, and no worker left to flush: what the ring holds is counted */
+static void
+ngx_http_crm_clicks_drop_ring(ngx_http_crm_main_conf_t *mcf)
+{
+    int                           rc;
+    size_t                        i, n, slot;
+    uint64_t                      lines;
+    crm_str_t                     chunks[2];
+    ngx_slab_pool_t              *shpool;
+    ngx_http_crm_clicks_shctx_t  *sh;
+
+    sh = ngx_http_crm_clicks_sh(mcf, &shpool);
+
+    for ( ;; ) {
+        ngx_shmtx_lock(&shpool->mutex);
+
+        rc = crm_ring_claim(&sh->ring, mcf->flush_batch, ngx_pid, &slot);
+
+        if (rc == 0) {
+            n = crm_ring_chunks(&sh->ring, slot, chunks);
+        }
+
+        ngx_shmtx_unlock(&shpool->mutex);
+
+        if (rc != 0) {
+            return;
+        }
+
+        for (i = 0, lines = 0; i < n; i++) {
+            lines += crm_click_count(chunks[i]);
+        }
+
+        ngx_http_crm_count(mcf, NGX_HTTP_CRM_CLICKS_DROPPED,
+                           (ngx_atomic_int_t) lines);
+
+        ngx_shmtx_lock(&shpool->mutex);
+        crm_ring_finish(&sh->ring, slot, 1);
+        ngx_shmtx_unlock(&shpool->mutex);
     }
 }
 
 
 /*
  * The thread pools have drained before this runs (their module exits
- * first), so a flush or replay posted by this worker has ended, but its
- * completion handler will never run: its result is read here.  Then what
- * the ring still holds goes to this worker's spool file.
+ * first): a flush or replay posted by this worker has ended.  On a fast
+ * shutdown its completion handler has not run, so its result is read
+ * here.  Without newer workers, what the ring still holds is spooled, or
+ * counted as dropped when there is no spool.
  */
 void
 ngx_http_crm_clicks_exit_process(ngx_cycle_t *cycle)
 {
-    ngx_uint_t                    i, n, slot;
-    crm_str_t                     chunks[2];
     ngx_slab_pool_t              *shpool;
     ngx_http_crm_flush_t         *f;
-    ngx_http_crm_batch_t         *b;
+    ngx_http_crm_replay_t        *rp;
     ngx_http_crm_main_conf_t     *mcf;
     ngx_http_crm_clicks_shctx_t  *sh;
 
@@ -1429,54 +1456,21 @@ ngx_http_crm_clicks_exit_process(ngx_cycle_t *cycle)
         ngx_http_crm_flushing = 0;
     }
 
-    if (ngx_http_crm_replaying) {
-        f = ngx_http_crm_replay_task->ctx;
+    rp = ngx_http_crm_replay_task->ctx;
 
-        if (f->done && f->rc != CRM_OK) {
-            ngx_http_crm_replay_release(f->path, cycle->log);
-        }
-
-        ngx_http_crm_replaying = 0;
+    if (rp->fd != NGX_INVALID_FILE) {
+        /* the rest of the file waits for another worker */
+        ngx_http_crm_replay_close(rp, cycle->log);
     }
 
-    if (mcf->spool_dir.len == 0) {
-        return;
-    }
+    if (!ngx_http_crm_clicks_newer(sh)) {
+        if (mcf->spool_dir.len) {
+            ngx_http_crm_clicks_spool_ring(mcf, cycle->log);
 
-    for ( ;; ) {
-        ngx_shmtx_lock(&shpool->mutex);
-
-        if (ngx_http_crm_ring_claim(sh, (size_t) -1, &slot) != NGX_OK) {
-            ngx_shmtx_unlock(&shpool->mutex);
-            break;
-        }
-
-        b = &sh->batches[slot];
-        n = ngx_http_crm_ring_chunks(sh, b->start, b->end, chunks);
-
-        ngx_shmtx_unlock(&shpool->mutex);
-
-        for (i = 0; i < n; i++) {
-            if (ngx_http_crm_spool_write(mcf, (u_char *) chunks[i].data,
-                                         chunks[i].len, cycle->log)
-                != NGX_OK)
-            {
-                break;
-            }
-        }
-
-        ngx_shmtx_lock(&shpool->mutex);
-
-        b->state = i == n ? NGX_HTTP_CRM_BATCH_DONE
-                          : NGX_HTTP_CRM_BATCH_RETRY;
-        ngx_http_crm_ring_release(sh);
-
-        ngx_shmtx_unlock(&shpool->mutex);
-
-        if (i != n) {
-            break;
+        } else {
+            ngx_http_crm_clicks_drop_ring(mcf);
         }
     }
 
-    ngx_http_crm_spool_seal(mcf, cycle->log);
+    ngx_http_crm_spool_seal(cycle->log);
 }

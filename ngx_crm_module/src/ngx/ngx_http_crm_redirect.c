@@ -51,6 +51,8 @@ static void ngx_http_crm_load_thread(void *data, ngx_log_t *log);
 static void ngx_http_crm_load_done(ngx_event_t *ev);
 static void ngx_http_crm_redirect_click(ngx_http_request_t *r,
     ngx_http_crm_main_conf_t *mcf, const char *click_id);
+static ngx_int_t ngx_http_crm_busy(ngx_http_request_t *r,
+    ngx_http_crm_main_conf_t *mcf, const char *detail);
 static ngx_int_t ngx_http_crm_problem(ngx_http_request_t *r,
     crm_status_e code, const char *detail);
 
@@ -279,7 +281,11 @@ ngx_http_crm_redirect_wait(ngx_http_request_t *r,
     {
         load = ngx_queue_data(q, ngx_http_crm_load_t, queue);
 
-        if (ngx_memcmp(load->id, id, CRM_LINK_ID_LEN) == 0) {
+        /* a load begun before a change through the API may read the old */
+        if (ngx_memcmp(load->id, id, CRM_LINK_ID_LEN) == 0
+            && load->generation
+               == ngx_http_crm_links_generation(mcf->link_zone))
+        {
             break;
         }
 
@@ -295,9 +301,7 @@ ngx_http_crm_redirect_wait(ngx_http_request_t *r,
 
     if (load == NULL) {
         if (ngx_http_crm_nloads >= NGX_HTTP_CRM_LOADS_MAX) {
-            ngx_http_crm_count(mcf, NGX_HTTP_CRM_REDIRECTS_503, 1);
-            ngx_http_crm_add_header(r, "Retry-After", "1");
-            return ngx_http_crm_problem(r, CRM_E_UNAVAILABLE, "server busy");
+            return ngx_http_crm_busy(r, mcf, "server busy");
         }
 
         lcf = ngx_http_get_module_loc_conf(r, ngx_http_crm_module);
@@ -321,9 +325,7 @@ ngx_http_crm_redirect_wait(ngx_http_request_t *r,
 
         if (ngx_thread_task_post(lcf->thread_pool, &load->task) != NGX_OK) {
             ngx_free(load);
-            ngx_http_crm_count(mcf, NGX_HTTP_CRM_REDIRECTS_503, 1);
-            ngx_http_crm_add_header(r, "Retry-After", "1");
-            return ngx_http_crm_problem(r, CRM_E_UNAVAILABLE, "server busy");
+            return ngx_http_crm_busy(r, mcf, "server busy");
         }
 
         ngx_add_timer(&load->task.event, NGX_HTTP_CRM_LOAD_TIMEOUT);
@@ -433,10 +435,7 @@ ngx_http_crm_load_done(ngx_event_t *ev)
         r->aio = 0;
 
         if (state == NGX_HTTP_CRM_LINK_MISS) {
-            ngx_http_crm_count(mcf, NGX_HTTP_CRM_REDIRECTS_503, 1);
-            ngx_http_crm_add_header(r, "Retry-After", "1");
-            rc = ngx_http_crm_problem(r, CRM_E_UNAVAILABLE,
-                                      "database unavailable");
+            rc = ngx_http_crm_busy(r, mcf, "database unavailable");
 
         } else {
             ngx_str_null(&location);
@@ -475,6 +474,21 @@ ngx_http_crm_load_done(ngx_event_t *ev)
     }
 
     ngx_free(load);
+}
+
+
+/* 503: a link that is not cached cannot be loaded now */
+static ngx_int_t
+ngx_http_crm_busy(ngx_http_request_t *r, ngx_http_crm_main_conf_t *mcf,
+    const char *detail)
+{
+    ngx_http_crm_count(mcf, NGX_HTTP_CRM_REDIRECTS_503, 1);
+
+    if (ngx_http_crm_add_header(r, "Retry-After", "1") != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_crm_problem(r, CRM_E_UNAVAILABLE, detail);
 }
 
 
