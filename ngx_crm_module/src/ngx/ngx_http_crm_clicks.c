@@ -1030,10 +1030,15 @@ ngx_http_crm_replay_start(ngx_http_crm_main_conf_t *mcf)
     /* a file being replayed goes on, one chunk a tick */
     if (rp->fd == NGX_INVALID_FILE) {
 
+        /*
+         * the folder is looked at every second while it holds clicks, and
+         * every 5 s otherwise: files may come from workers of a zone that
+         * a reload replaced, which this zone's count never saw
+         */
         if (!ngx_http_crm_scan_due
-            && (sh->spool_bytes == 0
-                || ngx_current_msec - ngx_http_crm_scanned
-                   < NGX_HTTP_CRM_SPOOL_SCAN))
+            && ngx_current_msec - ngx_http_crm_scanned
+               < (sh->spool_bytes ? NGX_HTTP_CRM_SPOOL_SCAN
+                                  : 5 * NGX_HTTP_CRM_SPOOL_SCAN))
         {
             return;
         }

@@ -4,9 +4,11 @@
  * link never leaves the event loop.
  *
  * An rbtree keyed by the id's CRC32 finds an entry; an LRU queue evicts
- * the least recently used when the zone is full.  Entries live for the
- * TTL; ids that do not exist are cached too ("negative" entries), so that
- * one unknown id costs one lookup per TTL whatever its traffic.  A change
+ * the least recently used when the zone is full.  Entries are fresh for
+ * the TTL; ids that do not exist are cached too ("negative" entries), so
+ * that one unknown id costs one lookup per TTL whatever its traffic.  An
+ * expired entry is reloaded, but kept until then: while the database is
+ * unreachable it still answers.  A change
  * through the API drops the entry at once on this host, and bumps the
  * zone's generation: a load that began before the change does not store
  * what it read.
@@ -324,7 +326,8 @@ ngx_http_crm_links_delete(ngx_http_crm_links_ctx_t *ctx,
 
 ngx_http_crm_link_e
 ngx_http_crm_links_lookup(ngx_http_request_t *r, ngx_shm_zone_t *zone,
-    const char *id, const char *click_id, ngx_str_t *location)
+    const char *id, const char *click_id, ngx_str_t *location,
+    ngx_uint_t stale)
 {
     uint32_t                   hash;
     ngx_http_crm_link_e        state;
@@ -343,8 +346,8 @@ ngx_http_crm_links_lookup(ngx_http_request_t *r, ngx_shm_zone_t *zone,
         return NGX_HTTP_CRM_LINK_MISS;
     }
 
-    if (ln->expires <= ngx_time()) {
-        ngx_http_crm_links_delete(ctx, ln);
+    /* an expired entry stays until replaced or evicted, for stale use */
+    if (ln->expires <= ngx_time() && !stale) {
         ngx_shmtx_unlock(&ctx->shpool->mutex);
         return NGX_HTTP_CRM_LINK_MISS;
     }

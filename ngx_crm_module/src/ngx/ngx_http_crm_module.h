@@ -107,11 +107,11 @@ typedef enum {
 /*
  * Looks id (NUL-terminated) up; for an active link, also writes the
  * Location for click_id into *location (from r's pool), while the entry
- * cannot change.
+ * cannot change.  An expired entry is a miss, unless stale.
  */
 ngx_http_crm_link_e ngx_http_crm_links_lookup(ngx_http_request_t *r,
     ngx_shm_zone_t *zone, const char *id, const char *click_id,
-    ngx_str_t *location);
+    ngx_str_t *location, ngx_uint_t stale);
 
 /* the zone's generation: a load started before a change must not store */
 ngx_uint_t ngx_http_crm_links_generation(ngx_shm_zone_t *zone);

@@ -49,6 +49,8 @@ static ngx_int_t ngx_http_crm_redirect_wait(ngx_http_request_t *r,
     ngx_http_crm_main_conf_t *mcf, const u_char *id);
 static void ngx_http_crm_load_thread(void *data, ngx_log_t *log);
 static void ngx_http_crm_load_done(ngx_event_t *ev);
+static ngx_int_t ngx_http_crm_load_answer(ngx_http_request_t *r,
+    ngx_http_crm_main_conf_t *mcf, ngx_http_crm_load_t *load);
 static void ngx_http_crm_redirect_click(ngx_http_request_t *r,
     ngx_http_crm_main_conf_t *mcf, const char *click_id);
 static ngx_int_t ngx_http_crm_busy(ngx_http_request_t *r,
@@ -74,6 +76,12 @@ ngx_http_crm_redirect_handler(ngx_http_request_t *r)
 
     mcf = ngx_http_get_module_main_conf(r, ngx_http_crm_module);
 
+    /* first, whatever the method: a body left unread is the next request */
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
     if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
         if (ngx_http_crm_add_header(r, "Allow", "GET, HEAD") != NGX_OK) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -81,11 +89,6 @@ ngx_http_crm_redirect_handler(ngx_http_request_t *r)
 
         return ngx_http_crm_problem(r, CRM_E_METHOD,
                                     "a redirect answers GET and HEAD");
-    }
-
-    rc = ngx_http_discard_request_body(r);
-    if (rc != NGX_OK) {
-        return rc;
     }
 
     /* the id is the path's last segment */
@@ -115,7 +118,7 @@ ngx_http_crm_redirect_handler(ngx_http_request_t *r)
     ngx_str_null(&location);
 
     state = ngx_http_crm_links_lookup(r, mcf->link_zone, (const char *) id,
-                                      click_id, &location);
+                                      click_id, &location, 0);
 
     switch (state) {
 
@@ -372,15 +375,11 @@ ngx_http_crm_load_done(ngx_event_t *ev)
 {
     ngx_http_crm_load_t *load = ev->data;
 
-    ngx_int_t                  rc;
-    ngx_str_t                  location;
     ngx_queue_t               *q;
     ngx_connection_t          *c;
     ngx_http_request_t        *r;
-    ngx_http_crm_link_e        state;
     ngx_http_crm_waiter_t     *w;
     ngx_http_crm_main_conf_t  *mcf;
-    char                       click_id[CRM_CLICK_ID_LEN + 1];
 
     if (ev->timedout) {
         ngx_log_error(NGX_LOG_ALERT, ev->log, 0,
@@ -406,10 +405,6 @@ ngx_http_crm_load_done(ngx_event_t *ev)
                                  load->link.found ? mcf->link_ttl
                                                   : mcf->link_negative_ttl);
 
-        state = !load->link.found ? NGX_HTTP_CRM_LINK_UNKNOWN
-                : load->link.active ? NGX_HTTP_CRM_LINK_ACTIVE
-                : NGX_HTTP_CRM_LINK_DISABLED;
-
     } else {
         ngx_http_crm_count(mcf, NGX_HTTP_CRM_LINK_LOAD_FAILURES, 1);
 
@@ -417,8 +412,6 @@ ngx_http_crm_load_done(ngx_event_t *ev)
                                                       : NGX_LOG_ERR),
                       ev->log, 0, "crm: link load failed: %s (%s)",
                       load->err.message, load->err.cause);
-
-        state = NGX_HTTP_CRM_LINK_MISS;
     }
 
     while (!ngx_queue_empty(&load->waiters)) {
@@ -434,46 +427,70 @@ ngx_http_crm_load_done(ngx_event_t *ev)
         r->main->blocked--;
         r->aio = 0;
 
-        if (state == NGX_HTTP_CRM_LINK_MISS) {
-            rc = ngx_http_crm_busy(r, mcf, "database unavailable");
-
-        } else {
-            ngx_str_null(&location);
-
-            if (state == NGX_HTTP_CRM_LINK_ACTIVE) {
-                location.data = ngx_pnalloc(r->pool,
-                                    crm_url_redirect_size(
-                                        load->link.target_len));
-
-                if (crm_click_id_generate((const char *) load->id,
-                                          (int64_t) ngx_time(), click_id)
-                    != 0
-                    || location.data == NULL)
-                {
-                    ngx_http_finalize_request(r,
-                                              NGX_HTTP_INTERNAL_SERVER_ERROR);
-                    ngx_http_run_posted_requests(c);
-                    continue;
-                }
-
-                location.len = crm_url_redirect(
-                                   (crm_str_t) { load->link.target,
-                                                 load->link.target_len },
-                                   (const char *) load->id, click_id,
-                                   (char *) location.data,
-                                   crm_url_redirect_size(
-                                       load->link.target_len));
-            }
-
-            rc = ngx_http_crm_redirect_answer(r, mcf, load->id, state,
-                                              click_id, &location);
-        }
-
-        ngx_http_finalize_request(r, rc);
+        ngx_http_finalize_request(r, ngx_http_crm_load_answer(r, mcf, load));
         ngx_http_run_posted_requests(c);
     }
 
     ngx_free(load);
+}
+
+
+/*
+ * One waiting request's answer from the load; when the database could not
+ * be asked, an expired cache entry still answers (stale-if-error), so a
+ * link keeps redirecting through an outage longer than the TTL.
+ */
+static ngx_int_t
+ngx_http_crm_load_answer(ngx_http_request_t *r,
+    ngx_http_crm_main_conf_t *mcf, ngx_http_crm_load_t *load)
+{
+    size_t                 size;
+    ngx_str_t              location;
+    ngx_http_crm_link_e    state;
+    char                   click_id[CRM_CLICK_ID_LEN + 1];
+
+    if (crm_click_id_generate((const char *) load->id, (int64_t) ngx_time(),
+                              click_id)
+        != 0)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_str_null(&location);
+
+    if (load->rc != CRM_OK) {
+        state = ngx_http_crm_links_lookup(r, mcf->link_zone,
+                                          (const char *) load->id, click_id,
+                                          &location, 1);
+
+        if (state == NGX_HTTP_CRM_LINK_MISS) {
+            return ngx_http_crm_busy(r, mcf, "database unavailable");
+        }
+
+        return ngx_http_crm_redirect_answer(r, mcf, load->id, state,
+                                            click_id, &location);
+    }
+
+    state = !load->link.found ? NGX_HTTP_CRM_LINK_UNKNOWN
+            : load->link.active ? NGX_HTTP_CRM_LINK_ACTIVE
+            : NGX_HTTP_CRM_LINK_DISABLED;
+
+    if (state == NGX_HTTP_CRM_LINK_ACTIVE) {
+        size = crm_url_redirect_size(load->link.target_len);
+
+        location.data = ngx_pnalloc(r->pool, size);
+        if (location.data == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        location.len = crm_url_redirect((crm_str_t) { load->link.target,
+                                                      load->link.target_len },
+                                        (const char *) load->id, click_id,
+                                        (char *) location.data, size);
+    }
+
+    return ngx_http_crm_redirect_answer(r, mcf, load->id, state, click_id,
+                                        &location);
 }
 
 
@@ -595,13 +612,13 @@ ngx_http_crm_metrics_handler(ngx_http_request_t *r)
           "crm_api_responses_total{class=\"5xx\"}" },
     };
 
-    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
-        return NGX_HTTP_NOT_ALLOWED;
-    }
-
     rc = ngx_http_discard_request_body(r);
     if (rc != NGX_OK) {
         return rc;
+    }
+
+    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+        return NGX_HTTP_NOT_ALLOWED;
     }
 
     mcf = ngx_http_get_module_main_conf(r, ngx_http_crm_module);

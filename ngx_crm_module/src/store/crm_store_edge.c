@@ -41,7 +41,8 @@ typedef struct {
 static size_t crm_edge_months(const crm_str_t *chunks, size_t n,
     char (*months)[8], size_t max);
 static crm_status_e crm_edge_copy(crm_db_t *db, const crm_str_t *chunks,
-    size_t n, uint64_t *inserted, crm_error_t *err);
+    size_t n, const char *const *counts, uint64_t total, uint64_t *inserted,
+    crm_error_t *err);
 static crm_status_e crm_edge_stage(crm_db_t *db, const crm_str_t *chunks,
     size_t n, uint64_t *inserted, crm_error_t *err);
 static int crm_edge_count(const crm_str_t *chunks, size_t n,
@@ -62,6 +63,25 @@ static const crm_stmt_t  crm_edge_partition_stmt = {
     .sql = "SELECT crm.click_partition_ensure(($1 || '-01 00:00+00')"
            "::timestamptz)",
     .nparams = 1
+};
+
+/*
+ * Two flushes lock the counters of their links in one order, or a batch
+ * for links A and B and one for B and A could deadlock.
+ */
+static const crm_stmt_t  crm_edge_lock_stmt = {
+    .name = "edge_lock",
+    .sql = "SELECT 1 FROM crm.affiliate_link_stats"
+           " WHERE link_id = ANY ($1::text[]) ORDER BY link_id FOR UPDATE",
+    .nparams = 1
+};
+
+static const crm_stmt_t  crm_edge_lock_staged_stmt = {
+    .name = "edge_lock_staged",
+    .sql = "SELECT 1 FROM crm.affiliate_link_stats WHERE link_id IN"
+           " (SELECT link_id FROM pg_temp.crm_click_batch)"
+           " ORDER BY link_id FOR UPDATE",
+    .nparams = 0
 };
 
 static const crm_stmt_t  crm_edge_count_stmt = {
@@ -139,11 +159,13 @@ crm_status_e
 crm_store_edge_clicks(crm_db_t *db, const crm_str_t *chunks, size_t n,
     uint64_t *inserted, crm_error_t *err)
 {
-    char           months[CRM_EDGE_MONTHS_MAX][8];
-    size_t         i, nmonths;
-    PGresult      *res;
-    const char    *params[1];
-    crm_status_e   rc;
+    char              *counts[3], months[CRM_EDGE_MONTHS_MAX][8];
+    size_t             i, nmonths;
+    uint64_t           total;
+    PGresult          *res;
+    const char        *params[1];
+    crm_status_e       rc;
+    crm_edge_count_t  *slots;
 
     *inserted = 0;
 
@@ -164,7 +186,31 @@ crm_store_edge_clicks(crm_db_t *db, const crm_str_t *chunks, size_t n,
         PQclear(res);
     }
 
-    rc = crm_edge_copy(db, chunks, n, inserted, err);
+    /*
+     * the counts for the fast path; a batch for very many links (or no
+     * memory for them) takes the staging path, where PostgreSQL counts
+     */
+    counts[0] = NULL;
+    counts[1] = NULL;
+    counts[2] = NULL;
+
+    slots = calloc(CRM_EDGE_SLOTS, sizeof(crm_edge_count_t));
+
+    if (slots != NULL && crm_edge_count(chunks, n, slots, &total) == 0) {
+        counts[0] = crm_edge_arrays(slots, &counts[1], &counts[2]);
+    }
+
+    free(slots);
+
+    rc = CRM_E_CONFLICT;
+
+    if (counts[0] != NULL) {
+        rc = crm_edge_copy(db, chunks, n, (const char *const *) counts,
+                           total, inserted, err);
+        free(counts[0]);
+        free(counts[1]);
+        free(counts[2]);
+    }
 
     if (rc == CRM_E_CONFLICT) {
         rc = crm_edge_stage(db, chunks, n, inserted, err);
@@ -174,57 +220,38 @@ crm_store_edge_clicks(crm_db_t *db, const crm_str_t *chunks, size_t n,
 }
 
 
-/* the fast path: CRM_E_CONFLICT when a click is already stored */
+/*
+ * The fast path, with the batch's per-link counts as array literals:
+ * CRM_E_CONFLICT when a click is already stored
+ */
 static crm_status_e
 crm_edge_copy(crm_db_t *db, const crm_str_t *chunks, size_t n,
-    uint64_t *inserted, crm_error_t *err)
+    const char *const *counts, uint64_t total, uint64_t *inserted,
+    crm_error_t *err)
 {
-    char              *links, *counts, *lasts;
-    uint64_t           total;
-    PGresult          *res;
-    const char        *params[3];
-    crm_status_e       rc;
-    crm_edge_count_t  *slots;
-
-    slots = calloc(CRM_EDGE_SLOTS, sizeof(crm_edge_count_t));
-    if (slots == NULL) {
-        return crm_error_set(err, CRM_E_INTERNAL, NULL, "out of memory");
-    }
-
-    links = NULL;
-    counts = NULL;
-    lasts = NULL;
-
-    /* too many links in one batch: PostgreSQL counts them instead */
-    if (crm_edge_count(chunks, n, slots, &total) != 0) {
-        free(slots);
-        return crm_error_set(err, CRM_E_CONFLICT, NULL, "many links");
-    }
-
-    links = crm_edge_arrays(slots, &counts, &lasts);
-    free(slots);
-
-    if (links == NULL) {
-        return crm_error_set(err, CRM_E_INTERNAL, NULL, "out of memory");
-    }
+    PGresult      *res;
+    crm_status_e   rc;
 
     rc = crm_db_begin(db, err);
     if (rc != CRM_OK) {
-        goto done;
+        return rc;
     }
 
     rc = crm_db_copy_in(db, "COPY crm.clicks FROM STDIN", chunks, n, err);
     if (rc != CRM_OK) {
-        goto failed;
+        goto done;
     }
 
-    params[0] = links;
-    params[1] = counts;
-    params[2] = lasts;
-
-    rc = crm_db_exec(db, &crm_edge_count_stmt, params, &res, err);
+    rc = crm_db_exec(db, &crm_edge_lock_stmt, counts, &res, err);
     if (rc != CRM_OK) {
-        goto failed;
+        goto done;
+    }
+
+    PQclear(res);
+
+    rc = crm_db_exec(db, &crm_edge_count_stmt, counts, &res, err);
+    if (rc != CRM_OK) {
+        goto done;
     }
 
     PQclear(res);
@@ -234,17 +261,10 @@ crm_edge_copy(crm_db_t *db, const crm_str_t *chunks, size_t n,
         *inserted = total;
     }
 
-    goto done;
-
-failed:
-
-    crm_db_rollback(db);
-
 done:
 
-    free(links);
-    free(counts);
-    free(lasts);
+    /* nothing to undo once committed */
+    crm_db_rollback(db);
 
     return rc;
 }
@@ -275,6 +295,13 @@ crm_edge_stage(crm_db_t *db, const crm_str_t *chunks, size_t n,
     if (rc != CRM_OK) {
         goto failed;
     }
+
+    rc = crm_db_exec(db, &crm_edge_lock_staged_stmt, NULL, &res, err);
+    if (rc != CRM_OK) {
+        goto failed;
+    }
+
+    PQclear(res);
 
     rc = crm_db_exec(db, &crm_edge_move_stmt, NULL, &res, err);
     if (rc != CRM_OK) {
