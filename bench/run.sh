@@ -70,6 +70,8 @@ http {
     crm_slow_thread_pool crm_slow;
     crm_callback_secret_file $WORK/callback.secret;
     crm_public_url http://127.0.0.1:$PORT;
+    crm_default_install_cents 500;
+    crm_default_conversion_bps 1000;
     crm_link_cache zone=crm_links:32m ttl=60s negative_ttl=60s;
     crm_click_queue zone=crm_clicks:512m flush=100ms batch=1m;
     crm_click_spool $WORK/spool max_size=4g;
@@ -392,9 +394,12 @@ sign_installs() {
         }' "$(cat "$WORK/callback.secret")" "$@"
 }
 
+# each round installs shops no round has installed before
 install_rounds() {
     local name=$1 i rps p99 err
+    shift
     for ((i = 1; i <= ROUNDS; i++)); do
+        sign_installs "$name-$i" 100000 "$@" > "$BENCH_INSTALLS"
         read -r rps p99 err <<< "$(measure -s "$ROOT/bench/install.lua" "$URL")"
         RPS[$name]+="$rps " P99[$name]+="$p99 "
         ERR[$name]=$(( ${ERR[$name]:-0} + err ))
@@ -404,10 +409,8 @@ install_rounds() {
 
 RPS=() P99=() ERR=()
 export BENCH_INSTALLS=$WORK/installs.txt
-sign_installs many 300000 "${links[@]}" > "$BENCH_INSTALLS"
-install_rounds many
-sign_installs one 300000 "$LINK" > "$BENCH_INSTALLS"
-install_rounds one
+install_rounds many "${links[@]}"
+install_rounds one "$LINK"
 
 read -r attributions ledger mismatched <<< "$("${PSQL[@]}" -F ' ' -c "
     SELECT (SELECT count(*) FROM crm.attributions),
