@@ -383,19 +383,16 @@ crm_callbacks_install_lead(crm_db_t *db, const crm_install_t *in,
 
     crm_lead_row(&rows, 0, &lead);
     snprintf(lead_id, CRM_UUID_LEN + 1, "%s", lead.id);
-
-    rc = crm_store_lead_event(db, lead.id, NULL, NULL, NULL, lead.stage,
-                              lead.substage, lead.score, err);
     crm_rows_free(&rows);
 
-    return rc;
+    return CRM_OK;
 }
 
 
 static crm_status_e
 crm_callbacks_install_run(crm_db_t *db, crm_call_t *call, crm_error_t *err)
 {
-    int                     found, created;
+    int                     found, link_found, created;
     char                    lead_id[CRM_UUID_LEN + 1];
     crm_status_e            rc;
     crm_install_t          *in;
@@ -405,16 +402,16 @@ crm_callbacks_install_run(crm_db_t *db, crm_call_t *call, crm_error_t *err)
 
     in = call->input;
 
-    rc = crm_callbacks_terms(db, in->link.link_id, &terms, err);
+    /* the link, and a repeat, which is answered without a transaction */
+    rc = crm_store_attribution_lookup(db, in->link.link_id, in->shop_domain,
+                                      in->event_id, &terms, &link_found,
+                                      &att, &found, err);
     if (rc != CRM_OK) {
         return rc;
     }
 
-    /* a repeat is answered without a transaction or a lock */
-    rc = crm_store_attribution_find(db, terms.id, in->shop_domain,
-                                    in->event_id, &att, &found, err);
-    if (rc != CRM_OK) {
-        return rc;
+    if (!link_found) {
+        return crm_error_set(err, CRM_E_NOT_FOUND, NULL, "no such link");
     }
 
     if (found) {

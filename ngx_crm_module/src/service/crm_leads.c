@@ -517,6 +517,7 @@ crm_leads_create_run(crm_db_t *db, crm_call_t *call, crm_error_t *err)
 
     in = call->input;
     in->owner_id = call->caller->id;
+    in->actor_id = call->caller->id;
     rows.res = NULL;
 
     rc = crm_db_begin(db, err);
@@ -530,12 +531,6 @@ crm_leads_create_run(crm_db_t *db, crm_call_t *call, crm_error_t *err)
     }
 
     crm_lead_row(&rows, 0, &lead);
-
-    rc = crm_store_lead_event(db, lead.id, call->caller->id, NULL, NULL,
-                              lead.stage, lead.substage, lead.score, err);
-    if (rc != CRM_OK) {
-        goto done;
-    }
 
     snprintf(details, sizeof(details),
              "{\"stage\": \"%s\", \"substage\": \"%s\"}", lead.stage,

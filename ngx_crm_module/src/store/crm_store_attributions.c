@@ -26,6 +26,17 @@ static const crm_stmt_t  crm_attribution_find = {
     3
 };
 
+static const crm_stmt_t  crm_attribution_lookup = {
+    "attribution_lookup",
+    "SELECT l.id, l.owner_id, l.install_cents, l.conversion_bps, l.currency,"
+    " a.id, a.lead_id, a.link_id FROM crm.affiliate_links l"
+    " LEFT JOIN LATERAL (SELECT id, lead_id, link_id FROM crm.attributions"
+    " WHERE (link_id = l.id AND shop_domain = $2) OR event_id = $3"
+    " ORDER BY (event_id = $3) IS TRUE DESC LIMIT 1) a ON true"
+    " WHERE l.id = $1",
+    3
+};
+
 /* no conflict target: both unique keys, (link, shop) and the event id */
 static const crm_stmt_t  crm_attribution_insert = {
     "attribution_insert",
@@ -201,4 +212,51 @@ crm_store_conversion_insert(crm_db_t *db, const crm_conversion_new_t *in,
 
     return crm_store_conversion_one(db, &crm_conversion_insert, params, out,
                                     created, err);
+}
+
+
+crm_status_e
+crm_store_attribution_lookup(crm_db_t *db, const char *link_id,
+    const char *shop_domain, const char *event_id, crm_link_terms_t *terms,
+    int *link_found, crm_attribution_t *out, int *found, crm_error_t *err)
+{
+    crm_rows_t     rows;
+    const char    *params[3];
+    crm_status_e   rc;
+
+    params[0] = link_id;
+    params[1] = shop_domain;
+    params[2] = event_id;
+
+    rc = crm_db_query(db, &crm_attribution_lookup, params, &rows, err);
+    if (rc != CRM_OK) {
+        return rc;
+    }
+
+    *link_found = rows.n > 0;
+    *found = rows.n > 0 && crm_rows_value(&rows, 0, 5) != NULL;
+
+    if (*link_found) {
+        snprintf(terms->id, sizeof(terms->id), "%s",
+                 crm_rows_value(&rows, 0, 0));
+        snprintf(terms->owner_id, sizeof(terms->owner_id), "%s",
+                 crm_rows_value(&rows, 0, 1));
+        terms->install_cents = strtoll(crm_rows_value(&rows, 0, 2), NULL, 10);
+        terms->conversion_bps = strtoll(crm_rows_value(&rows, 0, 3), NULL,
+                                        10);
+        snprintf(terms->currency, sizeof(terms->currency), "%s",
+                 crm_rows_value(&rows, 0, 4));
+    }
+
+    if (*found) {
+        snprintf(out->id, sizeof(out->id), "%s", crm_rows_value(&rows, 0, 5));
+        snprintf(out->lead_id, sizeof(out->lead_id), "%s",
+                 crm_rows_value(&rows, 0, 6));
+        snprintf(out->link_id, sizeof(out->link_id), "%s",
+                 crm_rows_value(&rows, 0, 7));
+    }
+
+    crm_rows_free(&rows);
+
+    return CRM_OK;
 }

@@ -13,6 +13,7 @@
 
 #include "crm_db.h"
 #include "crm_ids.h"
+#include "crm_store_links.h"
 #include "crm_validate.h"
 
 
@@ -64,6 +65,15 @@ crm_status_e crm_store_attribution_find(crm_db_t *db, const char *link_id,
  * Inserts unless the link already has the shop or the event id is taken:
  * then *created is 0 and nothing is written.
  */
+/*
+ * An install's first look, one round trip: the link's terms (*link_found)
+ * and the attribution it may repeat, as crm_store_attribution_find()
+ * (*found).
+ */
+crm_status_e crm_store_attribution_lookup(crm_db_t *db, const char *link_id,
+    const char *shop_domain, const char *event_id, crm_link_terms_t *terms,
+    int *link_found, crm_attribution_t *out, int *found, crm_error_t *err);
+
 crm_status_e crm_store_attribution_insert(crm_db_t *db,
     const crm_attribution_new_t *in, crm_attribution_t *out, int *created,
     crm_error_t *err);

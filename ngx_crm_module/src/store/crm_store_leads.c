@@ -46,13 +46,18 @@ static void crm_leads_list_init(void);
 static size_t crm_leads_like_pattern(const char *q, char *out, size_t size);
 
 
+/* the lead and its history's first row, its creation, in one statement */
 static const crm_stmt_t  crm_lead_insert = {
     "lead_insert",
-    "INSERT INTO crm.leads (owner_id, name, email, phone, company,"
+    "WITH l AS (INSERT INTO crm.leads (owner_id, name, email, phone, company,"
     " shop_domain, source, stage, substage, score, value_cents, currency,"
     " notes, affiliate_link_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9,"
-    " $10, $11, $12, $13, $14) RETURNING " CRM_LEAD_COLS(""),
-    14
+    " $10, $11, $12, $13, $14) RETURNING *),"
+    " e AS (INSERT INTO crm.lead_stage_events (lead_id, actor_id, to_stage,"
+    " to_substage, score) SELECT id, $15::uuid, stage, substage, score"
+    " FROM l)"
+    " SELECT " CRM_LEAD_COLS("") " FROM l",
+    15
 };
 
 /*
@@ -300,7 +305,7 @@ crm_store_lead_insert(crm_db_t *db, const crm_lead_new_t *in,
     crm_rows_t *out, crm_error_t *err)
 {
     char         score[16], value[24];
-    const char  *params[14];
+    const char  *params[15];
 
     snprintf(score, sizeof(score), "%d", in->score);
     snprintf(value, sizeof(value), "%lld", (long long) in->value_cents);
@@ -319,6 +324,8 @@ crm_store_lead_insert(crm_db_t *db, const crm_lead_new_t *in,
     params[11] = in->currency;
     params[12] = in->notes;
     params[13] = in->affiliate_link_id;
+
+    params[14] = in->actor_id;
 
     return crm_db_query(db, &crm_lead_insert, params, out, err);
 }

@@ -56,6 +56,7 @@ typedef struct {
     const char  *currency;
     const char  *notes;
     const char  *affiliate_link_id;     /* set for source "affiliate" */
+    const char  *actor_id;              /* who creates it; NULL: the system */
 } crm_lead_new_t;
 
 
@@ -109,6 +110,7 @@ void crm_lead_row(const crm_rows_t *rows, size_t i, crm_lead_t *out);
 void crm_lead_event_row(const crm_rows_t *rows, size_t i,
     crm_lead_event_t *out);
 
+/* inserts the lead and the first row of its history, its creation */
 crm_status_e crm_store_lead_insert(crm_db_t *db, const crm_lead_new_t *in,
     crm_rows_t *out, crm_error_t *err);
 
