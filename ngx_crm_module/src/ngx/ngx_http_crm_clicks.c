@@ -144,9 +144,8 @@ static void ngx_http_crm_replay_thread(void *data, ngx_log_t *log);
 static void ngx_http_crm_replay_done(ngx_event_t *ev);
 static void ngx_http_crm_replay_close(ngx_http_crm_replay_t *rp,
     ngx_log_t *log);
-static void ngx_http_crm_clicks_spool_ring(ngx_http_crm_main_conf_t *mcf,
+static void ngx_http_crm_clicks_drain(ngx_http_crm_main_conf_t *mcf,
     ngx_log_t *log);
-static void ngx_http_crm_clicks_drop_ring(ngx_http_crm_main_conf_t *mcf);
 
 
 /* per worker: one flush and one replay at a time, each with its task */
@@ -167,7 +166,6 @@ ngx_http_crm_click_queue(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_crm_main_conf_t *mcf = conf;
 
-    u_char                     *p;
     ssize_t                     size, zone_size;
     ngx_str_t                  *value, name, s;
     ngx_int_t                   n;
@@ -185,20 +183,9 @@ ngx_http_crm_click_queue(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     for (i = 1; i < cf->args->nelts; i++) {
 
         if (ngx_strncmp(value[i].data, "zone=", 5) == 0) {
-            name.data = value[i].data + 5;
-            p = (u_char *) ngx_strchr(name.data, ':');
-
-            if (p == NULL) {
-                goto invalid;
-            }
-
-            name.len = p - name.data;
-            s.data = p + 1;
-            s.len = value[i].data + value[i].len - s.data;
-
-            zone_size = ngx_parse_size(&s);
-
-            if (name.len == 0 || zone_size == NGX_ERROR) {
+            if (ngx_http_crm_zone_param(&value[i], &name, &zone_size)
+                != NGX_OK)
+            {
                 goto invalid;
             }
 
@@ -261,22 +248,11 @@ ngx_http_crm_click_queue(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    mcf->click_zone = ngx_shared_memory_add(cf, &name, zone_size,
-                                            &ngx_http_crm_module);
-    if (mcf->click_zone == NULL) {
-        return NGX_CONF_ERROR;
-    }
+    mcf->click_zone = ngx_http_crm_zone_add(cf, &name, zone_size,
+                                            ngx_http_crm_clicks_init_zone,
+                                            ctx);
 
-    if (mcf->click_zone->data != NULL) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "zone \"%V\" is already in use", &name);
-        return NGX_CONF_ERROR;
-    }
-
-    mcf->click_zone->init = ngx_http_crm_clicks_init_zone;
-    mcf->click_zone->data = ctx;
-
-    return NGX_CONF_OK;
+    return mcf->click_zone ? NGX_CONF_OK : NGX_CONF_ERROR;
 
 invalid:
 
@@ -1331,9 +1307,13 @@ ngx_http_crm_replay_close(ngx_http_crm_replay_t *rp, ngx_log_t *log)
 }
 
 
-/* what the ring holds goes to this worker's spool file, a batch at a time */
+/*
+ * When no worker is left to flush the ring: what it holds goes to this
+ * worker's spool file, a batch at a time, or with no spool (or no room in
+ * it) is dropped, and counted.
+ */
 static void
-ngx_http_crm_clicks_spool_ring(ngx_http_crm_main_conf_t *mcf, ngx_log_t *log)
+ngx_http_crm_clicks_drain(ngx_http_crm_main_conf_t *mcf, ngx_log_t *log)
 {
     int                           rc;
     size_t                        i, n, slot;
@@ -1368,52 +1348,7 @@ ngx_http_crm_clicks_spool_ring(ngx_http_crm_main_conf_t *mcf, ngx_log_t *log)
             }
         }
 
-        if (i < n) {
-            /* no room on disk: these clicks are lost, and counted */
-            for (lines = 0; i < n; i++) {
-                lines += crm_click_count(chunks[i]);
-            }
-
-            ngx_http_crm_count(mcf, NGX_HTTP_CRM_CLICKS_DROPPED,
-                               (ngx_atomic_int_t) lines);
-        }
-
-        ngx_shmtx_lock(&shpool->mutex);
-        crm_ring_finish(&sh->ring, slot, 1);
-        ngx_shmtx_unlock(&shpool->mutex);
-    }
-}
-
-
-/* no spool, and no worker left to flush: what the ring holds is counted */
-static void
-ngx_http_crm_clicks_drop_ring(ngx_http_crm_main_conf_t *mcf)
-{
-    int                           rc;
-    size_t                        i, n, slot;
-    uint64_t                      lines;
-    crm_str_t                     chunks[2];
-    ngx_slab_pool_t              *shpool;
-    ngx_http_crm_clicks_shctx_t  *sh;
-
-    sh = ngx_http_crm_clicks_sh(mcf, &shpool);
-
-    for ( ;; ) {
-        ngx_shmtx_lock(&shpool->mutex);
-
-        rc = crm_ring_claim(&sh->ring, mcf->flush_batch, ngx_pid, &slot);
-
-        if (rc == 0) {
-            n = crm_ring_chunks(&sh->ring, slot, chunks);
-        }
-
-        ngx_shmtx_unlock(&shpool->mutex);
-
-        if (rc != 0) {
-            return;
-        }
-
-        for (i = 0, lines = 0; i < n; i++) {
+        for (lines = 0; i < n; i++) {
             lines += crm_click_count(chunks[i]);
         }
 
@@ -1469,12 +1404,7 @@ ngx_http_crm_clicks_exit_process(ngx_cycle_t *cycle)
     }
 
     if (!ngx_http_crm_clicks_newer(sh)) {
-        if (mcf->spool_dir.len) {
-            ngx_http_crm_clicks_spool_ring(mcf, cycle->log);
-
-        } else {
-            ngx_http_crm_clicks_drop_ring(mcf);
-        }
+        ngx_http_crm_clicks_drain(mcf, cycle->log);
     }
 
     ngx_http_crm_spool_seal(cycle->log);

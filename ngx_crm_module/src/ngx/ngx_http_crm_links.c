@@ -63,7 +63,6 @@ ngx_http_crm_link_cache(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_crm_main_conf_t *mcf = conf;
 
-    u_char                    *p;
     ssize_t                    size;
     ngx_str_t                 *value, name, s;
     ngx_int_t                  n;
@@ -81,20 +80,7 @@ ngx_http_crm_link_cache(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     for (i = 1; i < cf->args->nelts; i++) {
 
         if (ngx_strncmp(value[i].data, "zone=", 5) == 0) {
-            name.data = value[i].data + 5;
-            p = (u_char *) ngx_strchr(name.data, ':');
-
-            if (p == NULL) {
-                goto invalid;
-            }
-
-            name.len = p - name.data;
-            s.data = p + 1;
-            s.len = value[i].data + value[i].len - s.data;
-
-            size = ngx_parse_size(&s);
-
-            if (name.len == 0 || size == NGX_ERROR) {
+            if (ngx_http_crm_zone_param(&value[i], &name, &size) != NGX_OK) {
                 goto invalid;
             }
 
@@ -147,22 +133,10 @@ ngx_http_crm_link_cache(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    mcf->link_zone = ngx_shared_memory_add(cf, &name, size,
-                                           &ngx_http_crm_module);
-    if (mcf->link_zone == NULL) {
-        return NGX_CONF_ERROR;
-    }
+    mcf->link_zone = ngx_http_crm_zone_add(cf, &name, size,
+                                           ngx_http_crm_links_init_zone, ctx);
 
-    if (mcf->link_zone->data != NULL) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "zone \"%V\" is already in use", &name);
-        return NGX_CONF_ERROR;
-    }
-
-    mcf->link_zone->init = ngx_http_crm_links_init_zone;
-    mcf->link_zone->data = ctx;
-
-    return NGX_CONF_OK;
+    return mcf->link_zone ? NGX_CONF_OK : NGX_CONF_ERROR;
 
 invalid:
 

@@ -771,6 +771,53 @@ ngx_http_crm_api(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
+ngx_int_t
+ngx_http_crm_zone_param(ngx_str_t *value, ngx_str_t *name, ssize_t *size)
+{
+    u_char     *p;
+    ngx_str_t   s;
+
+    name->data = value->data + 5;
+
+    p = ngx_strlchr(name->data, value->data + value->len, ':');
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    name->len = p - name->data;
+    s.data = p + 1;
+    s.len = value->data + value->len - s.data;
+
+    *size = ngx_parse_size(&s);
+
+    return name->len == 0 || *size == NGX_ERROR ? NGX_ERROR : NGX_OK;
+}
+
+
+ngx_shm_zone_t *
+ngx_http_crm_zone_add(ngx_conf_t *cf, ngx_str_t *name, size_t size,
+    ngx_shm_zone_init_pt init, void *ctx)
+{
+    ngx_shm_zone_t  *zone;
+
+    zone = ngx_shared_memory_add(cf, name, size, &ngx_http_crm_module);
+    if (zone == NULL) {
+        return NULL;
+    }
+
+    if (zone->data != NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "zone \"%V\" is already in use", name);
+        return NULL;
+    }
+
+    zone->init = init;
+    zone->data = ctx;
+
+    return zone;
+}
+
+
 /* crm_redirect and crm_metrics: the location's content handler */
 static char *
 ngx_http_crm_handler(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)

@@ -93,6 +93,14 @@ ngx_int_t ngx_http_crm_error_filter_init(ngx_conf_t *cf);
 ngx_int_t ngx_http_crm_redirect_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_crm_metrics_handler(ngx_http_request_t *r);
 
+/* "zone=name:size" of the zone directives; NGX_ERROR when malformed */
+ngx_int_t ngx_http_crm_zone_param(ngx_str_t *value, ngx_str_t *name,
+    ssize_t *size);
+
+/* the module's shared zone name; NULL (logged) when it is already used */
+ngx_shm_zone_t *ngx_http_crm_zone_add(ngx_conf_t *cf, ngx_str_t *name,
+    size_t size, ngx_shm_zone_init_pt init, void *ctx);
+
 /* the link cache: ngx_http_crm_links.c */
 char *ngx_http_crm_link_cache(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);

@@ -9,6 +9,8 @@
 #include "crm_store_attributions.h"
 
 
+static void crm_attribution_copy(const crm_rows_t *rows, int col,
+    crm_attribution_t *out);
 static crm_status_e crm_store_attribution_one(crm_db_t *db,
     const crm_stmt_t *stmt, const char *const *params,
     crm_attribution_t *out, int *found, crm_error_t *err);
@@ -71,6 +73,18 @@ static const crm_stmt_t  crm_conversion_insert = {
 };
 
 
+/* id, lead_id and link_id from the result's columns col .. col + 2 */
+static void
+crm_attribution_copy(const crm_rows_t *rows, int col, crm_attribution_t *out)
+{
+    snprintf(out->id, sizeof(out->id), "%s", crm_rows_value(rows, 0, col));
+    snprintf(out->lead_id, sizeof(out->lead_id), "%s",
+             crm_rows_value(rows, 0, col + 1));
+    snprintf(out->link_id, sizeof(out->link_id), "%s",
+             crm_rows_value(rows, 0, col + 2));
+}
+
+
 static crm_status_e
 crm_store_attribution_one(crm_db_t *db, const crm_stmt_t *stmt,
     const char *const *params, crm_attribution_t *out, int *found,
@@ -87,12 +101,7 @@ crm_store_attribution_one(crm_db_t *db, const crm_stmt_t *stmt,
     *found = rows.n > 0;
 
     if (*found) {
-        snprintf(out->id, sizeof(out->id), "%s",
-                 crm_rows_value(&rows, 0, 0));
-        snprintf(out->lead_id, sizeof(out->lead_id), "%s",
-                 crm_rows_value(&rows, 0, 1));
-        snprintf(out->link_id, sizeof(out->link_id), "%s",
-                 crm_rows_value(&rows, 0, 2));
+        crm_attribution_copy(&rows, 0, out);
     }
 
     crm_rows_free(&rows);
@@ -237,23 +246,11 @@ crm_store_attribution_lookup(crm_db_t *db, const char *link_id,
     *found = rows.n > 0 && crm_rows_value(&rows, 0, 5) != NULL;
 
     if (*link_found) {
-        snprintf(terms->id, sizeof(terms->id), "%s",
-                 crm_rows_value(&rows, 0, 0));
-        snprintf(terms->owner_id, sizeof(terms->owner_id), "%s",
-                 crm_rows_value(&rows, 0, 1));
-        terms->install_cents = strtoll(crm_rows_value(&rows, 0, 2), NULL, 10);
-        terms->conversion_bps = strtoll(crm_rows_value(&rows, 0, 3), NULL,
-                                        10);
-        snprintf(terms->currency, sizeof(terms->currency), "%s",
-                 crm_rows_value(&rows, 0, 4));
+        crm_link_terms_row(&rows, 0, terms);
     }
 
     if (*found) {
-        snprintf(out->id, sizeof(out->id), "%s", crm_rows_value(&rows, 0, 5));
-        snprintf(out->lead_id, sizeof(out->lead_id), "%s",
-                 crm_rows_value(&rows, 0, 6));
-        snprintf(out->link_id, sizeof(out->link_id), "%s",
-                 crm_rows_value(&rows, 0, 7));
+        crm_attribution_copy(&rows, 5, out);
     }
 
     crm_rows_free(&rows);

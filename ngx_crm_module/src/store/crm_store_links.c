@@ -199,6 +199,19 @@ crm_store_link_update(crm_db_t *db, const char *owner_id, const char *id,
 }
 
 
+void
+crm_link_terms_row(const crm_rows_t *rows, size_t i, crm_link_terms_t *out)
+{
+    snprintf(out->id, sizeof(out->id), "%s", crm_rows_value(rows, i, 0));
+    snprintf(out->owner_id, sizeof(out->owner_id), "%s",
+             crm_rows_value(rows, i, 1));
+    out->install_cents = strtoll(crm_rows_value(rows, i, 2), NULL, 10);
+    out->conversion_bps = strtoll(crm_rows_value(rows, i, 3), NULL, 10);
+    snprintf(out->currency, sizeof(out->currency), "%s",
+             crm_rows_value(rows, i, 4));
+}
+
+
 crm_status_e
 crm_store_link_terms(crm_db_t *db, const char *id, crm_link_terms_t *out,
     int *found, crm_error_t *err)
@@ -217,14 +230,7 @@ crm_store_link_terms(crm_db_t *db, const char *id, crm_link_terms_t *out,
     *found = rows.n > 0;
 
     if (*found) {
-        snprintf(out->id, sizeof(out->id), "%s",
-                 crm_rows_value(&rows, 0, 0));
-        snprintf(out->owner_id, sizeof(out->owner_id), "%s",
-                 crm_rows_value(&rows, 0, 1));
-        out->install_cents = strtoll(crm_rows_value(&rows, 0, 2), NULL, 10);
-        out->conversion_bps = strtoll(crm_rows_value(&rows, 0, 3), NULL, 10);
-        snprintf(out->currency, sizeof(out->currency), "%s",
-                 crm_rows_value(&rows, 0, 4));
+        crm_link_terms_row(&rows, 0, out);
     }
 
     crm_rows_free(&rows);

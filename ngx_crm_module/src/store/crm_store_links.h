@@ -79,6 +79,11 @@ typedef struct {
 } crm_link_terms_t;
 
 
+/* the terms from row i's columns 0..4: id, owner, install, bps, currency */
+void crm_link_terms_row(const crm_rows_t *rows, size_t i,
+    crm_link_terms_t *out);
+
+
 void crm_link_row(const crm_rows_t *rows, size_t i, crm_link_t *out);
 
 /*
