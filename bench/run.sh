@@ -224,6 +224,15 @@ done
 
 # --- the affiliate edge ----------------------------------------------------
 
+# the database settles before a section: statistics fresh, nothing for
+# autovacuum to start, and what was written on disk, so that no vacuum,
+# checkpoint or writeback runs on the cores during the rounds
+settle() {
+    psql -h 127.0.0.1 -p "$CRM_PG_PORT" -U postgres -d crm -q \
+        -c 'VACUUM ANALYZE' -c CHECKPOINT
+    sync
+}
+
 start_nginx "${THREAD_SETS[0]}"
 
 PSQL=(psql -h 127.0.0.1 -p "$CRM_PG_PORT" -U crm -d crm -tAq)
@@ -360,7 +369,9 @@ install_rounds() {
 
 RPS=() P99=() ERR=()
 export BENCH_INSTALLS=$WORK/installs.txt
+settle
 install_rounds many "${links[@]}"
+settle
 install_rounds one "$LINK"
 
 read -r attributions ledger mismatched <<< "$("${PSQL[@]}" -F ' ' -c "
@@ -394,10 +405,7 @@ served_base=$(metric 'crm_redirects_total{status="302"}')
 # 2. the edge alone: PostgreSQL stopped, so clicks only queue (the cached
 # link keeps answering); then PostgreSQL starts and the backlog drains,
 # which measures the flush
-# what PostgreSQL has written so far goes to disk first, so that no
-# checkpoint or writeback runs on the cores during these rounds
-"${PSQL[@]}" -c CHECKPOINT
-sync
+settle
 "$ROOT/build.sh" db-stop
 sleep 2
 edge_rounds 2
@@ -430,6 +438,8 @@ dropped=$(metric crm_clicks_dropped_total)
 
 [ "$served2" = "$rows2" ] || { echo "bench: clicks lost: $served2 served, $rows2 rows" >&2; exit 1; }
 
+
+settle
 
 # 3. steady state: the queue flushed every 100 ms while the load runs, on
 # the same two cores as PostgreSQL and wrk
