@@ -9,6 +9,7 @@
 #include <strings.h>
 
 #include "crm_call.h"
+#include "crm_etag.h"
 #include "crm_sig.h"
 #include "crm_validate.h"
 
@@ -441,6 +442,45 @@ crm_call_add_header(crm_call_t *call, const char *name, const char *value)
     call->reply.headers[call->reply.nheaders].name = name;
     call->reply.headers[call->reply.nheaders].value = value;
     call->reply.nheaders++;
+
+    return CRM_OK;
+}
+
+
+crm_status_e
+crm_call_add_object_headers(crm_call_t *call, int version, const char *path,
+    const char *id, crm_error_t *err)
+{
+    char    *etag, *loc;
+    size_t   size;
+
+    etag = crm_arena_alloc(&call->arena, CRM_ETAG_MAX);
+    if (etag == NULL) {
+        return crm_error_set(err, CRM_E_INTERNAL, NULL, "out of memory");
+    }
+
+    crm_etag_format(version, etag);
+
+    if (crm_call_add_header(call, "ETag", etag) != CRM_OK) {
+        return crm_error_set(err, CRM_E_INTERNAL, NULL, "too many headers");
+    }
+
+    if (path == NULL) {
+        return CRM_OK;
+    }
+
+    size = strlen(path) + strlen(id) + 1;
+
+    loc = crm_arena_alloc(&call->arena, size);
+    if (loc == NULL) {
+        return crm_error_set(err, CRM_E_INTERNAL, NULL, "out of memory");
+    }
+
+    snprintf(loc, size, "%s%s", path, id);
+
+    if (crm_call_add_header(call, "Location", loc) != CRM_OK) {
+        return crm_error_set(err, CRM_E_INTERNAL, NULL, "too many headers");
+    }
 
     return CRM_OK;
 }

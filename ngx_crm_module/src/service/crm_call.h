@@ -234,4 +234,11 @@ crm_status_e crm_call_reply_empty(crm_call_t *call, unsigned status);
 crm_status_e crm_call_add_header(crm_call_t *call, const char *name,
     const char *value);
 
+/*
+ * The headers of a reply about one versioned object: ETag from version,
+ * and, when path is not NULL (a creation), Location path + id.
+ */
+crm_status_e crm_call_add_object_headers(crm_call_t *call, int version,
+    const char *path, const char *id, crm_error_t *err);
+
 #endif /* CRM_CALL_H */

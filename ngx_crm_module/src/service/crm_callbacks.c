@@ -222,9 +222,10 @@ crm_callbacks_terms(crm_db_t *db, const char *link_id,
 
 
 /*
- * A wallet holds one currency, that of its first commission; a link made
- * after the operator changed crm_currency cannot pay into it.  Refused
- * rather than dropped, so the sender retries and the log says why.
+ * Pays a commission and counts it on its link; a commission of 0 is only
+ * counted.  A wallet holds one currency, that of its first commission; a
+ * link made after the operator changed crm_currency cannot pay into it.
+ * Refused rather than dropped, so the sender retries and the log says why.
  */
 static crm_status_e
 crm_callbacks_credit(crm_db_t *db, const crm_link_terms_t *terms,
@@ -244,6 +245,12 @@ crm_callbacks_credit(crm_db_t *db, const crm_link_terms_t *terms,
     credit.link_id = terms->id;
     credit.installs = strcmp(kind, "commission_install") == 0;
     credit.conversions = !credit.installs;
+
+    /* nothing to pay: the link still counts the install or conversion */
+    if (amount_cents == 0) {
+        return crm_store_link_count(db, terms->id, credit.installs,
+                                    credit.conversions, 0, err);
+    }
 
     rc = crm_store_wallet_credit(db, &credit, &credited, err);
     if (rc != CRM_OK) {
@@ -468,11 +475,9 @@ crm_callbacks_install_run(crm_db_t *db, crm_call_t *call, crm_error_t *err)
         return crm_callbacks_install_reply(call, &att, 0, err);
     }
 
-    rc = terms.install_cents > 0
-         ? crm_callbacks_credit(db, &terms, "commission_install",
-                                terms.install_cents, att.id,
-                                in->shop_domain, err)
-         : crm_store_link_count(db, terms.id, 1, 0, 0, err);
+    rc = crm_callbacks_credit(db, &terms, "commission_install",
+                              terms.install_cents, att.id, in->shop_domain,
+                              err);
     if (rc != CRM_OK) {
         return rc;
     }
@@ -676,11 +681,9 @@ crm_callbacks_conversion_run(crm_db_t *db, crm_call_t *call,
         return crm_callbacks_conversion_reply(call, &conv, 0, err);
     }
 
-    rc = cn.commission_cents > 0
-         ? crm_callbacks_credit(db, &terms, "commission_conversion",
-                                cn.commission_cents, conv.id, in->order_id,
-                                err)
-         : crm_store_link_count(db, terms.id, 0, 1, 0, err);
+    rc = crm_callbacks_credit(db, &terms, "commission_conversion",
+                              cn.commission_cents, conv.id, in->order_id,
+                              err);
     if (rc != CRM_OK) {
         return rc;
     }

@@ -1229,35 +1229,14 @@ static crm_status_e
 crm_leads_reply(crm_call_t *call, unsigned status, const crm_lead_t *lead,
     int location, crm_error_t *err)
 {
-    char      *etag, *loc;
-    size_t     size;
-    yajl_gen   g;
+    yajl_gen      g;
+    crm_status_e  rc;
 
-    etag = crm_arena_alloc(&call->arena, CRM_ETAG_MAX);
-    if (etag == NULL) {
-        return crm_leads_nomem(err);
-    }
-
-    crm_etag_format(lead->version, etag);
-
-    if (crm_call_add_header(call, "ETag", etag) != CRM_OK) {
-        return crm_error_set(err, CRM_E_INTERNAL, NULL, "too many headers");
-    }
-
-    if (location) {
-        size = sizeof("/leads/") + CRM_UUID_LEN;
-
-        loc = crm_arena_alloc(&call->arena, size);
-        if (loc == NULL) {
-            return crm_leads_nomem(err);
-        }
-
-        snprintf(loc, size, "/leads/%s", lead->id);
-
-        if (crm_call_add_header(call, "Location", loc) != CRM_OK) {
-            return crm_error_set(err, CRM_E_INTERNAL, NULL,
-                                 "too many headers");
-        }
+    rc = crm_call_add_object_headers(call, lead->version,
+                                     location ? "/leads/" : NULL,
+                                     lead->id, err);
+    if (rc != CRM_OK) {
+        return rc;
     }
 
     g = crm_json_gen_new();

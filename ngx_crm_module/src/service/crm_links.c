@@ -679,35 +679,14 @@ static crm_status_e
 crm_links_reply(crm_call_t *call, unsigned status, const crm_link_t *link,
     int location, crm_error_t *err)
 {
-    char      *etag, *loc;
-    size_t     size;
-    yajl_gen   g;
+    yajl_gen      g;
+    crm_status_e  rc;
 
-    etag = crm_arena_alloc(&call->arena, CRM_ETAG_MAX);
-    if (etag == NULL) {
-        return crm_links_nomem(err);
-    }
-
-    crm_etag_format(link->version, etag);
-
-    if (crm_call_add_header(call, "ETag", etag) != CRM_OK) {
-        return crm_error_set(err, CRM_E_INTERNAL, NULL, "too many headers");
-    }
-
-    if (location) {
-        size = sizeof("/affiliate/links/") + CRM_LINK_ID_LEN;
-
-        loc = crm_arena_alloc(&call->arena, size);
-        if (loc == NULL) {
-            return crm_links_nomem(err);
-        }
-
-        snprintf(loc, size, "/affiliate/links/%s", link->id);
-
-        if (crm_call_add_header(call, "Location", loc) != CRM_OK) {
-            return crm_error_set(err, CRM_E_INTERNAL, NULL,
-                                 "too many headers");
-        }
+    rc = crm_call_add_object_headers(call, link->version,
+                                     location ? "/affiliate/links/" : NULL,
+                                     link->id, err);
+    if (rc != CRM_OK) {
+        return rc;
     }
 
     g = crm_json_gen_new();
