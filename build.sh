@@ -223,9 +223,22 @@ ensure_secret() {
     local f
     mkdir -p "$VAR/secrets"
     chmod 700 "$VAR/secrets"
-    for f in "$VAR/secrets/jwt.secret" "$VAR/secrets/callback.secret"; do
+    for f in jwt callback link; do
+        f="$VAR/secrets/$f.secret"
         [ -s "$f" ] || (umask 077; openssl rand -hex 32 > "$f")
     done
+}
+
+# The directives ./build.sh run takes from the environment, written anew at
+# every run into var/conf/, which conf/nginx.conf includes.
+write_env_conf() {
+    local hosts
+    mkdir -p "$VAR/conf"
+    {
+        echo "# written by ./build.sh run from its environment"
+        hosts=$(printf '%s' "${CRM_REDIRECT_ALLOW_HOSTS:-}" | tr 'A-Z' 'a-z' | xargs)
+        [ -z "$hosts" ] || echo "crm_redirect_allow_hosts $hosts;"
+    } > "$VAR/conf/env.conf"
 }
 
 cmd_run() {
@@ -236,6 +249,7 @@ cmd_run() {
     cmd_build
     cmd_db
     ensure_secret
+    write_env_conf
     mkdir -p "$VAR/log" "$VAR/run" "$VAR/tmp"
     nginx -p "$ROOT/" -c conf/nginx.conf -t -q
     log "crm-gateway on http://127.0.0.1:8080 (Ctrl-C stops nginx and PostgreSQL)"

@@ -33,10 +33,19 @@ sub unavailable {
 }
 
 my $t0 = time;
-my $r = $t->get('/healthz');
+
+# /healthz reads what each worker's probe found, once a second: down
+# within the probe's interval, on every connection
+my $r;
+ok(wait_until(3, sub {
+        my @h = map { $t->get('/healthz', ua => HTTP::Tiny->new(keep_alive => 0)) } 1 .. 4;
+        $r = $h[-1];
+        return !grep { $_->{status} != 503 } @h;
+    }, 0.1), 'down: /healthz says so within the probes\' interval');
 my $h = is_json_response($r, 503, 'down: /healthz is 503 JSON');
 is($h->{status}, 'degraded', 'down: status degraded');
 is($h->{db}, 'down', 'down: db down');
+like($r->{headers}{'retry-after'} // '', qr/^\d+$/, 'down: /healthz has Retry-After');
 
 # several times, so that every worker and thread notices
 for my $i (1 .. 6) {
@@ -73,7 +82,8 @@ my @not200 = grep { $after[$_] != 200 } 0 .. $#after;
 is_deeply([map { $after[$_] } @not200], [], 'up: 40 further requests on new connections all 200')
     or diag('not 200: requests ' . join(', ', map { ($_ + 1) . " ($after[$_])" } @not200));
 
-is($t->get('/healthz')->{status}, 200, 'up: /healthz 200');
+ok(wait_until(3, sub { $t->get('/healthz', allow_503 => 1)->{status} == 200 }, 0.1),
+    'up: /healthz 200 within the probes\' interval');
 is($t->get('/healthz')->{json}{db}, 'ok', 'up: /healthz db ok');
 is($t->post_json('/auth/login', { email => $acc->{email}, password => $PW })->{status}, 200, 'up: login works');
 is($t->post_json('/auth/register', { email => $t->unique_email('after'), password => $PW })->{status}, 201,

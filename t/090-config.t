@@ -244,7 +244,9 @@ my ($marker, $work_mem, $stmt, $app) = split /\|/, $seen[0] // '';
 is($marker, 'kept', "the operator's -c opsapp.marker reached the module's session");
 is($work_mem, '5MB', "the operator's -c work_mem reached the module's session");
 is($stmt, '5s', "the module's own statement_timeout (crm_db_statement_timeout 5s) is still set");
-is($app, 'crm-gateway', 'the module still names its sessions crm-gateway');
+like($app, qr{^crm-gateway/\d+\z}, 'the module names its sessions crm-gateway/<worker pid>');
+ok((grep { $_ == ($app =~ m{/(\d+)})[0] } $t->worker_pids),
+    '... the pid of the worker that holds the connection');
 
 $t->psql('DROP TRIGGER seen_options ON crm.accounts; DROP FUNCTION public.seen_options_note(); '
     . 'DROP TABLE public.seen_options');

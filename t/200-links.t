@@ -30,14 +30,18 @@ sub create {
 sub link_problems {
     my ($l) = @_;
     return ('not an object') unless ref $l eq 'HASH';
-    my @want = qw(affiliate_link_id target_url tracking_url name merchant_id status
-        commission counters last_click_at created_at updated_at);
+    my @want = qw(affiliate_link_id target_url tracking_url name owner_id merchant_id
+        status disabled_by commission counters last_click_at created_at updated_at);
     my %want = map { $_ => 1 } @want;
     my @why;
     push @why, "no member '$_'" for grep { !exists $l->{$_} } @want;
     push @why, "unexpected member '$_'" for grep { !$want{$_} } sort keys %$l;
     push @why, 'affiliate_link_id' unless ($l->{affiliate_link_id} // '') =~ $ID;
     push @why, 'status' unless ($l->{status} // '') =~ /^(?:active|disabled)$/;
+    push @why, 'owner_id' unless is_uuid($l->{owner_id});
+    push @why, 'disabled_by' unless ($l->{status} // '') eq 'active'
+        ? !defined $l->{disabled_by}
+        : ($l->{disabled_by} // '') =~ /^(?:owner|admin|account)$/;
     push @why, 'commission' unless ref $l->{commission} eq 'HASH'
         && is_json_int($l->{commission}{install_cents})
         && is_json_int($l->{commission}{conversion_bps})

@@ -247,15 +247,20 @@ crm_fuzz_ids(crm_str_t in)
     char     again[CRM_LINK_ID_LEN + 1];
     int64_t  ts, ts_again;
 
-    (void) crm_link_id_valid(in.data, in.len);
+    static const crm_link_key_t  key = {
+        (const unsigned char *) "the fuzzer's link id key, 32 bytes", 34
+    };
 
-    if (!crm_click_id_parse(in.data, in.len, link, &ts)) {
+    (void) crm_link_id_valid(&key, in.data, in.len);
+
+    if (!crm_click_id_parse(&key, in.data, in.len, link, &ts)) {
         return;
     }
 
-    if (!crm_link_id_valid(link, CRM_LINK_ID_LEN)
+    if (!crm_link_id_valid(&key, link, CRM_LINK_ID_LEN)
         || crm_click_id_generate(link, ts, click) != 0
-        || !crm_click_id_parse(click, CRM_CLICK_ID_LEN, again, &ts_again)
+        || !crm_click_id_parse(&key, click, CRM_CLICK_ID_LEN, again,
+                               &ts_again)
         || strcmp(link, again) != 0 || ts != ts_again
         || memcmp(click, in.data, CRM_LINK_ID_LEN + 6) != 0)
     {

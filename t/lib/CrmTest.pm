@@ -53,6 +53,9 @@ our $NGINX = $ENV{CRM_NGINX} // '/usr/sbin/nginx';
 
 my @LIVE;           # harness objects to tear down at exit
 
+# the link ids' key of every harness of this file, unless new() names one
+our $LINK_SECRET = join '', map { sprintf '%02x', int rand 256 } 1 .. 32;
+
 
 # ---------------------------------------------------------------------------
 # setup
@@ -80,6 +83,7 @@ sub new {
     $self->{port} = free_port($self->{pg_port});
     $self->{jwt_secret} //= join '', map { sprintf '%02x', int rand 256 } 1 .. 32;
     $self->{callback_secret} //= join '', map { sprintf '%02x', int rand 256 } 1 .. 32;
+    $self->{link_secret} //= $LINK_SECRET;
     $self->{admin_tool} = "$ROOT/build/crm-admin";
     $self->{module} = "$ROOT/build/modules/ngx_http_crm_module.so";
 
@@ -103,6 +107,7 @@ sub port { $_[0]{port} }
 sub pg_port { $_[0]{pg_port} }
 sub jwt_secret { $_[0]{jwt_secret} }
 sub callback_secret { $_[0]{callback_secret} }
+sub link_secret { $_[0]{link_secret} }
 sub base_url { "http://127.0.0.1:$_[0]{port}" }
 sub dsn { "host=127.0.0.1 port=$_[0]{pg_port} dbname=crm user=crm" }
 
@@ -214,6 +219,8 @@ sub write_config {
     $self->write_secret unless -f "$d/jwt.secret";
     _write_file("$d/callback.secret", $self->{callback_secret})
         unless -f "$d/callback.secret";
+    _write_file("$d/link.secret", $self->{link_secret})
+        unless -f "$d/link.secret";
 
     my %dir = (
         crm_database             => qq{"} . $self->dsn . qq{"},
@@ -227,6 +234,7 @@ sub write_config {
         crm_max_json_depth       => '32',
         crm_pipeline             => qq{"} . $self->pipeline_dir . qq{"},
         crm_callback_secret_file => "$d/callback.secret",
+        crm_link_id_secret_file  => "$d/link.secret",
         crm_public_url           => "http://127.0.0.1:$self->{port}",
         crm_default_install_cents  => '500',
         crm_default_conversion_bps => '1000',
@@ -235,7 +243,8 @@ sub write_config {
     my @order = qw(crm_database crm_db_connect_timeout crm_db_statement_timeout
         crm_thread_pool crm_jwt_secret_file crm_jwt_ttl crm_jwt_issuer
         crm_max_body_size crm_max_json_depth crm_pipeline
-        crm_callback_secret_file crm_public_url crm_default_install_cents
+        crm_callback_secret_file crm_link_id_secret_file crm_public_url
+        crm_default_install_cents
         crm_default_conversion_bps);
     my %seen = map { $_ => 1 } @order;
     push @order, sort grep { !$seen{$_} } keys %dir;
@@ -1102,20 +1111,17 @@ my $B62 = join '', '0' .. '9', 'A' .. 'Z', 'a' .. 'z';
 sub _b62_random { join '', map { substr $B62, int rand 62, 1 } 1 .. $_[0] }
 
 # a well-formed link id (random, or from ten given characters) that the
-# database need not hold: 10 characters and 2 FNV-1a check characters
+# database need not hold: 10 characters and 2 check characters, the first
+# 32 bits of their HMAC-SHA256 under the link id key, modulo 62^2
 sub make_link_id {
-    my ($self, $ten) = @_;
+    my ($self, $ten, $key) = @_;
     $ten //= _b62_random(10);
-    my $h = 2166136261;
-    for my $c (unpack 'C*', $ten) {
-        $h ^= $c;
-        $h = ($h * 16777619) % 4294967296;
-    }
-    $h %= 62 * 62;
+    $key //= ref $self ? $self->{link_secret} : $LINK_SECRET;
+    my $h = unpack('N', hmac_sha256($ten, $key)) % (62 * 62);
     return $ten . substr($B62, int($h / 62), 1) . substr($B62, $h % 62, 1);
 }
 
-# the same as a plain function, exported
+# the same as a plain function, exported, under this file's key
 sub link_id { return make_link_id(undef, @_) }
 
 # a click id of a link: the link id, the second (default now), 8 random

@@ -1,7 +1,7 @@
 /*
- * crm_ids: link ids and their check characters, click ids and the link
- * and second they carry.  The known ids were computed independently of
- * crm_ids.c, from the definition in crm_ids.h.
+ * crm_ids: link ids and their keyed check characters, click ids and the
+ * link and second they carry.  The known ids were computed independently
+ * of crm_ids.c (Python's hmac), from the definition in crm_ids.h.
  */
 
 #include "crm_check.h"
@@ -11,9 +11,19 @@
 #define CHECK_IDS_ALPHABET                                                    \
     "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
-#define CHECK_IDS_LINK    "0123456789Ok"     /* FNV-1a check "Ok" */
+#define CHECK_IDS_LINK    "0123456789MV"     /* under check_ids_key */
 #define CHECK_IDS_LINKS   20000
 #define CHECK_IDS_CLICKS  100000
+
+
+static const crm_link_key_t  check_ids_key = {
+    (const unsigned char *) "check ids: a key of at least 32 bytes", 37
+};
+
+/* the same ten characters check as "n9" under this one */
+static const crm_link_key_t  check_ids_other_key = {
+    (const unsigned char *) "another key, also at least 32 bytes!", 36
+};
 
 
 static int check_ids_cmp(const void *a, const void *b);
@@ -47,7 +57,8 @@ check_ids_altered_valid(const char *id)
             memcpy(altered, id, sizeof(altered));
             altered[i] = *c;
 
-            n += crm_link_id_valid(altered, CRM_LINK_ID_LEN);
+            n += crm_link_id_valid(&check_ids_key, altered,
+                                   CRM_LINK_ID_LEN);
         }
     }
 
@@ -57,18 +68,50 @@ check_ids_altered_valid(const char *id)
 
 START_TEST(test_ids_link_known)
 {
-    ck_assert_int_eq(crm_link_id_valid(CHECK_IDS_LINK, 12), 1);
-    ck_assert_int_eq(crm_link_id_valid("Zx9kQ2mB7ayx", 12), 1);
-    ck_assert_int_eq(crm_link_id_valid("aaaaaaaaaaxn", 12), 1);
+    ck_assert_int_eq(crm_link_id_valid(&check_ids_key, CHECK_IDS_LINK, 12),
+                     1);
+    ck_assert_int_eq(crm_link_id_valid(&check_ids_key, "Zx9kQ2mB7aO6", 12),
+                     1);
+    ck_assert_int_eq(crm_link_id_valid(&check_ids_key, "aaaaaaaaaaEY", 12),
+                     1);
 
     /* every one-character change of these is caught */
     ck_assert_uint_eq(check_ids_altered_valid(CHECK_IDS_LINK), 0);
-    ck_assert_uint_eq(check_ids_altered_valid("Zx9kQ2mB7ayx"), 0);
+    ck_assert_uint_eq(check_ids_altered_valid("Zx9kQ2mB7aO6"), 0);
 
     /* swapped check characters, and the neighbours of the right ones */
-    ck_assert_int_eq(crm_link_id_valid("0123456789kO", 12), 0);
-    ck_assert_int_eq(crm_link_id_valid("0123456789Oj", 12), 0);
-    ck_assert_int_eq(crm_link_id_valid("0123456789Ol", 12), 0);
+    ck_assert_int_eq(crm_link_id_valid(&check_ids_key, "0123456789VM", 12),
+                     0);
+    ck_assert_int_eq(crm_link_id_valid(&check_ids_key, "0123456789MU", 12),
+                     0);
+    ck_assert_int_eq(crm_link_id_valid(&check_ids_key, "0123456789MW", 12),
+                     0);
+
+    /* the old unkeyed check (FNV-1a) no longer passes */
+    ck_assert_int_eq(crm_link_id_valid(&check_ids_key, "0123456789Ok", 12),
+                     0);
+}
+END_TEST
+
+
+/* without the key nobody makes an id that passes: another key, another id */
+START_TEST(test_ids_link_keyed)
+{
+    char  id[CRM_LINK_ID_LEN + 1];
+
+    ck_assert_int_eq(crm_link_id_valid(&check_ids_other_key, CHECK_IDS_LINK,
+                                       12), 0);
+    ck_assert_int_eq(crm_link_id_valid(&check_ids_other_key, "0123456789n9",
+                                       12), 1);
+    ck_assert_int_eq(crm_link_id_valid(&check_ids_key, "0123456789n9", 12),
+                     0);
+
+    ck_assert_int_eq(crm_link_id_generate(&check_ids_other_key, id), 0);
+    ck_assert_int_eq(crm_link_id_valid(&check_ids_other_key, id, 12), 1);
+
+    /* the shape alone says nothing of the check */
+    ck_assert_int_eq(crm_link_id_shaped("0123456789n9", 12), 1);
+    ck_assert_int_eq(crm_link_id_shaped("0123456789n-", 12), 0);
 }
 END_TEST
 
@@ -77,29 +120,34 @@ START_TEST(test_ids_link_shape)
 {
     char  id[CRM_LINK_ID_LEN + 2];
 
-    ck_assert_int_eq(crm_link_id_valid("", 0), 0);
-    ck_assert_int_eq(crm_link_id_valid(CHECK_IDS_LINK, 11), 0);
-    ck_assert_int_eq(crm_link_id_valid("0123456789Okx", 13), 0);
-    ck_assert_int_eq(crm_link_id_valid("0123456789O", 11), 0);
+    const crm_link_key_t  *k;
+
+    k = &check_ids_key;
+
+    ck_assert_int_eq(crm_link_id_valid(k, "", 0), 0);
+    ck_assert_int_eq(crm_link_id_valid(k, CHECK_IDS_LINK, 11), 0);
+    ck_assert_int_eq(crm_link_id_valid(k, "0123456789MVx", 13), 0);
+    ck_assert_int_eq(crm_link_id_valid(k, "0123456789M", 11), 0);
 
     /* a short C string is read up to its NUL, not beyond */
-    ck_assert_int_eq(crm_link_id_valid("01234", 12), 0);
+    ck_assert_int_eq(crm_link_id_valid(k, "01234", 12), 0);
+    ck_assert_int_eq(crm_link_id_shaped("01234", 12), 0);
 
     /* outside the alphabet, wherever it is */
     memcpy(id, CHECK_IDS_LINK, sizeof(CHECK_IDS_LINK));
     id[3] = '-';
-    ck_assert_int_eq(crm_link_id_valid(id, 12), 0);
+    ck_assert_int_eq(crm_link_id_valid(k, id, 12), 0);
     id[3] = '_';
-    ck_assert_int_eq(crm_link_id_valid(id, 12), 0);
+    ck_assert_int_eq(crm_link_id_valid(k, id, 12), 0);
     id[3] = '\0';
-    ck_assert_int_eq(crm_link_id_valid(id, 12), 0);
+    ck_assert_int_eq(crm_link_id_valid(k, id, 12), 0);
     id[3] = (char) 0xc3;
-    ck_assert_int_eq(crm_link_id_valid(id, 12), 0);
+    ck_assert_int_eq(crm_link_id_valid(k, id, 12), 0);
 
     memcpy(id, CHECK_IDS_LINK, sizeof(CHECK_IDS_LINK));
     id[11] = '=';
-    ck_assert_int_eq(crm_link_id_valid(id, 12), 0);
-    ck_assert_int_eq(crm_link_id_valid(" 123456789Ok", 12), 0);
+    ck_assert_int_eq(crm_link_id_valid(k, id, 12), 0);
+    ck_assert_int_eq(crm_link_id_valid(k, " 123456789MV", 12), 0);
 }
 END_TEST
 
@@ -118,9 +166,9 @@ START_TEST(test_ids_link_generate)
     for (i = 0; i < CHECK_IDS_LINKS; i++) {
         p = ids + i * (CRM_LINK_ID_LEN + 1);
 
-        ck_assert_int_eq(crm_link_id_generate(p), 0);
+        ck_assert_int_eq(crm_link_id_generate(&check_ids_key, p), 0);
         ck_assert_uint_eq(strlen(p), CRM_LINK_ID_LEN);
-        ck_assert_msg(crm_link_id_valid(p, CRM_LINK_ID_LEN),
+        ck_assert_msg(crm_link_id_valid(&check_ids_key, p, CRM_LINK_ID_LEN),
                       "generated \"%s\" is refused", p);
 
         for (n = 0; n < 10; n++) {
@@ -170,20 +218,26 @@ START_TEST(test_ids_click_round_trip)
     ck_assert(strspn(click, CHECK_IDS_ALPHABET) == CRM_CLICK_ID_LEN);
 
     ts = -1;
-    ck_assert_int_eq(crm_click_id_parse(click, CRM_CLICK_ID_LEN, link, &ts),
-                     1);
+    ck_assert_int_eq(crm_click_id_parse(&check_ids_key, click,
+                                        CRM_CLICK_ID_LEN, link, &ts), 1);
     ck_assert_str_eq(link, CHECK_IDS_LINK);
     ck_assert_int_eq(ts, 1700000000);
 
     /* the outputs are optional */
-    ck_assert_int_eq(crm_click_id_parse(click, CRM_CLICK_ID_LEN, NULL, NULL),
-                     1);
+    ck_assert_int_eq(crm_click_id_parse(&check_ids_key, click,
+                                        CRM_CLICK_ID_LEN, NULL, NULL), 1);
 
     /* a known one */
-    ck_assert_int_eq(crm_click_id_parse("Zx9kQ2mB7ayx1r31eqAbCdEfGh", 26,
+    ck_assert_int_eq(crm_click_id_parse(&check_ids_key,
+                                        "Zx9kQ2mB7aO61r31eqAbCdEfGh", 26,
                                         link, &ts), 1);
-    ck_assert_str_eq(link, "Zx9kQ2mB7ayx");
+    ck_assert_str_eq(link, "Zx9kQ2mB7aO6");
     ck_assert_int_eq(ts, 1700000000);
+
+    /* its link's check is keyed too */
+    ck_assert_int_eq(crm_click_id_parse(&check_ids_other_key,
+                                        "Zx9kQ2mB7aO61r31eqAbCdEfGh", 26,
+                                        NULL, NULL), 0);
 }
 END_TEST
 
@@ -197,12 +251,14 @@ START_TEST(test_ids_click_time_bounds)
 
     ck_assert_int_eq(crm_click_id_generate(CHECK_IDS_LINK, 0, click), 0);
     ck_assert_int_eq(memcmp(click + 12, "000000", 6), 0);
-    ck_assert_int_eq(crm_click_id_parse(click, 26, link, &ts), 1);
+    ck_assert_int_eq(crm_click_id_parse(&check_ids_key, click, 26, link,
+                                        &ts), 1);
     ck_assert_int_eq(ts, 0);
 
     ck_assert_int_eq(crm_click_id_generate(CHECK_IDS_LINK, last, click), 0);
     ck_assert_int_eq(memcmp(click + 12, "zzzzzz", 6), 0);
-    ck_assert_int_eq(crm_click_id_parse(click, 26, link, &ts), 1);
+    ck_assert_int_eq(crm_click_id_parse(&check_ids_key, click, 26, link,
+                                        &ts), 1);
     ck_assert_int_eq(ts, last);
 
     ck_assert_int_eq(crm_click_id_generate(CHECK_IDS_LINK, 61, click), 0);
@@ -210,11 +266,11 @@ START_TEST(test_ids_click_time_bounds)
     ck_assert_int_eq(crm_click_id_generate(CHECK_IDS_LINK, 62, click), 0);
     ck_assert_int_eq(memcmp(click + 12, "000010", 6), 0);
 
-    /* out of range, or a link id that is not one */
+    /* out of range, or a link id without a link id's shape */
     ck_assert_int_eq(crm_click_id_generate(CHECK_IDS_LINK, -1, click), -1);
     ck_assert_int_eq(crm_click_id_generate(CHECK_IDS_LINK, last + 1, click),
                      -1);
-    ck_assert_int_eq(crm_click_id_generate("0123456789Ol", 0, click), -1);
+    ck_assert_int_eq(crm_click_id_generate("0123456789M-", 0, click), -1);
     ck_assert_int_eq(crm_click_id_generate("0123", 0, click), -1);
 }
 END_TEST
@@ -247,47 +303,52 @@ START_TEST(test_ids_click_distinct)
 END_TEST
 
 
+/* a click id under the test key, without the outputs */
+#define check_ids_click(s, len)                                              \
+    crm_click_id_parse(&check_ids_key, (s), (len), NULL, NULL)
+
+
 START_TEST(test_ids_click_parse_refuses)
 {
     char     click[CRM_CLICK_ID_LEN + 2];
     int64_t  ts;
 
-    static const char  good[] = "Zx9kQ2mB7ayx1r31eqAbCdEfGh";
+    static const char  good[] = "Zx9kQ2mB7aO61r31eqAbCdEfGh";
 
-    ck_assert_int_eq(crm_click_id_parse(good, 26, NULL, NULL), 1);
+    ck_assert_int_eq(check_ids_click(good, 26), 1);
 
     /* length */
-    ck_assert_int_eq(crm_click_id_parse("", 0, NULL, NULL), 0);
-    ck_assert_int_eq(crm_click_id_parse(good, 25, NULL, NULL), 0);
-    ck_assert_int_eq(crm_click_id_parse("Zx9kQ2mB7ayx1r31eqAbCdEfGhi", 27,
-                                        NULL, NULL), 0);
-    ck_assert_int_eq(crm_click_id_parse(CHECK_IDS_LINK, 12, NULL, NULL), 0);
+    ck_assert_int_eq(check_ids_click("", 0), 0);
+    ck_assert_int_eq(check_ids_click(good, 25), 0);
+    ck_assert_int_eq(check_ids_click("Zx9kQ2mB7aO61r31eqAbCdEfGhi", 27), 0);
+    ck_assert_int_eq(check_ids_click(CHECK_IDS_LINK, 12), 0);
 
     /* the embedded link id's check characters */
     memcpy(click, good, sizeof(good));
-    click[11] = 'y';
-    ck_assert_int_eq(crm_click_id_parse(click, 26, NULL, NULL), 0);
+    click[11] = '7';
+    ck_assert_int_eq(check_ids_click(click, 26), 0);
 
     memcpy(click, good, sizeof(good));
     click[0] = 'z';
-    ck_assert_int_eq(crm_click_id_parse(click, 26, NULL, NULL), 0);
+    ck_assert_int_eq(check_ids_click(click, 26), 0);
 
     /* the alphabet, in the second and in the random end */
     memcpy(click, good, sizeof(good));
     click[14] = '-';
-    ck_assert_int_eq(crm_click_id_parse(click, 26, NULL, NULL), 0);
+    ck_assert_int_eq(check_ids_click(click, 26), 0);
 
     memcpy(click, good, sizeof(good));
     click[25] = '.';
-    ck_assert_int_eq(crm_click_id_parse(click, 26, NULL, NULL), 0);
+    ck_assert_int_eq(check_ids_click(click, 26), 0);
 
     memcpy(click, good, sizeof(good));
     click[20] = '\0';
-    ck_assert_int_eq(crm_click_id_parse(click, 26, NULL, NULL), 0);
+    ck_assert_int_eq(check_ids_click(click, 26), 0);
 
     /* a refused id leaves the outputs alone */
     ts = 42;
-    ck_assert_int_eq(crm_click_id_parse(click, 26, NULL, &ts), 0);
+    ck_assert_int_eq(crm_click_id_parse(&check_ids_key, click, 26, NULL,
+                                        &ts), 0);
     ck_assert_int_eq(ts, 42);
 }
 END_TEST
@@ -302,6 +363,7 @@ check_ids_suite(void)
     s = crm_check_suite("ids", &tc);
 
     tcase_add_test(tc, test_ids_link_known);
+    tcase_add_test(tc, test_ids_link_keyed);
     tcase_add_test(tc, test_ids_link_shape);
     tcase_add_test(tc, test_ids_link_generate);
     tcase_add_test(tc, test_ids_click_round_trip);

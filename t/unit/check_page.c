@@ -266,13 +266,18 @@ END_TEST
 
 START_TEST(test_page_cursor_link_id)
 {
-    char          id[CRM_LINK_ID_LEN + 1];
-    char          text[CRM_CURSOR_MAX], query[CRM_CURSOR_MAX + 16];
-    crm_page_t    page;
-    crm_error_t   err;
-    crm_cursor_t  in, out;
+    char            id[CRM_LINK_ID_LEN + 1];
+    char            text[CRM_CURSOR_MAX], query[CRM_CURSOR_MAX + 16];
+    crm_page_t      page;
+    crm_error_t     err;
+    crm_cursor_t    in, out;
+    crm_link_key_t  key;
 
-    ck_assert_int_eq(crm_link_id_generate(id), 0);
+    /* a cursor reads the id's shape: any key makes one */
+    key.data = (const unsigned char *) "a cursor test key of 32 bytes...";
+    key.len = 32;
+
+    ck_assert_int_eq(crm_link_id_generate(&key, id), 0);
 
     memset(&in, 0, sizeof(in));
     in.ts_us = 1763712000123456LL;
@@ -294,9 +299,11 @@ START_TEST(test_page_cursor_link_id)
     ck_assert_int_eq(crm_page_parse(crm_str_c(query), CRM_PAGE_NUMERIC,
                                     &page, &err), CRM_E_INVALID);
 
-    /* another check character fails the check: not a cursor at all */
-    in.id[CRM_LINK_ID_LEN - 1] = in.id[CRM_LINK_ID_LEN - 1] == 'A' ? 'B'
-                                                                 : 'A';
+    /*
+     * a cursor names a place in the caller's own list: a link id's shape
+     * is enough (its check needs the key), anything else is not a cursor
+     */
+    in.id[CRM_LINK_ID_LEN - 1] = '-';
     crm_cursor_encode(&in, text);
 
     ck_assert_int_eq(crm_cursor_decode(crm_str_c(text), &out, &err),

@@ -58,6 +58,8 @@ crm_error_set(crm_error_t *err, crm_status_e code, const char *field,
 
     err->code = code;
     err->cause[0] = '\0';
+    err->sqlstate[0] = '\0';
+    err->retry_after = 0;
 
     n = snprintf(err->field, sizeof(err->field), "%s",
                  field != NULL ? field : "");

@@ -34,6 +34,8 @@ typedef struct {
     char          field[64];     /* offending field, "" when none */
     char          message[256];  /* safe to show to the client */
     char          cause[256];    /* for the error log only, never sent */
+    char          sqlstate[6];   /* PostgreSQL's, "" when none */
+    unsigned      retry_after;   /* seconds, for a 429 or 503; 0: 1 s */
 } crm_error_t;
 
 

@@ -11,6 +11,8 @@
 #include <pthread.h>
 #include <string.h>
 
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/rand.h>
 
 #include "crm_ids.h"
@@ -27,13 +29,11 @@
 #define CRM_IDS_NONCE_MUL    6364136223846793005ULL
 #define CRM_IDS_NONCE_ADD    1442695040888963407ULL
 
-#define CRM_IDS_FNV_BASIS    2166136261u
-#define CRM_IDS_FNV_PRIME    16777619u
-
 
 static int crm_ids_random(char *out, size_t n);
 static int crm_ids_nonce(char *out);
-static void crm_ids_check(const char *s, char *out);
+static int crm_ids_check(const crm_link_key_t *key, const char *s,
+    char *out);
 static int crm_ids_digit(char c);
 
 
@@ -42,13 +42,14 @@ static const char  crm_ids_alphabet[] =
 
 
 int
-crm_link_id_generate(char *out)
+crm_link_id_generate(const crm_link_key_t *key, char *out)
 {
-    if (crm_ids_random(out, CRM_IDS_RANDOM_LEN) != 0) {
+    if (crm_ids_random(out, CRM_IDS_RANDOM_LEN) != 0
+        || crm_ids_check(key, out, out + CRM_IDS_RANDOM_LEN) != 0)
+    {
         return -1;
     }
 
-    crm_ids_check(out, out + CRM_IDS_RANDOM_LEN);
     out[CRM_LINK_ID_LEN] = '\0';
 
     return 0;
@@ -56,10 +57,9 @@ crm_link_id_generate(char *out)
 
 
 int
-crm_link_id_valid(const char *s, size_t len)
+crm_link_id_shaped(const char *s, size_t len)
 {
     size_t  i;
-    char    check[2];
 
     if (len != CRM_LINK_ID_LEN) {
         return 0;
@@ -72,7 +72,20 @@ crm_link_id_valid(const char *s, size_t len)
         }
     }
 
-    crm_ids_check(s, check);
+    return 1;
+}
+
+
+int
+crm_link_id_valid(const crm_link_key_t *key, const char *s, size_t len)
+{
+    char  check[2];
+
+    if (!crm_link_id_shaped(s, len)
+        || crm_ids_check(key, s, check) != 0)
+    {
+        return 0;
+    }
 
     return s[CRM_IDS_RANDOM_LEN] == check[0]
            && s[CRM_IDS_RANDOM_LEN + 1] == check[1];
@@ -85,7 +98,7 @@ crm_click_id_generate(const char *link_id, int64_t now, char *out)
     int      i;
     int64_t  ts;
 
-    if (!crm_link_id_valid(link_id, CRM_LINK_ID_LEN)
+    if (!crm_link_id_shaped(link_id, CRM_LINK_ID_LEN)
         || now < 0 || now >= CRM_IDS_TS_LIMIT)
     {
         return -1;
@@ -111,13 +124,16 @@ crm_click_id_generate(const char *link_id, int64_t now, char *out)
 
 
 int
-crm_click_id_parse(const char *s, size_t len, char *link_id, int64_t *ts)
+crm_click_id_parse(const crm_link_key_t *key, const char *s, size_t len,
+    char *link_id, int64_t *ts)
 {
     int      d;
     size_t   i;
     int64_t  t;
 
-    if (len != CRM_CLICK_ID_LEN || !crm_link_id_valid(s, CRM_LINK_ID_LEN)) {
+    if (len != CRM_CLICK_ID_LEN
+        || !crm_link_id_valid(key, s, CRM_LINK_ID_LEN))
+    {
         return 0;
     }
 
@@ -234,26 +250,32 @@ crm_ids_random(char *out, size_t n)
 
 
 /*
- * The two check characters of a link id: the 32-bit FNV-1a hash of its
- * ten random characters, modulo 62^2, as two base62 digits.
+ * The two check characters of a link id: the first 32 bits of the
+ * HMAC-SHA256 of its ten random characters under the key, modulo 62^2,
+ * as two base62 digits (the modulo's bias, 2^32 mod 3844 in 2^32, is
+ * negligible).  -1 when OpenSSL fails.
  */
-static void
-crm_ids_check(const char *s, char *out)
+static int
+crm_ids_check(const crm_link_key_t *key, const char *s, char *out)
 {
-    size_t    i;
-    uint32_t  h;
+    uint32_t       h;
+    unsigned int   len;
+    unsigned char  mac[EVP_MAX_MD_SIZE];
 
-    h = CRM_IDS_FNV_BASIS;
-
-    for (i = 0; i < CRM_IDS_RANDOM_LEN; i++) {
-        h ^= (unsigned char) s[i];
-        h *= CRM_IDS_FNV_PRIME;
+    if (HMAC(EVP_sha256(), key->data, (int) key->len,
+             (const unsigned char *) s, CRM_IDS_RANDOM_LEN, mac, &len)
+        == NULL)
+    {
+        return -1;
     }
 
-    h %= 62 * 62;
+    h = ((uint32_t) mac[0] << 24 | (uint32_t) mac[1] << 16
+         | (uint32_t) mac[2] << 8 | (uint32_t) mac[3]) % (62 * 62);
 
     out[0] = crm_ids_alphabet[h / 62];
     out[1] = crm_ids_alphabet[h % 62];
+
+    return 0;
 }
 
 

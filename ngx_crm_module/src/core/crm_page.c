@@ -193,7 +193,7 @@ crm_cursor_decode(crm_str_t text, crm_cursor_t *c, crm_error_t *err)
     id.len = len - (size_t) (colon - (const char *) raw) - 1;
 
     c->numeric = crm_cursor_numeric_id(id);
-    c->link_id = crm_link_id_valid(id.data, id.len);
+    c->link_id = crm_link_id_shaped(id.data, id.len);
 
     if ((!c->numeric && !c->link_id && !crm_uuid_valid(id))
         || crm_cursor_parse_ts((const char *) raw,

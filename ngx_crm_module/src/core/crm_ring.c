@@ -15,6 +15,8 @@ static uint64_t crm_ring_lap_end(const crm_ring_t *ring, uint64_t off);
 static uint64_t crm_ring_skip(const crm_ring_t *ring, uint64_t off);
 static uint64_t crm_ring_line_end(const crm_ring_t *ring, uint64_t start,
     uint64_t limit);
+static void crm_ring_take(crm_ring_t *ring, crm_ring_batch_t *b,
+    int64_t lease_end, uint64_t *token);
 
 
 static unsigned char *
@@ -116,8 +118,23 @@ crm_ring_line_end(const crm_ring_t *ring, uint64_t start, uint64_t limit)
 }
 
 
+/* a new claim of batch b; the token is published before the bytes move */
+static void
+crm_ring_take(crm_ring_t *ring, crm_ring_batch_t *b, int64_t lease_end,
+    uint64_t *token)
+{
+    *token = ++ring->tokens;
+
+    __atomic_store_n(&b->token, *token, __ATOMIC_RELEASE);
+
+    b->lease_end = lease_end;
+    b->state = CRM_RING_CLAIMED;
+}
+
+
 int
-crm_ring_claim(crm_ring_t *ring, size_t max, int64_t owner, size_t *slot)
+crm_ring_claim(crm_ring_t *ring, size_t max, int64_t lease_end,
+    size_t *slot, uint64_t *token)
 {
     size_t             i, free_slot;
     uint64_t           start, end;
@@ -130,8 +147,7 @@ crm_ring_claim(crm_ring_t *ring, size_t max, int64_t owner, size_t *slot)
         b = &ring->batches[i];
 
         if (b->state == CRM_RING_RETRY) {
-            b->state = CRM_RING_CLAIMED;
-            b->owner = owner;
+            crm_ring_take(ring, b, lease_end, token);
             *slot = i;
             return 0;
         }
@@ -164,9 +180,8 @@ crm_ring_claim(crm_ring_t *ring, size_t max, int64_t owner, size_t *slot)
     b = &ring->batches[free_slot];
     b->start = start;
     b->end = end;
-    b->owner = owner;
-    b->state = CRM_RING_CLAIMED;
     b->failures = 0;
+    crm_ring_take(ring, b, lease_end, token);
 
     ring->claim = end;
     *slot = free_slot;
@@ -206,7 +221,29 @@ crm_ring_chunks(crm_ring_t *ring, size_t slot, crm_str_t *chunks)
 
 
 void
-crm_ring_finish(crm_ring_t *ring, size_t slot, int ok)
+crm_ring_renew(crm_ring_t *ring, size_t slot, uint64_t token,
+    int64_t lease_end)
+{
+    crm_ring_batch_t  *b;
+
+    b = &ring->batches[slot];
+
+    if (b->token == token && b->state == CRM_RING_CLAIMED) {
+        b->lease_end = lease_end;
+    }
+}
+
+
+uint64_t
+crm_ring_token(const crm_ring_t *ring, size_t slot)
+{
+    return __atomic_load_n(&ring->batches[slot].token, __ATOMIC_ACQUIRE);
+}
+
+
+int
+crm_ring_finish(crm_ring_t *ring, size_t slot, uint64_t token,
+    crm_ring_outcome_e outcome)
 {
     size_t             i;
     int                moved;
@@ -214,10 +251,16 @@ crm_ring_finish(crm_ring_t *ring, size_t slot, int ok)
 
     b = &ring->batches[slot];
 
-    if (!ok) {
+    if (b->token != token
+        || (b->state != CRM_RING_CLAIMED && b->state != CRM_RING_RETRY))
+    {
+        return -1;
+    }
+
+    if (outcome != CRM_RING_STORED) {
         b->state = CRM_RING_RETRY;
-        b->failures++;
-        return;
+        b->failures += outcome == CRM_RING_REFUSED;
+        return 0;
     }
 
     b->state = CRM_RING_DONE;
@@ -244,11 +287,13 @@ crm_ring_finish(crm_ring_t *ring, size_t slot, int ok)
     if (ring->gap != CRM_RING_NO_GAP && ring->head > ring->gap) {
         ring->gap = CRM_RING_NO_GAP;
     }
+
+    return 0;
 }
 
 
 size_t
-crm_ring_recover(crm_ring_t *ring, int (*gone)(int64_t owner))
+crm_ring_recover(crm_ring_t *ring, int64_t now)
 {
     size_t             i, n;
     crm_ring_batch_t  *b;
@@ -258,7 +303,7 @@ crm_ring_recover(crm_ring_t *ring, int (*gone)(int64_t owner))
     for (i = 0; i < CRM_RING_BATCHES; i++) {
         b = &ring->batches[i];
 
-        if (b->state == CRM_RING_CLAIMED && gone(b->owner)) {
+        if (b->state == CRM_RING_CLAIMED && b->lease_end <= now) {
             b->state = CRM_RING_RETRY;
             n++;
         }

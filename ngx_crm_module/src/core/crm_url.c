@@ -255,6 +255,119 @@ crm_url_prefix(crm_str_t s, const char *prefix)
 }
 
 
+const char *
+crm_host_pattern_check(crm_str_t pattern)
+{
+    size_t  i;
+
+    for (i = 0; i < pattern.len; i++) {
+        if (pattern.data[i] >= 'A' && pattern.data[i] <= 'Z') {
+            return "must be in lower case";
+        }
+    }
+
+    if (pattern.len > 2 && pattern.data[0] == '*' && pattern.data[1] == '.')
+    {
+        pattern.data += 2;
+        pattern.len -= 2;
+    }
+
+    if (pattern.len > 2 && pattern.data[0] == '['
+        && pattern.data[pattern.len - 1] == ']')
+    {
+        return crm_url_ipv6_valid(pattern.data + 1, pattern.len - 2)
+               ? NULL : "is not an IPv6 address";
+    }
+
+    if (crm_url_ipv4_valid(pattern.data, pattern.len)
+        || (pattern.len <= CRM_HOSTNAME_MAX
+            && crm_hostname_valid(pattern.data, pattern.len)))
+    {
+        return NULL;
+    }
+
+    return "must be a host name, an address or \"*.\" and a domain";
+}
+
+
+size_t
+crm_url_host(crm_str_t target, char *out)
+{
+    size_t       i, len;
+    const char  *p, *end, *host_end;
+
+    p = memchr(target.data, '/', target.len);
+    p = (p != NULL) ? p + 2 : target.data;
+    end = target.data + target.len;
+
+    for (host_end = p; host_end < end; host_end++) {
+        if (*host_end == '/' || *host_end == '?' || *host_end == '#'
+            || (*host_end == ':' && *p != '['))
+        {
+            break;
+        }
+
+        if (*host_end == ']') {
+            host_end++;
+            break;
+        }
+    }
+
+    len = (size_t) (host_end - p);
+
+    if (len > 1 && p[len - 1] == '.') {
+        len--;
+    }
+
+    if (len >= CRM_URL_HOST_MAX) {
+        len = CRM_URL_HOST_MAX - 1;
+    }
+
+    for (i = 0; i < len; i++) {
+        out[i] = crm_url_lower(p[i]);
+    }
+
+    out[len] = '\0';
+
+    return len;
+}
+
+
+int
+crm_host_list_allows(const crm_host_list_t *list, crm_str_t host)
+{
+    size_t            i;
+    const crm_str_t  *e;
+
+    if (list == NULL || list->n == 0) {
+        return 1;
+    }
+
+    for (i = 0; i < list->n; i++) {
+        e = &list->entries[i];
+
+        if (e->len > 2 && e->data[0] == '*' && e->data[1] == '.') {
+            /* ".suffix", after at least one character of a label */
+            if (host.len > e->len - 1
+                && memcmp(host.data + host.len - (e->len - 1), e->data + 1,
+                          e->len - 1) == 0)
+            {
+                return 1;
+            }
+
+            continue;
+        }
+
+        if (e->len == host.len && memcmp(e->data, host.data, host.len) == 0)
+        {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
 size_t
 crm_url_redirect(crm_str_t target, const char *link_id,
     const char *click_id, char *out, size_t cap)

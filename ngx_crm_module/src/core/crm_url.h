@@ -30,6 +30,33 @@
 const char *crm_url_check_target(crm_str_t s);
 
 /*
+ * The hosts that targets may name, from the operator: exact names or
+ * addresses ("shop.example.com", "127.0.0.1", "[::1]") and "*.suffix"
+ * patterns, which match any name ending in ".suffix" (not the suffix
+ * itself), all in lower case.  An empty list allows any host.
+ */
+typedef struct {
+    const crm_str_t  *entries;
+    size_t            n;
+} crm_host_list_t;
+
+
+/* NULL when pattern is a valid entry of a host list, else why not */
+const char *crm_host_pattern_check(crm_str_t pattern);
+
+/*
+ * The host of a target that crm_url_check_target() accepted: lower case,
+ * without a port or a trailing dot, IPv6 with its brackets, into out
+ * (CRM_URL_HOST_MAX bytes, NUL-terminated).  Returns its length.
+ */
+#define CRM_URL_HOST_MAX  256
+
+size_t crm_url_host(crm_str_t target, char *out);
+
+/* 1 when host (from crm_url_host()) is allowed by list (NULL: any) */
+int crm_host_list_allows(const crm_host_list_t *list, crm_str_t host);
+
+/*
  * Writes into out (size cap, NUL-terminated) the Location for a redirect
  * to target (already checked) with "ref=<link_id>&click_id=<click_id>"
  * added to its query, before any fragment (which starts at the first

@@ -236,6 +236,32 @@ crm_uuid_valid(crm_str_t s)
 }
 
 
+int
+crm_uuid_canonical(crm_str_t s, char *out)
+{
+    size_t  i;
+    char    c;
+
+    if (s.len != CRM_UUID_LEN) {
+        return 0;
+    }
+
+    for (i = 0; i < CRM_UUID_LEN; i++) {
+        c = s.data[i];
+
+        if (c >= 'A' && c <= 'F') {
+            c = (char) (c - 'A' + 'a');
+        }
+
+        out[i] = c;
+    }
+
+    out[CRM_UUID_LEN] = '\0';
+
+    return crm_uuid_valid((crm_str_t) { out, CRM_UUID_LEN });
+}
+
+
 size_t
 crm_utf8_length(crm_str_t s)
 {

@@ -37,6 +37,13 @@ int crm_hostname_valid(const char *p, size_t len);
 /* 1 when s is a canonical lower- or upper-case 8-4-4-4-12 hex UUID */
 int crm_uuid_valid(crm_str_t s);
 
+/*
+ * 1 when s is a UUID in any case, written in canonical lower case into
+ * out[CRM_UUID_LEN + 1]; 0 otherwise.  Ids that enter through a path or
+ * a query are stored and compared in this form.
+ */
+int crm_uuid_canonical(crm_str_t s, char *out);
+
 /* number of UTF-8 characters in s, or (size_t) -1 if s is not valid UTF-8 */
 size_t crm_utf8_length(crm_str_t s);
 

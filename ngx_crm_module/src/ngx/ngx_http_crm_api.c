@@ -2,16 +2,24 @@
  * The API content handler: request in, crm_call_t through the service
  * layer, response out.
  *
- * Routing, the token check, body limits and JSON validation run in the
- * event loop (microseconds); the call then goes to the location's thread
- * pool, where crm_call_execute() uses the thread's own PostgreSQL
+ * Routing, the credential check, body limits and JSON validation run in
+ * the event loop (microseconds); the call then goes to the location's
+ * thread pool, where crm_call_execute() uses the thread's own PostgreSQL
  * connection.  The thread sees only the call, which owns copies of
  * everything it needs: it never touches the request or its pool.  While
  * the task runs, r->main->blocked keeps the request alive even if the
- * client goes away.
+ * client goes away.  A call that waited in the pool's queue longer than
+ * crm_queue_timeout answers 503 without running: its client may have
+ * given up, and late work only makes the queue longer.  An endpoint
+ * without a run (/healthz) is answered in the event loop.
  */
 
-#include "ngx_http_crm_module.h"
+#include "ngx_http_crm_api.h"
+#include "ngx_http_crm_links.h"
+#include "ngx_http_crm_reply.h"
+#include "ngx_http_crm_state.h"
+
+#include "crm_clock.h"
 
 
 /*
@@ -24,7 +32,11 @@
 
 
 typedef struct {
-    crm_call_t        *call;
+    ngx_http_request_t  *request;
+    crm_call_t          *call;
+    int64_t              queued_ms;         /* crm_clock_ms() when posted */
+    ngx_msec_t           queue_timeout;     /* 0: none */
+    ngx_uint_t           timed_out;
 } ngx_http_crm_task_ctx_t;
 
 
@@ -39,8 +51,8 @@ static void ngx_http_crm_api_thread(void *data, ngx_log_t *log);
 static void ngx_http_crm_api_done(ngx_event_t *ev);
 static ngx_int_t ngx_http_crm_api_respond(ngx_http_request_t *r,
     crm_call_t *call);
-static ngx_table_elt_t *ngx_http_crm_api_header(ngx_http_request_t *r,
-    const char *name, size_t len);
+static ngx_int_t ngx_http_crm_api_headers(ngx_http_request_t *r,
+    crm_call_t *call);
 
 
 #define ngx_http_crm_header_value(h)                                          \
@@ -81,6 +93,7 @@ ngx_http_crm_api_handler(ngx_http_request_t *r)
 
     ngx_http_set_ctx(r, call, ngx_http_crm_module);
 
+    /* the credential first: an unauthenticated body is never parsed */
     if (crm_call_set_request(call, ngx_http_crm_api_method(r),
             (crm_str_t) { (const char *) r->uri.data, r->uri.len },
             (crm_str_t) { (const char *) r->args.data, r->args.len },
@@ -88,19 +101,8 @@ ngx_http_crm_api_handler(ngx_http_request_t *r)
                           r->connection->addr_text.len },
             ngx_http_crm_header_value(r->headers_in.user_agent))
         != CRM_OK
-        || crm_call_set_if_match(call,
-               ngx_http_crm_header_value(r->headers_in.if_match))
-           != CRM_OK
-        || crm_call_set_signed_headers(call,
-               ngx_http_crm_header_value(ngx_http_crm_api_header(r,
-                   "X-CRM-Signature", sizeof("X-CRM-Signature") - 1)),
-               ngx_http_crm_header_value(ngx_http_crm_api_header(r,
-                   "Idempotency-Key", sizeof("Idempotency-Key") - 1)))
-           != CRM_OK
-        || crm_call_authenticate(call,
-               ngx_http_crm_header_value(r->headers_in.authorization),
-               (int64_t) ngx_time())
-           != CRM_OK)
+        || ngx_http_crm_api_headers(r, call) != NGX_OK
+        || crm_call_authenticate(call, (int64_t) ngx_time()) != CRM_OK)
     {
         goto respond;
     }
@@ -113,6 +115,10 @@ ngx_http_crm_api_handler(ngx_http_request_t *r)
         rc = ngx_http_discard_request_body(r);
         if (rc != NGX_OK) {
             return rc;
+        }
+
+        if (!crm_call_needs_thread(call)) {
+            return ngx_http_crm_api_respond(r, call);
         }
 
         rc = ngx_http_crm_api_post(r, call);
@@ -153,15 +159,14 @@ ngx_http_crm_api_cleanup(void *data)
 }
 
 
-/* a request header by name; the last one when it is repeated */
-static ngx_table_elt_t *
-ngx_http_crm_api_header(ngx_http_request_t *r, const char *name, size_t len)
+/* every request header, for the verifiers and the endpoints */
+static ngx_int_t
+ngx_http_crm_api_headers(ngx_http_request_t *r, crm_call_t *call)
 {
     ngx_uint_t        i;
     ngx_list_part_t  *part;
-    ngx_table_elt_t  *h, *found;
+    ngx_table_elt_t  *h;
 
-    found = NULL;
     part = &r->headers_in.headers.part;
     h = part->elts;
 
@@ -177,14 +182,17 @@ ngx_http_crm_api_header(ngx_http_request_t *r, const char *name, size_t len)
             i = 0;
         }
 
-        if (h[i].key.len == len
-            && ngx_strncasecmp(h[i].key.data, (u_char *) name, len) == 0)
+        if (crm_call_add_request_header(call,
+                (crm_str_t) { (const char *) h[i].key.data, h[i].key.len },
+                (crm_str_t) { (const char *) h[i].value.data,
+                              h[i].value.len })
+            != CRM_OK)
         {
-            found = &h[i];
+            return NGX_ERROR;
         }
     }
 
-    return found;
+    return NGX_OK;
 }
 
 
@@ -236,6 +244,7 @@ ngx_http_crm_api_body_handler(ngx_http_request_t *r)
                           (crm_str_t) { (const char *) body.data, body.len })
         != CRM_OK
         || crm_call_prepare(call) != CRM_OK
+        || !crm_call_needs_thread(call)
         || ngx_http_crm_api_post(r, call) != NGX_OK)
     {
         ngx_http_finalize_request(r, ngx_http_crm_api_respond(r, call));
@@ -316,10 +325,13 @@ ngx_http_crm_api_post(ngx_http_request_t *r, crm_call_t *call)
     }
 
     ctx = task->ctx;
+    ctx->request = r;
     ctx->call = call;
+    ctx->queued_ms = crm_clock_ms();
+    ctx->queue_timeout = lcf->queue_timeout;
 
     task->handler = ngx_http_crm_api_thread;
-    task->event.data = r;
+    task->event.data = task;
     task->event.handler = ngx_http_crm_api_done;
     task->event.log = r->connection->log;
 
@@ -347,9 +359,19 @@ ngx_http_crm_api_thread(void *data, ngx_log_t *log)
 {
     ngx_http_crm_task_ctx_t  *ctx = data;
 
+    int64_t      waited;
     crm_call_t  *call;
 
     call = ctx->call;
+    waited = crm_clock_ms() - ctx->queued_ms;
+
+    if (ctx->queue_timeout && waited > (int64_t) ctx->queue_timeout) {
+        ctx->timed_out = 1;
+        crm_call_fail(call, CRM_E_UNAVAILABLE, "server busy");
+        crm_error_cause(&call->error, "waited %lld ms for a thread",
+                        (long long) waited);
+        return;
+    }
 
     crm_call_execute(crm_db_for_thread(call->conf->db), call);
 }
@@ -358,11 +380,16 @@ ngx_http_crm_api_thread(void *data, ngx_log_t *log)
 static void
 ngx_http_crm_api_done(ngx_event_t *ev)
 {
-    crm_call_t          *call;
-    ngx_connection_t    *c;
-    ngx_http_request_t  *r;
+    ngx_thread_task_t  *task = ev->data;
 
-    r = ev->data;
+    crm_call_t                *call;
+    ngx_connection_t          *c;
+    ngx_http_request_t        *r;
+    ngx_http_crm_task_ctx_t   *ctx;
+    ngx_http_crm_main_conf_t  *mcf;
+
+    ctx = task->ctx;
+    r = ctx->request;
     c = r->connection;
 
     ngx_http_set_log_request(c->log, r);
@@ -383,43 +410,28 @@ ngx_http_crm_api_done(ngx_event_t *ev)
     r->main->blocked--;
     r->aio = 0;
 
-    call = ngx_http_get_module_ctx(r, ngx_http_crm_module);
+    call = ctx->call;
+
+    if (ctx->timed_out) {
+        mcf = ngx_http_get_module_main_conf(r, ngx_http_crm_module);
+        ngx_http_crm_count(mcf, NGX_HTTP_CRM_QUEUE_TIMEOUTS, 1);
+    }
 
     ngx_http_finalize_request(r, ngx_http_crm_api_respond(r, call));
     ngx_http_run_posted_requests(c);
 }
 
 
-ngx_int_t
-ngx_http_crm_add_header(ngx_http_request_t *r, const char *name,
-    const char *value)
-{
-    ngx_table_elt_t  *h;
-
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h == NULL) {
-        return NGX_ERROR;
-    }
-
-    h->hash = 1;
-    h->key.data = (u_char *) name;
-    h->key.len = ngx_strlen(name);
-    h->value.data = (u_char *) value;
-    h->value.len = ngx_strlen(value);
-
-    return NGX_OK;
-}
-
-
 static ngx_int_t
 ngx_http_crm_api_respond(ngx_http_request_t *r, crm_call_t *call)
 {
-    size_t                     i;
     ngx_int_t                  rc;
     ngx_buf_t                 *b;
     ngx_uint_t                 level;
     ngx_chain_t                out;
     crm_reply_t               *reply;
+    crm_header_t              *h;
+    crm_changed_t             *changed;
     ngx_http_crm_main_conf_t  *mcf;
 
     crm_call_finish(call);
@@ -432,11 +444,10 @@ ngx_http_crm_api_respond(ngx_http_request_t *r, crm_call_t *call)
                             : NGX_HTTP_CRM_API_2XX, 1);
 
     /* a link changed here takes effect at once on this host */
-    if (call->rc == CRM_OK && call->link_changed[0] != '\0'
-        && mcf->link_zone != NULL)
-    {
-        ngx_http_crm_links_forget(mcf->link_zone,
-                                  (u_char *) call->link_changed);
+    for (changed = call->changed; changed != NULL; changed = changed->next) {
+        if (changed->kind == CRM_CHANGED_LINK && mcf->link_zone != NULL) {
+            ngx_http_crm_links_forget(mcf, (const u_char *) changed->id);
+        }
     }
 
     if (call->rc != CRM_OK && call->error.cause[0] != '\0') {
@@ -472,9 +483,9 @@ ngx_http_crm_api_respond(ngx_http_request_t *r, crm_call_t *call)
         return NGX_ERROR;
     }
 
-    for (i = 0; i < reply->nheaders; i++) {
-        if (ngx_http_crm_add_header(r, reply->headers[i].name,
-                                        reply->headers[i].value)
+    /* the call, and its arena, live as long as the request */
+    for (h = reply->headers; h != NULL; h = h->next) {
+        if (ngx_http_crm_add_header(r, h->name.data, h->value.data)
             != NGX_OK)
         {
             return NGX_ERROR;

@@ -4,14 +4,19 @@
  *
  * The queue is a crm_ring (see crm_ring.h: whole lines, batches freed only
  * once stored) in a shared zone, holding crm_click.h lines, each pushed
- * under the zone's mutex.  A worker's flush timer claims a batch and a
- * pool thread copies it straight from the zone into PostgreSQL; the batch
- * is freed when the commit is known.  A batch whose commit failed is sent
- * again; so is one whose worker died (found with kill(pid, 0)); a click's
- * id is its key, so sending a batch twice is harmless.  A batch that
- * PostgreSQL refuses three times (not an outage: its content) is set
- * aside in a ".bad" file of the spool folder, and its clicks counted as
- * dropped.
+ * under the zone's mutex.  A worker's flush timer claims a batch, leased
+ * for crm_click_queue's lease and renewed at every tick while the flush
+ * runs, and a pool thread of the edge's pool copies it straight from the
+ * zone into PostgreSQL; the batch is freed when the commit is known.  A
+ * batch whose commit failed is sent again; so is one whose lease ran out
+ * (its worker died, or stopped).  Before it commits, the thread checks
+ * that the batch is still its claim's: otherwise another worker may have
+ * stored it and freed its bytes, and the copy is rolled back.  A click's
+ * id is its key, so a batch stored twice is harmless.  A batch that
+ * PostgreSQL refuses three times for its content (a data exception or a
+ * constraint; never an outage, a lock, a missing table or privilege) is
+ * set aside in a ".bad" file of the spool folder, and its clicks counted
+ * as dropped.
  *
  * When the ring is full (PostgreSQL down for long), clicks go to the
  * worker's own spool file in crm_click_spool's folder.  A file's writer,
@@ -27,16 +32,18 @@
  * keeps flushing until the ring is empty, and counts what it could not.
  */
 
-#include "ngx_http_crm_module.h"
+#include "ngx_http_crm_clicks.h"
+#include "ngx_http_crm_state.h"
 
 #include <dirent.h>
 #include <sys/file.h>
 
 #include "crm_click.h"
 #include "crm_ring.h"
+#include "crm_store_edge.h"
 
 
-#define NGX_HTTP_CRM_CLICKS_LAYOUT   2
+#define NGX_HTTP_CRM_CLICKS_LAYOUT   3
 
 /* a spool file is sealed for replay at the latest this old */
 #define NGX_HTTP_CRM_SPOOL_SEAL      10000
@@ -51,25 +58,11 @@
 #define NGX_HTTP_CRM_PATH_MAX        1024
 #define NGX_HTTP_CRM_SPOOL_DIR_MAX   (NGX_HTTP_CRM_PATH_MAX - 128)
 
-/*
- * Counters by process slot, each in its own cache line: redirects count
- * on every request, and two workers adding to one line would bounce it
- * between cores.  Slots are reused after reloads, and the adds stay
- * atomic for that; /metrics adds the slots up.
- */
-#define NGX_HTTP_CRM_SLOTS           64
-
-
-typedef struct {
-    ngx_atomic_t             v[NGX_HTTP_CRM_NCOUNTERS];
-} __attribute__((aligned(64))) ngx_http_crm_counters_t;
-
 
 typedef struct {
     ngx_uint_t               layout;
     ngx_atomic_t             generation;    /* the newest workers' */
     ngx_atomic_t             spool_bytes;
-    ngx_http_crm_counters_t  counters[NGX_HTTP_CRM_SLOTS];
     crm_ring_t               ring;          /* last: its data follows */
 } ngx_http_crm_clicks_shctx_t;
 
@@ -83,7 +76,9 @@ typedef struct {
 /* a batch on the pool; the thread fills the result fields */
 typedef struct {
     ngx_http_crm_main_conf_t  *mcf;
+    crm_ring_t                *ring;
     size_t                     slot;
+    uint64_t                   token;       /* the claim's */
     crm_str_t                  chunks[2];
     size_t                     nchunks;
     ngx_uint_t                 done;
@@ -122,7 +117,7 @@ static ngx_int_t ngx_http_crm_clicks_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
 static ngx_http_crm_clicks_shctx_t *ngx_http_crm_clicks_sh(
     ngx_http_crm_main_conf_t *mcf, ngx_slab_pool_t **shpool);
-static int ngx_http_crm_gone(int64_t pid);
+static int ngx_http_crm_flush_intact(void *data);
 static ngx_uint_t ngx_http_crm_clicks_newer(ngx_http_crm_clicks_shctx_t *sh);
 static void ngx_http_crm_flush_timer(ngx_event_t *ev);
 static void ngx_http_crm_flush_start(ngx_http_crm_main_conf_t *mcf);
@@ -130,6 +125,8 @@ static void ngx_http_crm_flush_thread(void *data, ngx_log_t *log);
 static void ngx_http_crm_flush_done(ngx_event_t *ev);
 static void ngx_http_crm_flush_finish(ngx_http_crm_main_conf_t *mcf,
     ngx_http_crm_flush_t *f);
+static void ngx_http_crm_flush_end(ngx_http_crm_main_conf_t *mcf,
+    ngx_http_crm_flush_t *f, crm_ring_outcome_e outcome);
 static void ngx_http_crm_set_aside(ngx_http_crm_main_conf_t *mcf,
     ngx_http_crm_flush_t *f);
 static ngx_int_t ngx_http_crm_spool_open(ngx_http_crm_main_conf_t *mcf,
@@ -212,6 +209,22 @@ ngx_http_crm_click_queue(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             }
 
             mcf->flush_interval = (ngx_msec_t) n;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "lease=", 6) == 0) {
+            s.data = value[i].data + 6;
+            s.len = value[i].len - 6;
+
+            n = ngx_parse_time(&s, 0);
+            if (n == NGX_ERROR || n < 1000 || n > 600000) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "\"%V\": lease must be between 1s and "
+                                   "10m", &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            mcf->flush_lease = (ngx_msec_t) n;
             continue;
         }
 
@@ -431,42 +444,16 @@ ngx_http_crm_clicks_sh(ngx_http_crm_main_conf_t *mcf,
 }
 
 
-void
-ngx_http_crm_count(ngx_http_crm_main_conf_t *mcf,
-    ngx_http_crm_counter_e counter, ngx_atomic_int_t n)
-{
-    ngx_http_crm_clicks_shctx_t  *sh;
-
-    sh = ngx_http_crm_clicks_sh(mcf, NULL);
-
-    if (sh != NULL && n != 0) {
-        (void) ngx_atomic_fetch_add(
-                   &sh->counters[ngx_process_slot % NGX_HTTP_CRM_SLOTS]
-                   .v[counter], n);
-    }
-}
-
-
 ngx_int_t
-ngx_http_crm_clicks_stats(ngx_http_crm_main_conf_t *mcf,
-    ngx_atomic_uint_t *counters, size_t *queued_bytes, size_t *queue_size,
-    off_t *spool_bytes)
+ngx_http_crm_clicks_gauges(ngx_http_crm_main_conf_t *mcf,
+    size_t *queued_bytes, size_t *queue_size, off_t *spool_bytes)
 {
-    ngx_uint_t                    i, slot;
     ngx_slab_pool_t              *shpool;
     ngx_http_crm_clicks_shctx_t  *sh;
 
     sh = ngx_http_crm_clicks_sh(mcf, &shpool);
     if (sh == NULL) {
         return NGX_DECLINED;
-    }
-
-    for (i = 0; i < NGX_HTTP_CRM_NCOUNTERS; i++) {
-        counters[i] = 0;
-
-        for (slot = 0; slot < NGX_HTTP_CRM_SLOTS; slot++) {
-            counters[i] += sh->counters[slot].v[i];
-        }
     }
 
     ngx_shmtx_lock(&shpool->mutex);
@@ -508,12 +495,17 @@ ngx_http_crm_clicks_push(ngx_http_crm_main_conf_t *mcf, const u_char *line,
 }
 
 
-/* a batch's owner that no longer exists */
+/*
+ * A pool thread, after it read the batch where it lies and before it
+ * commits: the bytes were the batch's only if no other worker has claimed
+ * it since (then it could have stored and freed them).
+ */
 static int
-ngx_http_crm_gone(int64_t pid)
+ngx_http_crm_flush_intact(void *data)
 {
-    return pid != ngx_pid && kill((ngx_pid_t) pid, 0) == -1
-           && ngx_errno == ESRCH;
+    ngx_http_crm_flush_t *f = data;
+
+    return crm_ring_token(f->ring, f->slot) == f->token;
 }
 
 
@@ -540,7 +532,7 @@ ngx_http_crm_clicks_init_process(ngx_cycle_t *cycle)
 
     mcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_crm_module);
 
-    if (mcf == NULL || mcf->click_zone == NULL || mcf->click_pool == NULL) {
+    if (mcf == NULL || mcf->click_zone == NULL || mcf->edge_pool == NULL) {
         return NGX_OK;
     }
 
@@ -594,15 +586,26 @@ ngx_http_crm_flush_timer(ngx_event_t *ev)
 
     ngx_uint_t                    quitting, empty;
     ngx_slab_pool_t              *shpool;
+    ngx_http_crm_flush_t         *f;
     ngx_http_crm_clicks_shctx_t  *sh;
 
     sh = ngx_http_crm_clicks_sh(mcf, &shpool);
+    f = ngx_http_crm_flush_task->ctx;
 
     ngx_shmtx_lock(&shpool->mutex);
 
+    /*
+     * the lease of this worker's flush goes on while it runs; that of a
+     * worker gone or stopped runs out, and its batch is sent again
+     */
+    if (ngx_http_crm_flushing) {
+        crm_ring_renew(&sh->ring, f->slot, f->token,
+                       (int64_t) (ngx_current_msec + mcf->flush_lease));
+    }
+
     ngx_http_crm_count(mcf, NGX_HTTP_CRM_BATCHES_RECOVERED,
                        (ngx_atomic_int_t) crm_ring_recover(&sh->ring,
-                                                       ngx_http_crm_gone));
+                                              (int64_t) ngx_current_msec));
     empty = crm_ring_empty(&sh->ring);
 
     ngx_shmtx_unlock(&shpool->mutex);
@@ -659,10 +662,13 @@ ngx_http_crm_flush_start(ngx_http_crm_main_conf_t *mcf)
     f = task->ctx;
     ngx_memzero(f, sizeof(ngx_http_crm_flush_t));
     f->mcf = mcf;
+    f->ring = &sh->ring;
 
     ngx_shmtx_lock(&shpool->mutex);
 
-    rc = crm_ring_claim(&sh->ring, mcf->flush_batch, ngx_pid, &f->slot);
+    rc = crm_ring_claim(&sh->ring, mcf->flush_batch,
+                        (int64_t) (ngx_current_msec + mcf->flush_lease),
+                        &f->slot, &f->token);
 
     if (rc == 0) {
         f->nchunks = crm_ring_chunks(&sh->ring, f->slot, f->chunks);
@@ -674,7 +680,7 @@ ngx_http_crm_flush_start(ngx_http_crm_main_conf_t *mcf)
         return;
     }
 
-    if (ngx_thread_task_post(mcf->click_pool, task) != NGX_OK) {
+    if (ngx_thread_task_post(mcf->edge_pool, task) != NGX_OK) {
         f->rc = crm_error_set(&f->err, CRM_E_UNAVAILABLE, NULL,
                               "thread pool queue full");
         ngx_http_crm_flush_finish(mcf, f);
@@ -693,17 +699,21 @@ ngx_http_crm_flush_thread(void *data, ngx_log_t *log)
 {
     ngx_http_crm_flush_t *f = data;
 
-    crm_db_t  *db;
+    crm_db_t           *db;
+    crm_edge_intact_t   intact;
 
     db = crm_db_for_thread(f->mcf->click_db);
+
+    intact.check = ngx_http_crm_flush_intact;
+    intact.data = f;
 
     if (db == NULL) {
         f->rc = crm_error_set(&f->err, CRM_E_UNAVAILABLE, NULL,
                               "out of memory");
 
     } else {
-        f->rc = crm_store_edge_clicks(db, f->chunks, f->nchunks, &f->inserted,
-                                      &f->err);
+        f->rc = crm_store_edge_clicks(db, f->chunks, f->nchunks, &intact,
+                                      &f->inserted, &f->err);
     }
 
     ngx_memory_barrier();
@@ -754,56 +764,69 @@ ngx_http_crm_flush_finish(ngx_http_crm_main_conf_t *mcf,
     ngx_slab_pool_t              *shpool;
     ngx_http_crm_clicks_shctx_t  *sh;
 
-    sh = ngx_http_crm_clicks_sh(mcf, &shpool);
-
     if (f->rc == CRM_OK) {
-        ngx_shmtx_lock(&shpool->mutex);
-        crm_ring_finish(&sh->ring, f->slot, 1);
-        ngx_shmtx_unlock(&shpool->mutex);
-
         ngx_http_crm_db_ok = 1;
         ngx_http_crm_count(mcf, NGX_HTTP_CRM_CLICKS_FLUSHED,
                            (ngx_atomic_int_t) f->inserted);
+        ngx_http_crm_flush_end(mcf, f, CRM_RING_STORED);
+        return;
+    }
+
+    /* another worker took the batch over: it is that worker's now */
+    if (f->rc == CRM_E_GONE) {
         return;
     }
 
     ngx_http_crm_count(mcf, NGX_HTTP_CRM_FLUSH_FAILURES, 1);
 
-    if (f->rc == CRM_E_UNAVAILABLE) {
-        /* an outage is logged once, not at every retry */
+    if (!crm_db_refused_data(&f->err)) {
+        /* an outage, a lock, a schema or privilege problem: logged once */
         if (ngx_http_crm_db_ok) {
-            ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+            ngx_log_error((f->rc == CRM_E_UNAVAILABLE ? NGX_LOG_WARN
+                                                      : NGX_LOG_ERR),
+                          ngx_cycle->log, 0,
                           "crm: click flush failed, clicks stay queued: "
                           "%s (%s)", f->err.message, f->err.cause);
         }
 
         ngx_http_crm_db_ok = 0;
-
-        ngx_shmtx_lock(&shpool->mutex);
-        crm_ring_finish(&sh->ring, f->slot, 0);
-        ngx_shmtx_unlock(&shpool->mutex);
+        ngx_http_crm_flush_end(mcf, f, CRM_RING_UNSTORED);
         return;
     }
 
     ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
-                  "crm: click flush failed: %s (%s)",
+                  "crm: click flush refused: %s (%s)",
                   f->err.message, f->err.cause);
 
+    sh = ngx_http_crm_clicks_sh(mcf, &shpool);
+
     ngx_shmtx_lock(&shpool->mutex);
-    failures = sh->ring.batches[f->slot].failures + 1;
+    failures = crm_ring_token(&sh->ring, f->slot) == f->token
+               ? sh->ring.batches[f->slot].failures + 1 : 0;
     ngx_shmtx_unlock(&shpool->mutex);
 
     if (failures < NGX_HTTP_CRM_BAD_AFTER) {
-        ngx_shmtx_lock(&shpool->mutex);
-        crm_ring_finish(&sh->ring, f->slot, 0);
-        ngx_shmtx_unlock(&shpool->mutex);
+        ngx_http_crm_flush_end(mcf, f, CRM_RING_REFUSED);
         return;
     }
 
     ngx_http_crm_set_aside(mcf, f);
+    ngx_http_crm_flush_end(mcf, f, CRM_RING_STORED);
+}
+
+
+/* the claim ends, unless another worker took the batch over meanwhile */
+static void
+ngx_http_crm_flush_end(ngx_http_crm_main_conf_t *mcf,
+    ngx_http_crm_flush_t *f, crm_ring_outcome_e outcome)
+{
+    ngx_slab_pool_t              *shpool;
+    ngx_http_crm_clicks_shctx_t  *sh;
+
+    sh = ngx_http_crm_clicks_sh(mcf, &shpool);
 
     ngx_shmtx_lock(&shpool->mutex);
-    crm_ring_finish(&sh->ring, f->slot, 1);
+    (void) crm_ring_finish(&sh->ring, f->slot, f->token, outcome);
     ngx_shmtx_unlock(&shpool->mutex);
 }
 
@@ -830,6 +853,7 @@ ngx_http_crm_set_aside(ngx_http_crm_main_conf_t *mcf, ngx_http_crm_flush_t *f)
 
     ngx_http_crm_count(mcf, NGX_HTTP_CRM_CLICKS_DROPPED,
                        (ngx_atomic_int_t) lines);
+    ngx_http_crm_count(mcf, NGX_HTTP_CRM_BATCHES_SET_ASIDE, 1);
 
     if (mcf->spool_dir.len == 0) {
         ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
@@ -1034,7 +1058,7 @@ ngx_http_crm_replay_start(ngx_http_crm_main_conf_t *mcf)
     rp->inserted = 0;
     rp->torn = 0;
 
-    if (ngx_thread_task_post(mcf->click_pool, task) != NGX_OK) {
+    if (ngx_thread_task_post(mcf->edge_pool, task) != NGX_OK) {
         return;
     }
 
@@ -1204,7 +1228,8 @@ ngx_http_crm_replay_thread(void *data, ngx_log_t *log)
         chunk.data = (const char *) buf;
         chunk.len = used;
 
-        rp->rc = crm_store_edge_clicks(db, &chunk, 1, &inserted, &rp->err);
+        rp->rc = crm_store_edge_clicks(db, &chunk, 1, NULL, &inserted,
+                                       &rp->err);
         if (rp->rc != CRM_OK) {
             break;
         }
@@ -1269,7 +1294,7 @@ ngx_http_crm_replay_done(ngx_event_t *ev)
         return;
     }
 
-    if (rp->rc == CRM_E_UNAVAILABLE) {
+    if (!crm_db_refused_data(&rp->err)) {
         /* kept, and this worker goes on where it stopped */
         ngx_http_crm_db_ok = 0;
         return;
@@ -1317,7 +1342,7 @@ ngx_http_crm_clicks_drain(ngx_http_crm_main_conf_t *mcf, ngx_log_t *log)
 {
     int                           rc;
     size_t                        i, n, slot;
-    uint64_t                      lines;
+    uint64_t                      lines, token;
     crm_str_t                     chunks[2];
     ngx_slab_pool_t              *shpool;
     ngx_http_crm_clicks_shctx_t  *sh;
@@ -1327,7 +1352,9 @@ ngx_http_crm_clicks_drain(ngx_http_crm_main_conf_t *mcf, ngx_log_t *log)
     for ( ;; ) {
         ngx_shmtx_lock(&shpool->mutex);
 
-        rc = crm_ring_claim(&sh->ring, mcf->flush_batch, ngx_pid, &slot);
+        rc = crm_ring_claim(&sh->ring, mcf->flush_batch,
+                            (int64_t) (ngx_current_msec + mcf->flush_lease),
+                            &slot, &token);
 
         if (rc == 0) {
             n = crm_ring_chunks(&sh->ring, slot, chunks);
@@ -1356,7 +1383,7 @@ ngx_http_crm_clicks_drain(ngx_http_crm_main_conf_t *mcf, ngx_log_t *log)
                            (ngx_atomic_int_t) lines);
 
         ngx_shmtx_lock(&shpool->mutex);
-        crm_ring_finish(&sh->ring, slot, 1);
+        (void) crm_ring_finish(&sh->ring, slot, token, CRM_RING_STORED);
         ngx_shmtx_unlock(&shpool->mutex);
     }
 }

@@ -8,7 +8,8 @@
  * they do not set r->err_status.
  */
 
-#include "ngx_http_crm_module.h"
+#include "ngx_http_crm_error_filter.h"
+#include "ngx_http_crm_reply.h"
 
 
 static ngx_int_t ngx_http_crm_error_header_filter(ngx_http_request_t *r);

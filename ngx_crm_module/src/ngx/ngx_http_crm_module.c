@@ -1,11 +1,21 @@
 /*
  * The CRM gateway's directives, their merge http -> server -> location,
- * and the module definition.  The configuration is turned into the plain
- * crm_service_conf_t that the services read; equal configurations share one
- * (and so one database connection per pool thread).
+ * and the module definition.  The merged configuration of each location
+ * becomes the plain crm_service_conf_t that the services read.  Databases
+ * are kept in one registry per configuration: every location, the click
+ * flush and the probes that name the same database (and timeouts) share
+ * one crm_db_conf_t, and so one connection per pool thread.
  */
 
-#include "ngx_http_crm_module.h"
+#include "ngx_http_crm_api.h"
+#include "ngx_http_crm_clicks.h"
+#include "ngx_http_crm_error_filter.h"
+#include "ngx_http_crm_health.h"
+#include "ngx_http_crm_links.h"
+#include "ngx_http_crm_metrics.h"
+#include "ngx_http_crm_redirect.h"
+#include "ngx_http_crm_state.h"
+
 #include "crm_normalize.h"
 #include "crm_url.h"
 
@@ -19,6 +29,8 @@ static char *ngx_http_crm_init_main_conf(ngx_conf_t *cf, void *conf);
 static void *ngx_http_crm_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_crm_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
+static char *ngx_http_crm_check_loc_conf(ngx_conf_t *cf,
+    ngx_http_crm_main_conf_t *mcf, ngx_http_crm_loc_conf_t *conf);
 static char *ngx_http_crm_api(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_crm_handler(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -29,18 +41,22 @@ static char *ngx_http_crm_public_url(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_crm_pipeline(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_crm_allow_hosts(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_crm_link_limit(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static void ngx_http_crm_pipeline_cleanup(void *data);
-static ngx_uint_t ngx_http_crm_same(ngx_str_t *a, ngx_str_t *b);
 static ngx_uint_t ngx_http_crm_upper_alpha(ngx_str_t *s);
+static crm_db_conf_t *ngx_http_crm_db(ngx_conf_t *cf,
+    ngx_http_crm_main_conf_t *mcf, ngx_str_t *conninfo,
+    ngx_msec_t connect_timeout, ngx_msec_t statement_timeout);
 static char *ngx_http_crm_build_service(ngx_conf_t *cf,
-    ngx_http_crm_loc_conf_t *prev, ngx_http_crm_loc_conf_t *conf);
+    ngx_http_crm_main_conf_t *mcf, ngx_http_crm_loc_conf_t *conf);
 static const char *ngx_http_crm_cstr(ngx_conf_t *cf, ngx_str_t *s);
 static ngx_int_t ngx_http_crm_init_module(ngx_cycle_t *cycle);
 static ngx_int_t ngx_http_crm_init_process(ngx_cycle_t *cycle);
 static void ngx_http_crm_exit_process(ngx_cycle_t *cycle);
 
-
-ngx_uint_t  ngx_http_crm_config_generation;
 
 static ngx_str_t  ngx_http_crm_default_pool = ngx_string("crm");
 
@@ -89,6 +105,20 @@ static ngx_command_t  ngx_http_crm_commands[] = {
       0,
       NULL },
 
+    { ngx_string("crm_link_id_secret_file"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_crm_secret_file,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_crm_main_conf_t, link_secret),
+      NULL },
+
+    { ngx_string("crm_edge_thread_pool"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_crm_main_conf_t, edge_pool_name),
+      NULL },
+
     { ngx_string("crm_database"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_str_slot,
@@ -124,6 +154,13 @@ static ngx_command_t  ngx_http_crm_commands[] = {
       offsetof(ngx_http_crm_loc_conf_t, slow_pool_name),
       NULL },
 
+    { ngx_string("crm_queue_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_crm_loc_conf_t, queue_timeout),
+      NULL },
+
     { ngx_string("crm_jwt_secret_file"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_http_crm_secret_file,
@@ -142,7 +179,7 @@ static ngx_command_t  ngx_http_crm_commands[] = {
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_http_crm_public_url,
       NGX_HTTP_LOC_CONF_OFFSET,
-      0,
+      offsetof(ngx_http_crm_loc_conf_t, public_url),
       NULL },
 
     { ngx_string("crm_default_install_cents"),
@@ -166,11 +203,25 @@ static ngx_command_t  ngx_http_crm_commands[] = {
       offsetof(ngx_http_crm_loc_conf_t, currency),
       NULL },
 
+    { ngx_string("crm_redirect_allow_hosts"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_crm_allow_hosts,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_crm_loc_conf_t, target_hosts),
+      NULL },
+
+    { ngx_string("crm_link_create_limit"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE2,
+      ngx_http_crm_link_limit,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_crm_loc_conf_t, link_limit),
+      NULL },
+
     { ngx_string("crm_pipeline"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_http_crm_pipeline,
       NGX_HTTP_LOC_CONF_OFFSET,
-      0,
+      offsetof(ngx_http_crm_loc_conf_t, pipeline),
       NULL },
 
     { ngx_string("crm_jwt_ttl"),
@@ -261,7 +312,11 @@ ngx_http_crm_init_module(ngx_cycle_t *cycle)
 static ngx_int_t
 ngx_http_crm_init_process(ngx_cycle_t *cycle)
 {
-    return ngx_http_crm_clicks_init_process(cycle);
+    if (ngx_http_crm_clicks_init_process(cycle) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_crm_health_init_process(cycle);
 }
 
 
@@ -278,23 +333,41 @@ ngx_http_crm_create_main_conf(ngx_conf_t *cf)
     /*
      * set by ngx_pcalloc():
      *
+     *     mcf->link_secret = { 0, NULL };
+     *     mcf->state_zone = NULL;
      *     mcf->link_zone = NULL;
      *     mcf->click_zone = NULL;
      *     mcf->spool_dir = { 0, NULL };
+     *     mcf->edge_pool = NULL;
      *     mcf->click_db = NULL;
-     *     mcf->click_pool = NULL;
+     *     mcf->used = 0;
      */
 
+    if (ngx_array_init(&mcf->databases, cf->pool, 2,
+                       sizeof(crm_db_conf_t *))
+        != NGX_OK)
+    {
+        return NULL;
+    }
+
+    mcf->edge_pool_name.data = NULL;
     mcf->link_ttl = NGX_CONF_UNSET;
     mcf->link_negative_ttl = NGX_CONF_UNSET;
+    mcf->link_stale = NGX_CONF_UNSET;
+    mcf->link_negative_share = NGX_CONF_UNSET_UINT;
     mcf->flush_interval = NGX_CONF_UNSET_MSEC;
     mcf->flush_batch = NGX_CONF_UNSET_SIZE;
+    mcf->flush_lease = NGX_CONF_UNSET_MSEC;
     mcf->spool_max = NGX_CONF_UNSET;
 
     return mcf;
 }
 
 
+/*
+ * The zones' parameters are the directives' own, and the zones' init
+ * handlers read them: they are set before the first location merges.
+ */
 static char *
 ngx_http_crm_init_main_conf(ngx_conf_t *cf, void *conf)
 {
@@ -302,8 +375,11 @@ ngx_http_crm_init_main_conf(ngx_conf_t *cf, void *conf)
 
     ngx_conf_init_value(mcf->link_ttl, 60);
     ngx_conf_init_value(mcf->link_negative_ttl, 60);
+    ngx_conf_init_value(mcf->link_stale, 600);
+    ngx_conf_init_uint_value(mcf->link_negative_share, 25);
     ngx_conf_init_msec_value(mcf->flush_interval, 100);
     ngx_conf_init_size_value(mcf->flush_batch, 1024 * 1024);
+    ngx_conf_init_msec_value(mcf->flush_lease, 10000);
     ngx_conf_init_value(mcf->spool_max, (off_t) 1024 * 1024 * 1024);
 
     return NGX_CONF_OK;
@@ -311,14 +387,13 @@ ngx_http_crm_init_main_conf(ngx_conf_t *cf, void *conf)
 
 
 /*
- * The click flush belongs to no location: it uses the http level's
- * database and thread pool.
+ * The click flush and the probes belong to no location: they use the http
+ * level's database, and the edge's pool (crm_edge_thread_pool, else the
+ * http level's crm_thread_pool).
  */
 static ngx_int_t
 ngx_http_crm_postconfiguration(ngx_conf_t *cf)
 {
-    crm_error_t                err;
-    crm_db_conf_t             *db;
     ngx_http_crm_loc_conf_t   *lcf;
     ngx_http_crm_main_conf_t  *mcf;
 
@@ -328,11 +403,29 @@ ngx_http_crm_postconfiguration(ngx_conf_t *cf)
 
     mcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_crm_module);
 
-    if (mcf->click_zone == NULL) {
+    if (!mcf->used && mcf->click_zone == NULL) {
         return NGX_OK;
     }
 
+    if (ngx_http_crm_state_add(cf, mcf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     lcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_crm_module);
+
+    mcf->edge_pool = ngx_thread_pool_add(cf,
+                                         mcf->edge_pool_name.len
+                                         ? &mcf->edge_pool_name
+                                         : lcf->thread_pool_name.len
+                                         ? &lcf->thread_pool_name
+                                         : &ngx_http_crm_default_pool);
+    if (mcf->edge_pool == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (mcf->click_zone == NULL) {
+        return NGX_OK;
+    }
 
     if (lcf->database.len == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -341,40 +434,11 @@ ngx_http_crm_postconfiguration(ngx_conf_t *cf)
         return NGX_ERROR;
     }
 
-    db = ngx_pcalloc(cf->pool, sizeof(crm_db_conf_t));
-    if (db == NULL) {
-        return NGX_ERROR;
-    }
+    mcf->click_db = ngx_http_crm_db(cf, mcf, &lcf->database,
+                                    lcf->connect_timeout,
+                                    lcf->statement_timeout);
 
-    db->conninfo = ngx_http_crm_cstr(cf, &lcf->database);
-    db->connect_timeout = (lcf->connect_timeout == NGX_CONF_UNSET_MSEC
-                           ? 3000 : lcf->connect_timeout) / 1000;
-    db->statement_timeout = lcf->statement_timeout == NGX_CONF_UNSET_MSEC
-                            ? 5000 : lcf->statement_timeout;
-
-    if (db->conninfo == NULL) {
-        return NGX_ERROR;
-    }
-
-    ngx_memzero(&err, sizeof(crm_error_t));
-
-    if (crm_db_conf_init(db, &err) != CRM_OK) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid \"crm_database\": %s", err.message);
-        return NGX_ERROR;
-    }
-
-    mcf->click_db = db;
-
-    mcf->click_pool = ngx_thread_pool_add(cf,
-                                          lcf->thread_pool_name.len
-                                          ? &lcf->thread_pool_name
-                                          : &ngx_http_crm_default_pool);
-    if (mcf->click_pool == NULL) {
-        return NGX_ERROR;
-    }
-
-    return NGX_OK;
+    return mcf->click_db != NULL ? NGX_OK : NGX_ERROR;
 }
 
 
@@ -401,17 +465,22 @@ ngx_http_crm_create_loc_conf(ngx_conf_t *cf)
      *     conf->currency = { 0, NULL };
      *     conf->thread_pool = NULL;
      *     conf->slow_pool = NULL;
+     *     conf->db = NULL;
      *     conf->service = NULL;
      */
 
     conf->connect_timeout = NGX_CONF_UNSET_MSEC;
     conf->statement_timeout = NGX_CONF_UNSET_MSEC;
+    conf->queue_timeout = NGX_CONF_UNSET_MSEC;
     conf->jwt_ttl = NGX_CONF_UNSET;
     conf->max_body_size = NGX_CONF_UNSET_SIZE;
     conf->max_json_depth = NGX_CONF_UNSET_UINT;
     conf->pipeline = NGX_CONF_UNSET_PTR;
     conf->install_cents = NGX_CONF_UNSET;
     conf->conversion_bps = NGX_CONF_UNSET;
+    conf->target_hosts = NGX_CONF_UNSET_PTR;
+    conf->link_limit = NGX_CONF_UNSET;
+    conf->link_period = NGX_CONF_UNSET;
     conf->api = NGX_CONF_UNSET;
     conf->redirect = NGX_CONF_UNSET;
 
@@ -419,12 +488,19 @@ ngx_http_crm_create_loc_conf(ngx_conf_t *cf)
 }
 
 
+/*
+ * Every value of a level comes from its own directive or from the level
+ * above, here and nowhere else; the services' view is then built from the
+ * merged values alone (ngx_http_crm_build_service), so a new directive
+ * needs one line here and one there, and no list to keep elsewhere.
+ */
 static char *
 ngx_http_crm_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 {
     ngx_http_crm_loc_conf_t *prev = parent;
     ngx_http_crm_loc_conf_t *conf = child;
 
+    char                      *rv;
     ngx_http_crm_main_conf_t  *mcf;
     ngx_http_core_loc_conf_t  *clcf;
 
@@ -436,6 +512,8 @@ ngx_http_crm_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_str_value(conf->thread_pool_name, prev->thread_pool_name,
                              "crm");
     ngx_conf_merge_str_value(conf->slow_pool_name, prev->slow_pool_name, "");
+    ngx_conf_merge_msec_value(conf->queue_timeout, prev->queue_timeout,
+                              2000);
     ngx_conf_merge_str_value(conf->jwt_secret, prev->jwt_secret, "");
     ngx_conf_merge_sec_value(conf->jwt_ttl, prev->jwt_ttl, 3600);
     ngx_conf_merge_str_value(conf->jwt_issuer, prev->jwt_issuer,
@@ -451,8 +529,12 @@ ngx_http_crm_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_value(conf->install_cents, prev->install_cents, 0);
     ngx_conf_merge_value(conf->conversion_bps, prev->conversion_bps, 0);
     ngx_conf_merge_str_value(conf->currency, prev->currency, "USD");
+    ngx_conf_merge_ptr_value(conf->target_hosts, prev->target_hosts, NULL);
+    ngx_conf_merge_value(conf->link_limit, prev->link_limit, 1000);
+    ngx_conf_merge_sec_value(conf->link_period, prev->link_period, 3600);
 
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    mcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_crm_module);
 
     /*
      * crm_api belongs to its own location, except in the unnamed ones that
@@ -467,6 +549,103 @@ ngx_http_crm_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         clcf->handler = ngx_http_crm_api_handler;
     }
 
+    if (conf->redirect == NGX_CONF_UNSET) {
+        conf->redirect = 0;
+    }
+
+    rv = ngx_http_crm_check_loc_conf(cf, mcf, conf);
+    if (rv != NGX_CONF_OK) {
+        return rv;
+    }
+
+    if (conf->database.len) {
+        conf->db = ngx_http_crm_db(cf, mcf, &conf->database,
+                                   conf->connect_timeout,
+                                   conf->statement_timeout);
+        if (conf->db == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    if (conf->redirect) {
+        if (mcf->link_zone == NULL || mcf->click_zone == NULL
+            || conf->database.len == 0)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"crm_redirect\" requires \"crm_link_cache\""
+                               ", \"crm_click_queue\" and \"crm_database\"");
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    if (conf->api) {
+        if (conf->database.len == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"crm_api\" requires \"crm_database\"");
+            return NGX_CONF_ERROR;
+        }
+
+        if (conf->jwt_secret.len == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"crm_api\" requires \"crm_jwt_secret_file\"");
+            return NGX_CONF_ERROR;
+        }
+
+        if (conf->pipeline == NULL) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"crm_api\" requires \"crm_pipeline\"");
+            return NGX_CONF_ERROR;
+        }
+
+        conf->thread_pool = ngx_thread_pool_add(cf, &conf->thread_pool_name);
+        if (conf->thread_pool == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        conf->slow_pool = conf->thread_pool;
+
+        if (conf->slow_pool_name.len) {
+            conf->slow_pool = ngx_thread_pool_add(cf, &conf->slow_pool_name);
+            if (conf->slow_pool == NULL) {
+                return NGX_CONF_ERROR;
+            }
+        }
+
+        /*
+         * nginx itself refuses bodies over the limit, a declared length
+         * before reading and a chunked one while reading, so neither is
+         * ever stored; the error filter makes its answer a problem
+         * document.  This overrides "client_max_body_size" here: the
+         * core's merge has already run for this location.
+         */
+        clcf->client_max_body_size = conf->max_body_size;
+
+        /*
+         * and every body that may pass stays in memory: never a temporary
+         * file, written and read back on the event loop
+         */
+        if (clcf->client_body_buffer_size < conf->max_body_size) {
+            clcf->client_body_buffer_size = conf->max_body_size;
+        }
+    }
+
+    if ((conf->api || conf->redirect) && mcf->link_secret.len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%s\" requires \"crm_link_id_secret_file\" at "
+                           "the http level",
+                           conf->api ? "crm_api" : "crm_redirect");
+        return NGX_CONF_ERROR;
+    }
+
+    return ngx_http_crm_build_service(cf, mcf, conf);
+}
+
+
+/* the merged values' bounds, named as the operator wrote them */
+static char *
+ngx_http_crm_check_loc_conf(ngx_conf_t *cf, ngx_http_crm_main_conf_t *mcf,
+    ngx_http_crm_loc_conf_t *conf)
+{
     if (conf->connect_timeout < 2000) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"crm_db_connect_timeout\" must be at least 2s, "
@@ -530,87 +709,7 @@ ngx_http_crm_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         return NGX_CONF_ERROR;
     }
 
-    if (conf->redirect == NGX_CONF_UNSET) {
-        conf->redirect = 0;
-    }
-
-    if (conf->redirect) {
-        mcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_crm_module);
-
-        if (mcf->link_zone == NULL || mcf->click_zone == NULL
-            || conf->database.len == 0)
-        {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "\"crm_redirect\" requires \"crm_link_cache\""
-                               ", \"crm_click_queue\" and \"crm_database\"");
-            return NGX_CONF_ERROR;
-        }
-
-        conf->thread_pool = ngx_thread_pool_add(cf, &conf->thread_pool_name);
-        if (conf->thread_pool == NULL) {
-            return NGX_CONF_ERROR;
-        }
-    }
-
-    if (conf->api) {
-        if (conf->database.len == 0) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "\"crm_api\" requires \"crm_database\"");
-            return NGX_CONF_ERROR;
-        }
-
-        if (conf->jwt_secret.len == 0) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "\"crm_api\" requires \"crm_jwt_secret_file\"");
-            return NGX_CONF_ERROR;
-        }
-
-        if (conf->pipeline == NULL) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "\"crm_api\" requires \"crm_pipeline\"");
-            return NGX_CONF_ERROR;
-        }
-
-        conf->thread_pool = ngx_thread_pool_add(cf, &conf->thread_pool_name);
-        if (conf->thread_pool == NULL) {
-            return NGX_CONF_ERROR;
-        }
-
-        conf->slow_pool = conf->thread_pool;
-
-        if (conf->slow_pool_name.len) {
-            conf->slow_pool = ngx_thread_pool_add(cf, &conf->slow_pool_name);
-            if (conf->slow_pool == NULL) {
-                return NGX_CONF_ERROR;
-            }
-        }
-
-        /*
-         * nginx itself refuses bodies over the limit, a declared length
-         * before reading and a chunked one while reading, so neither is
-         * ever stored; the error filter makes its answer a problem
-         * document.  This overrides "client_max_body_size" here: the
-         * core's merge has already run for this location.
-         */
-        clcf->client_max_body_size = conf->max_body_size;
-
-        /*
-         * and every body that may pass stays in memory: never a temporary
-         * file, written and read back on the event loop
-         */
-        if (clcf->client_body_buffer_size < conf->max_body_size) {
-            clcf->client_body_buffer_size = conf->max_body_size;
-        }
-    }
-
-    return ngx_http_crm_build_service(cf, prev, conf);
-}
-
-
-static ngx_uint_t
-ngx_http_crm_same(ngx_str_t *a, ngx_str_t *b)
-{
-    return a->len == b->len && ngx_memcmp(a->data, b->data, a->len) == 0;
+    return NGX_CONF_OK;
 }
 
 
@@ -630,79 +729,78 @@ ngx_http_crm_upper_alpha(ngx_str_t *s)
 
 
 /*
- * Builds the services' view of the merged configuration.  A level whose
- * values equal its parent's shares the parent's structures, so that pool
- * threads keep one connection per database rather than one per location.
- * Values are compared by content: two servers naming the same database
- * still share, as long as they inherit from one http block.
+ * The registry's entry for a database: one per distinct conninfo and
+ * timeouts, whatever the number of server and location blocks naming it,
+ * so that each pool thread keeps one connection per database.
  */
+static crm_db_conf_t *
+ngx_http_crm_db(ngx_conf_t *cf, ngx_http_crm_main_conf_t *mcf,
+    ngx_str_t *conninfo, ngx_msec_t connect_timeout,
+    ngx_msec_t statement_timeout)
+{
+    ngx_uint_t        i;
+    crm_error_t       err;
+    crm_db_conf_t    *db, **dbs, **slot;
+
+    dbs = mcf->databases.elts;
+
+    for (i = 0; i < mcf->databases.nelts; i++) {
+        db = dbs[i];
+
+        if (ngx_strlen(db->conninfo) == conninfo->len
+            && ngx_strncmp(db->conninfo, conninfo->data, conninfo->len) == 0
+            && db->connect_timeout == connect_timeout / 1000
+            && db->statement_timeout == statement_timeout)
+        {
+            return db;
+        }
+    }
+
+    db = ngx_pcalloc(cf->pool, sizeof(crm_db_conf_t));
+    slot = ngx_array_push(&mcf->databases);
+
+    if (db == NULL || slot == NULL) {
+        return NULL;
+    }
+
+    db->conninfo = ngx_http_crm_cstr(cf, conninfo);
+    db->connect_timeout = connect_timeout / 1000;
+    db->statement_timeout = statement_timeout;
+    db->health = ngx_pcalloc(cf->pool, sizeof(crm_db_health_t));
+
+    if (db->conninfo == NULL || db->health == NULL) {
+        return NULL;
+    }
+
+    db->health->up = -1;
+
+    ngx_memzero(&err, sizeof(crm_error_t));
+
+    if (crm_db_conf_init(db, &err) != CRM_OK) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid \"crm_database\": %s", err.message);
+        return NULL;
+    }
+
+    *slot = db;
+
+    return db;
+}
+
+
+/* the services' view of a location's merged configuration */
 static char *
-ngx_http_crm_build_service(ngx_conf_t *cf, ngx_http_crm_loc_conf_t *prev,
+ngx_http_crm_build_service(ngx_conf_t *cf, ngx_http_crm_main_conf_t *mcf,
     ngx_http_crm_loc_conf_t *conf)
 {
-    crm_error_t          err;
-    crm_db_conf_t       *db;
     crm_service_conf_t  *svc;
-
-    svc = prev->service;
-
-    if (svc != NULL
-        && ngx_http_crm_same(&conf->database, &prev->database)
-        && conf->connect_timeout == prev->connect_timeout
-        && conf->statement_timeout == prev->statement_timeout
-        && ngx_http_crm_same(&conf->jwt_secret, &prev->jwt_secret)
-        && conf->jwt_ttl == prev->jwt_ttl
-        && ngx_http_crm_same(&conf->jwt_issuer, &prev->jwt_issuer)
-        && conf->max_body_size == prev->max_body_size
-        && conf->max_json_depth == prev->max_json_depth
-        && conf->pipeline == prev->pipeline
-        && ngx_http_crm_same(&conf->callback_secret, &prev->callback_secret)
-        && ngx_http_crm_same(&conf->public_url, &prev->public_url)
-        && conf->install_cents == prev->install_cents
-        && conf->conversion_bps == prev->conversion_bps
-        && ngx_http_crm_same(&conf->currency, &prev->currency))
-    {
-        conf->service = svc;
-        return NGX_CONF_OK;
-    }
 
     svc = ngx_pcalloc(cf->pool, sizeof(crm_service_conf_t));
     if (svc == NULL) {
         return NGX_CONF_ERROR;
     }
 
-    if (prev->service != NULL
-        && ngx_http_crm_same(&conf->database, &prev->database)
-        && conf->connect_timeout == prev->connect_timeout
-        && conf->statement_timeout == prev->statement_timeout)
-    {
-        svc->db = prev->service->db;
-
-    } else if (conf->database.len) {
-        db = ngx_pcalloc(cf->pool, sizeof(crm_db_conf_t));
-        if (db == NULL) {
-            return NGX_CONF_ERROR;
-        }
-
-        db->conninfo = ngx_http_crm_cstr(cf, &conf->database);
-        db->connect_timeout = conf->connect_timeout / 1000;
-        db->statement_timeout = conf->statement_timeout;
-
-        if (db->conninfo == NULL) {
-            return NGX_CONF_ERROR;
-        }
-
-        ngx_memzero(&err, sizeof(crm_error_t));
-
-        if (crm_db_conf_init(db, &err) != CRM_OK) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid \"crm_database\": %s", err.message);
-            return NGX_CONF_ERROR;
-        }
-
-        svc->db = db;
-    }
-
+    svc->db = conf->db;
     svc->jwt_key = conf->jwt_secret.data;
     svc->jwt_key_len = conf->jwt_secret.len;
     svc->jwt_ttl = conf->jwt_ttl;
@@ -721,6 +819,11 @@ ngx_http_crm_build_service(ngx_conf_t *cf, ngx_http_crm_loc_conf_t *prev,
     svc->install_cents = conf->install_cents;
     svc->conversion_bps = conf->conversion_bps;
     svc->currency = ngx_http_crm_cstr(cf, &conf->currency);
+    svc->link_key.data = mcf->link_secret.data;
+    svc->link_key.len = mcf->link_secret.len;
+    svc->target_hosts = conf->target_hosts;
+    svc->link_limit = conf->link_limit;
+    svc->link_period = conf->link_period;
 
     if (svc->jwt_issuer == NULL || svc->public_url == NULL
         || svc->currency == NULL)
@@ -757,6 +860,7 @@ ngx_http_crm_api(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_http_crm_loc_conf_t *lcf = conf;
 
     ngx_http_core_loc_conf_t  *clcf;
+    ngx_http_crm_main_conf_t  *mcf;
 
     if (lcf->api != NGX_CONF_UNSET) {
         return "is duplicate";
@@ -767,54 +871,10 @@ ngx_http_crm_api(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
     clcf->handler = ngx_http_crm_api_handler;
 
+    mcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_crm_module);
+    mcf->used = 1;
+
     return NGX_CONF_OK;
-}
-
-
-ngx_int_t
-ngx_http_crm_zone_param(ngx_str_t *value, ngx_str_t *name, ssize_t *size)
-{
-    u_char     *p;
-    ngx_str_t   s;
-
-    name->data = value->data + 5;
-
-    p = ngx_strlchr(name->data, value->data + value->len, ':');
-    if (p == NULL) {
-        return NGX_ERROR;
-    }
-
-    name->len = p - name->data;
-    s.data = p + 1;
-    s.len = value->data + value->len - s.data;
-
-    *size = ngx_parse_size(&s);
-
-    return name->len == 0 || *size == NGX_ERROR ? NGX_ERROR : NGX_OK;
-}
-
-
-ngx_shm_zone_t *
-ngx_http_crm_zone_add(ngx_conf_t *cf, ngx_str_t *name, size_t size,
-    ngx_shm_zone_init_pt init, void *ctx)
-{
-    ngx_shm_zone_t  *zone;
-
-    zone = ngx_shared_memory_add(cf, name, size, &ngx_http_crm_module);
-    if (zone == NULL) {
-        return NULL;
-    }
-
-    if (zone->data != NULL) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "zone \"%V\" is already in use", name);
-        return NULL;
-    }
-
-    zone->init = init;
-    zone->data = ctx;
-
-    return zone;
 }
 
 
@@ -825,6 +885,7 @@ ngx_http_crm_handler(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_http_crm_loc_conf_t *lcf = conf;
 
     ngx_http_core_loc_conf_t  *clcf;
+    ngx_http_crm_main_conf_t  *mcf;
 
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
 
@@ -838,15 +899,18 @@ ngx_http_crm_handler(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         lcf->redirect = 1;
     }
 
+    mcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_crm_module);
+    mcf->used = 1;
+
     return NGX_CONF_OK;
 }
 
 
 /*
- * A secret (the JWT key, the callback key) is read when nginx reads its
- * configuration, so a reload picks up a rotated file and a missing or
- * short one fails "nginx -t".  One trailing newline, as "openssl rand -hex
- * 32 > file" writes, is not part of the key.
+ * A secret (the JWT key, the callback key, the link ids' key) is read when
+ * nginx reads its configuration, so a reload picks up a rotated file and a
+ * missing or short one fails "nginx -t".  One trailing newline, as
+ * "openssl rand -hex 32 > file" writes, is not part of the key.
  */
 static char *
 ngx_http_crm_secret_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
@@ -938,12 +1002,12 @@ failed:
 static char *
 ngx_http_crm_public_url(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
-    ngx_http_crm_loc_conf_t *lcf = conf;
+    ngx_str_t  *public_url = (ngx_str_t *) ((u_char *) conf + cmd->offset);
 
     ngx_str_t   *value, url;
     const char  *why;
 
-    if (lcf->public_url.data != NULL) {
+    if (public_url->data != NULL) {
         return "is duplicate";
     }
 
@@ -966,7 +1030,102 @@ ngx_http_crm_public_url(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    lcf->public_url = url;
+    *public_url = url;
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * The hosts link targets may name: exact names and "*.suffix" patterns,
+ * lower case; "off" (alone) allows any host again below a level that
+ * restricted them.
+ */
+static char *
+ngx_http_crm_allow_hosts(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    crm_host_list_t  **list = (crm_host_list_t **) ((u_char *) conf
+                                                    + cmd->offset);
+
+    ngx_str_t    *value;
+    crm_str_t    *entries;
+    ngx_uint_t    i;
+    const char   *why;
+
+    if (*list != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (cf->args->nelts == 2 && ngx_strcmp(value[1].data, "off") == 0) {
+        *list = NULL;
+        return NGX_CONF_OK;
+    }
+
+    *list = ngx_pcalloc(cf->pool, sizeof(crm_host_list_t));
+    entries = ngx_pcalloc(cf->pool, (cf->args->nelts - 1) * sizeof(crm_str_t));
+
+    if (*list == NULL || entries == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    for (i = 1; i < cf->args->nelts; i++) {
+        why = crm_host_pattern_check((crm_str_t) {
+                                         (const char *) value[i].data,
+                                         value[i].len });
+        if (why != NULL) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid host \"%V\" of \"%V\": %s",
+                               &value[i], &cmd->name, why);
+            return NGX_CONF_ERROR;
+        }
+
+        entries[i - 1].data = (const char *) value[i].data;
+        entries[i - 1].len = value[i].len;
+    }
+
+    (*list)->entries = entries;
+    (*list)->n = cf->args->nelts - 1;
+
+    return NGX_CONF_OK;
+}
+
+
+/* crm_link_create_limit <links> <period>: per account */
+static char *
+ngx_http_crm_link_limit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_crm_loc_conf_t *lcf = conf;
+
+    ngx_int_t    n;
+    ngx_str_t   *value;
+
+    if (lcf->link_limit != NGX_CONF_UNSET) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    n = ngx_atoi(value[1].data, value[1].len);
+    if (n == NGX_ERROR || n < 1 || n > 1000000) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\": the links must be between 1 and 1000000",
+                           &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    lcf->link_limit = n;
+
+    n = ngx_parse_time(&value[2], 1);
+    if (n == NGX_ERROR || n < 1 || n > 366 * 86400) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\": the period must be between 1s and 366d",
+                           &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    lcf->link_period = n;
 
     return NGX_CONF_OK;
 }
@@ -981,13 +1140,14 @@ ngx_http_crm_public_url(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 static char *
 ngx_http_crm_pipeline(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
-    ngx_http_crm_loc_conf_t *lcf = conf;
+    crm_pipeline_t  **pipeline = (crm_pipeline_t **) ((u_char *) conf
+                                                      + cmd->offset);
 
     ngx_str_t           *value, dir;
     crm_error_t          err;
     ngx_pool_cleanup_t  *cln;
 
-    if (lcf->pipeline != NGX_CONF_UNSET_PTR) {
+    if (*pipeline != NGX_CONF_UNSET_PTR) {
         return "is duplicate";
     }
 
@@ -1005,8 +1165,7 @@ ngx_http_crm_pipeline(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     ngx_memzero(&err, sizeof(crm_error_t));
 
-    if (crm_pipeline_load((const char *) dir.data, &lcf->pipeline, &err)
-        != CRM_OK)
+    if (crm_pipeline_load((const char *) dir.data, pipeline, &err) != CRM_OK)
     {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "invalid \"crm_pipeline\": %s", err.message);
@@ -1014,7 +1173,7 @@ ngx_http_crm_pipeline(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     cln->handler = ngx_http_crm_pipeline_cleanup;
-    cln->data = lcf->pipeline;
+    cln->data = *pipeline;
 
     return NGX_CONF_OK;
 }

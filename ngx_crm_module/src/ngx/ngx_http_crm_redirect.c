@@ -1,18 +1,24 @@
 /*
- * GET /r/{affiliate_link_id}: the affiliate redirect, and /metrics.
+ * GET /r/{affiliate_link_id}: the affiliate redirect.
  *
  * A redirect for a cached link is answered in the event loop: the link
  * comes from the shared cache, the click goes into the shared queue, and
  * the 302 leaves at once.  A link not in the cache is loaded once per
- * worker on the thread pool; requests for it that arrive meanwhile wait
- * on that one load.  An id that is not well-formed (its check characters)
- * is answered 404 without a lookup at all.
+ * worker on the edge's thread pool; requests for it that arrive meanwhile
+ * wait on that one load.  An id whose check characters fail (a made-up
+ * one) is answered 404 without a load: the check is an HMAC, so it runs
+ * only on a cache miss.
  */
 
-#include "ngx_http_crm_module.h"
+#include "ngx_http_crm_clicks.h"
+#include "ngx_http_crm_links.h"
+#include "ngx_http_crm_redirect.h"
+#include "ngx_http_crm_reply.h"
+#include "ngx_http_crm_state.h"
 
 #include "crm_bot.h"
 #include "crm_click.h"
+#include "crm_clock.h"
 #include "crm_normalize.h"
 #include "crm_url.h"
 
@@ -26,7 +32,9 @@ typedef struct {
     ngx_queue_t                 queue;      /* the worker's loads */
     ngx_queue_t                 waiters;
     u_char                      id[CRM_LINK_ID_LEN + 1];
-    ngx_uint_t                  generation;
+    uint64_t                    changes;    /* the cache's, at the start */
+    int64_t                     queued_ms;
+    ngx_msec_t                  queue_timeout;
     ngx_http_crm_main_conf_t   *mcf;
     const crm_db_conf_t        *db;
     crm_status_e                rc;
@@ -55,8 +63,6 @@ static void ngx_http_crm_redirect_click(ngx_http_request_t *r,
     ngx_http_crm_main_conf_t *mcf, const char *click_id);
 static ngx_int_t ngx_http_crm_busy(ngx_http_request_t *r,
     ngx_http_crm_main_conf_t *mcf, const char *detail);
-static ngx_int_t ngx_http_crm_problem(ngx_http_request_t *r,
-    crm_status_e code, const char *detail);
 
 
 static ngx_queue_t  ngx_http_crm_loads;
@@ -71,10 +77,12 @@ ngx_http_crm_redirect_handler(ngx_http_request_t *r)
     ngx_int_t                  rc;
     ngx_str_t                  location;
     ngx_http_crm_link_e        state;
+    ngx_http_crm_loc_conf_t   *lcf;
     ngx_http_crm_main_conf_t  *mcf;
     char                       click_id[CRM_CLICK_ID_LEN + 1];
 
     mcf = ngx_http_get_module_main_conf(r, ngx_http_crm_module);
+    lcf = ngx_http_get_module_loc_conf(r, ngx_http_crm_module);
 
     /* first, whatever the method: a body left unread is the next request */
     rc = ngx_http_discard_request_body(r);
@@ -100,7 +108,7 @@ ngx_http_crm_redirect_handler(ngx_http_request_t *r)
 
     len = r->uri.data + r->uri.len - p;
 
-    if (!crm_link_id_valid((const char *) p, len)) {
+    if (!crm_link_id_shaped((const char *) p, len)) {
         ngx_http_crm_count(mcf, NGX_HTTP_CRM_REDIRECTS_404, 1);
         return ngx_http_crm_problem(r, CRM_E_NOT_FOUND, "no such link");
     }
@@ -117,12 +125,21 @@ ngx_http_crm_redirect_handler(ngx_http_request_t *r)
 
     ngx_str_null(&location);
 
-    state = ngx_http_crm_links_lookup(r, mcf->link_zone, (const char *) id,
-                                      click_id, &location, 0);
+    /* only ids whose check passed are ever cached */
+    state = ngx_http_crm_links_lookup(r, mcf, (const char *) id, click_id,
+                                      &location, 0);
 
     switch (state) {
 
     case NGX_HTTP_CRM_LINK_MISS:
+        if (!crm_link_id_valid(&lcf->service->link_key, (const char *) id,
+                               CRM_LINK_ID_LEN))
+        {
+            ngx_http_crm_count(mcf, NGX_HTTP_CRM_CACHE_REFUSED, 1);
+            ngx_http_crm_count(mcf, NGX_HTTP_CRM_REDIRECTS_404, 1);
+            return ngx_http_crm_problem(r, CRM_E_NOT_FOUND, "no such link");
+        }
+
         ngx_http_crm_count(mcf, NGX_HTTP_CRM_CACHE_MISSES, 1);
         return ngx_http_crm_redirect_wait(r, mcf, id);
 
@@ -284,10 +301,9 @@ ngx_http_crm_redirect_wait(ngx_http_request_t *r,
     {
         load = ngx_queue_data(q, ngx_http_crm_load_t, queue);
 
-        /* a load begun before a change through the API may read the old */
+        /* a load begun before a change of its link may read the old */
         if (ngx_memcmp(load->id, id, CRM_LINK_ID_LEN) == 0
-            && load->generation
-               == ngx_http_crm_links_generation(mcf->link_zone))
+            && !ngx_http_crm_links_changed_since(mcf, id, load->changes))
         {
             break;
         }
@@ -317,8 +333,10 @@ ngx_http_crm_redirect_wait(ngx_http_request_t *r,
         ngx_memcpy(load->id, id, CRM_LINK_ID_LEN + 1);
         ngx_queue_init(&load->waiters);
         load->mcf = mcf;
-        load->db = lcf->service->db;
-        load->generation = ngx_http_crm_links_generation(mcf->link_zone);
+        load->db = lcf->db;
+        load->changes = ngx_http_crm_links_changes(mcf);
+        load->queued_ms = crm_clock_ms();
+        load->queue_timeout = lcf->queue_timeout;
 
         load->task.ctx = load;
         load->task.handler = ngx_http_crm_load_thread;
@@ -326,7 +344,7 @@ ngx_http_crm_redirect_wait(ngx_http_request_t *r,
         load->task.event.data = load;
         load->task.event.log = ngx_cycle->log;
 
-        if (ngx_thread_task_post(lcf->thread_pool, &load->task) != NGX_OK) {
+        if (ngx_thread_task_post(mcf->edge_pool, &load->task) != NGX_OK) {
             ngx_free(load);
             return ngx_http_crm_busy(r, mcf, "server busy");
         }
@@ -356,6 +374,18 @@ ngx_http_crm_load_thread(void *data, ngx_log_t *log)
     ngx_http_crm_load_t *load = data;
 
     crm_db_t  *db;
+    int64_t    waited;
+
+    /* its waiters may have given up: a late answer is a 503 (or stale) */
+    waited = crm_clock_ms() - load->queued_ms;
+
+    if (load->queue_timeout && waited > (int64_t) load->queue_timeout) {
+        load->rc = crm_error_set(&load->err, CRM_E_UNAVAILABLE, NULL,
+                                 "server busy");
+        crm_error_cause(&load->err, "waited %lld ms for a thread",
+                        (long long) waited);
+        return;
+    }
 
     db = crm_db_for_thread(load->db);
 
@@ -400,10 +430,12 @@ ngx_http_crm_load_done(ngx_event_t *ev)
     ngx_http_crm_nloads--;
 
     if (load->rc == CRM_OK) {
-        ngx_http_crm_links_store(mcf->link_zone, load->id, &load->link,
-                                 load->generation,
-                                 load->link.found ? mcf->link_ttl
-                                                  : mcf->link_negative_ttl);
+        if (ngx_http_crm_links_store(mcf, load->id, &load->link,
+                                     load->changes)
+            == NGX_DECLINED)
+        {
+            ngx_http_crm_count(mcf, NGX_HTTP_CRM_LINK_LOADS_DISCARDED, 1);
+        }
 
     } else {
         ngx_http_crm_count(mcf, NGX_HTTP_CRM_LINK_LOAD_FAILURES, 1);
@@ -459,9 +491,8 @@ ngx_http_crm_load_answer(ngx_http_request_t *r,
     ngx_str_null(&location);
 
     if (load->rc != CRM_OK) {
-        state = ngx_http_crm_links_lookup(r, mcf->link_zone,
-                                          (const char *) load->id, click_id,
-                                          &location, 1);
+        state = ngx_http_crm_links_lookup(r, mcf, (const char *) load->id,
+                                          click_id, &location, 1);
 
         if (state == NGX_HTTP_CRM_LINK_MISS) {
             return ngx_http_crm_busy(r, mcf, "database unavailable");
@@ -501,166 +532,5 @@ ngx_http_crm_busy(ngx_http_request_t *r, ngx_http_crm_main_conf_t *mcf,
 {
     ngx_http_crm_count(mcf, NGX_HTTP_CRM_REDIRECTS_503, 1);
 
-    if (ngx_http_crm_add_header(r, "Retry-After", "1") != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
     return ngx_http_crm_problem(r, CRM_E_UNAVAILABLE, detail);
-}
-
-
-static ngx_int_t
-ngx_http_crm_problem(ngx_http_request_t *r, crm_status_e code,
-    const char *detail)
-{
-    char         *json;
-    size_t        len;
-    ngx_int_t     rc;
-    ngx_buf_t    *b;
-    ngx_chain_t   out;
-    crm_error_t   err;
-
-    ngx_memzero(&err, sizeof(crm_error_t));
-    crm_error_set(&err, code, NULL, "%s", detail);
-
-    if (crm_problem_render(&err, &json, &len) != CRM_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    b = ngx_create_temp_buf(r->pool, len);
-    if (b == NULL) {
-        free(json);
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    b->last = ngx_cpymem(b->last, json, len);
-    b->last_buf = (r == r->main) ? 1 : 0;
-    b->last_in_chain = 1;
-    free(json);
-
-    r->headers_out.status = crm_error_http_status(code);
-    r->headers_out.content_length_n = len;
-    ngx_str_set(&r->headers_out.content_type, "application/problem+json");
-    r->headers_out.content_type_len = r->headers_out.content_type.len;
-
-    if (ngx_http_crm_add_header(r, "Cache-Control", "no-store") != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    rc = ngx_http_send_header(r);
-
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        return rc;
-    }
-
-    out.buf = b;
-    out.next = NULL;
-
-    return ngx_http_output_filter(r, &out);
-}
-
-
-/*
- * Prometheus text format: the edge's counters (shared by the workers,
- * kept across reloads) and the click queue's state.
- */
-ngx_int_t
-ngx_http_crm_metrics_handler(ngx_http_request_t *r)
-{
-    off_t                      spool;
-    size_t                     queued, size;
-    ngx_int_t                  rc;
-    ngx_uint_t                 i;
-    ngx_buf_t                 *b;
-    ngx_chain_t                out;
-    ngx_atomic_uint_t          v[NGX_HTTP_CRM_NCOUNTERS];
-    ngx_http_crm_main_conf_t  *mcf;
-
-    static const struct {
-        ngx_http_crm_counter_e   counter;
-        const char              *text;
-    } lines[] = {
-        { NGX_HTTP_CRM_REDIRECTS_302,
-          "crm_redirects_total{status=\"302\"}" },
-        { NGX_HTTP_CRM_REDIRECTS_404,
-          "crm_redirects_total{status=\"404\"}" },
-        { NGX_HTTP_CRM_REDIRECTS_410,
-          "crm_redirects_total{status=\"410\"}" },
-        { NGX_HTTP_CRM_REDIRECTS_503,
-          "crm_redirects_total{status=\"503\"}" },
-        { NGX_HTTP_CRM_CACHE_HITS,
-          "crm_link_cache_lookups_total{result=\"hit\"}" },
-        { NGX_HTTP_CRM_CACHE_NEGATIVE_HITS,
-          "crm_link_cache_lookups_total{result=\"negative_hit\"}" },
-        { NGX_HTTP_CRM_CACHE_MISSES,
-          "crm_link_cache_lookups_total{result=\"miss\"}" },
-        { NGX_HTTP_CRM_LINK_LOADS, "crm_link_loads_total" },
-        { NGX_HTTP_CRM_LINK_LOAD_FAILURES, "crm_link_load_failures_total" },
-        { NGX_HTTP_CRM_CLICKS_QUEUED, "crm_clicks_queued_total" },
-        { NGX_HTTP_CRM_CLICKS_FLUSHED, "crm_clicks_flushed_total" },
-        { NGX_HTTP_CRM_CLICKS_SPOOLED, "crm_clicks_spooled_total" },
-        { NGX_HTTP_CRM_CLICKS_REPLAYED, "crm_clicks_replayed_total" },
-        { NGX_HTTP_CRM_CLICKS_DROPPED, "crm_clicks_dropped_total" },
-        { NGX_HTTP_CRM_FLUSH_FAILURES, "crm_click_flush_failures_total" },
-        { NGX_HTTP_CRM_BATCHES_RECOVERED,
-          "crm_click_batches_recovered_total" },
-        { NGX_HTTP_CRM_API_2XX,
-          "crm_api_responses_total{class=\"2xx\"}" },
-        { NGX_HTTP_CRM_API_4XX,
-          "crm_api_responses_total{class=\"4xx\"}" },
-        { NGX_HTTP_CRM_API_5XX,
-          "crm_api_responses_total{class=\"5xx\"}" },
-    };
-
-    rc = ngx_http_discard_request_body(r);
-    if (rc != NGX_OK) {
-        return rc;
-    }
-
-    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
-        return NGX_HTTP_NOT_ALLOWED;
-    }
-
-    mcf = ngx_http_get_module_main_conf(r, ngx_http_crm_module);
-
-    if (ngx_http_crm_clicks_stats(mcf, v, &queued, &size, &spool) != NGX_OK)
-    {
-        return ngx_http_crm_problem(r, CRM_E_NOT_FOUND,
-                                    "no crm_click_queue is configured");
-    }
-
-    b = ngx_create_temp_buf(r->pool, 4096);
-    if (b == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    for (i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
-        b->last = ngx_sprintf(b->last, "%s %uA\n", lines[i].text,
-                              v[lines[i].counter]);
-    }
-
-    b->last = ngx_sprintf(b->last,
-                          "crm_click_queue_bytes %uz\n"
-                          "crm_click_queue_size_bytes %uz\n"
-                          "crm_click_spool_bytes %O\n"
-                          "crm_config_generation %ui\n",
-                          queued, size, spool, ngx_http_crm_config_generation);
-    b->last_buf = (r == r->main) ? 1 : 0;
-    b->last_in_chain = 1;
-
-    r->headers_out.status = NGX_HTTP_OK;
-    r->headers_out.content_length_n = b->last - b->pos;
-    ngx_str_set(&r->headers_out.content_type, "text/plain; version=0.0.4");
-    r->headers_out.content_type_len = r->headers_out.content_type.len;
-
-    rc = ngx_http_send_header(r);
-
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        return rc;
-    }
-
-    out.buf = b;
-    out.next = NULL;
-
-    return ngx_http_output_filter(r, &out);
 }

@@ -9,6 +9,8 @@
 #include "crm_accounts.h"
 #include "crm_page.h"
 #include "crm_store_audit.h"
+#include "crm_store_links.h"
+#include "crm_verify.h"
 
 
 typedef struct {
@@ -32,6 +34,8 @@ static crm_status_e crm_accounts_list_run(crm_db_t *db, crm_call_t *call,
     crm_error_t *err);
 static crm_status_e crm_accounts_update_parse(crm_call_t *call,
     crm_error_t *err);
+static crm_status_e crm_accounts_links_changed(crm_db_t *db,
+    crm_call_t *call, const char *account_id, crm_error_t *err);
 static crm_status_e crm_accounts_update_run(crm_db_t *db, crm_call_t *call,
     crm_error_t *err);
 
@@ -45,14 +49,16 @@ static const crm_json_field_t  crm_accounts_update_fields[] = {
 
 
 const crm_endpoint_t  crm_accounts_list = {
-    .auth = CRM_AUTH_ADMIN,
+    .verifier = &crm_verify_bearer,
+    .admin = 1,
     .body = CRM_BODY_NONE,
     .parse = crm_accounts_list_parse,
     .run = crm_accounts_list_run
 };
 
 const crm_endpoint_t  crm_accounts_update = {
-    .auth = CRM_AUTH_ADMIN,
+    .verifier = &crm_verify_bearer,
+    .admin = 1,
     .body = CRM_BODY_JSON,
     .parse = crm_accounts_update_parse,
     .run = crm_accounts_update_run
@@ -219,15 +225,13 @@ crm_accounts_list_run(crm_db_t *db, crm_call_t *call, crm_error_t *err)
 static crm_status_e
 crm_accounts_update_parse(crm_call_t *call, crm_error_t *err)
 {
-    crm_str_t                    id;
+    char                         id[CRM_UUID_LEN + 1];
     crm_status_e                 rc;
     crm_accounts_update_in_t    *in;
     crm_accounts_update_body_t   body;
 
-    id = call->match.params[0];
-
     /* not a UUID cannot name an account: the same 404 as a missing one */
-    if (!crm_uuid_valid(id)) {
+    if (!crm_uuid_canonical(call->match.params[0], id)) {
         return crm_error_set(err, CRM_E_NOT_FOUND, NULL, "no such account");
     }
 
@@ -249,7 +253,7 @@ crm_accounts_update_parse(crm_call_t *call, crm_error_t *err)
         return crm_error_set(err, CRM_E_INTERNAL, NULL, "out of memory");
     }
 
-    in->id = crm_arena_strdup(&call->arena, id);
+    in->id = crm_arena_strdup(&call->arena, crm_str_c(id));
     if (in->id == NULL) {
         return crm_error_set(err, CRM_E_INTERNAL, NULL, "out of memory");
     }
@@ -284,7 +288,7 @@ crm_accounts_update_run(crm_db_t *db, crm_call_t *call, crm_error_t *err)
     in = call->input;
 
     /* an admin who demotes or deactivates itself may lock everyone out */
-    if (strcasecmp(in->id, call->caller->id) == 0
+    if (strcmp(in->id, call->caller->id) == 0
         && ((in->role != CRM_ROLE_NONE && in->role != CRM_ROLE_ADMIN)
             || in->is_active == 0))
     {
@@ -326,5 +330,41 @@ crm_accounts_update_run(crm_db_t *db, crm_call_t *call, crm_error_t *err)
         return rc;
     }
 
+    if (in->is_active >= 0) {
+        rc = crm_accounts_links_changed(db, call, acct.id, err);
+        if (rc != CRM_OK) {
+            return rc;
+        }
+    }
+
     return crm_account_reply(call, 200, &acct, err);
+}
+
+
+/*
+ * An account's links redirect only while it is active: each is recorded
+ * as changed, so that this host's redirect cache drops them at once
+ * (read after the commit, so a link made meanwhile is cached afresh).
+ */
+static crm_status_e
+crm_accounts_links_changed(crm_db_t *db, crm_call_t *call,
+    const char *account_id, crm_error_t *err)
+{
+    size_t         i;
+    crm_rows_t     rows;
+    crm_status_e   rc;
+
+    rc = crm_store_links_of_owner(db, account_id, &rows, err);
+    if (rc != CRM_OK) {
+        return rc;
+    }
+
+    for (i = 0; i < rows.n && rc == CRM_OK; i++) {
+        rc = crm_call_changed(call, CRM_CHANGED_LINK,
+                              crm_rows_value(&rows, i, 0), err);
+    }
+
+    crm_rows_free(&rows);
+
+    return rc;
 }

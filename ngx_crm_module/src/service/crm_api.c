@@ -23,6 +23,7 @@ const crm_route_t  crm_api_routes[] = {
     { CRM_M_PATCH, "/admin/users/{id}",   &crm_accounts_update },
     { CRM_M_GET,   "/admin/leads",        &crm_leads_admin_list },
     { CRM_M_GET,   "/admin/audit-logs",   &crm_audit_list },
+    { CRM_M_PATCH, "/admin/links/{id}",   &crm_links_admin_update },
     { CRM_M_POST,  "/leads/",             &crm_leads_create },
     { CRM_M_GET,   "/leads/",             &crm_leads_list },
     { CRM_M_GET,   "/leads/{id}",         &crm_leads_get },

@@ -10,6 +10,7 @@
 #include "crm_form.h"
 #include "crm_page.h"
 #include "crm_store_audit.h"
+#include "crm_verify.h"
 
 
 #define CRM_AUDIT_TEXT_MAX  128
@@ -38,7 +39,8 @@ static const char *const  crm_audit_params[] = {
 
 
 const crm_endpoint_t  crm_audit_list = {
-    .auth = CRM_AUTH_ADMIN,
+    .verifier = &crm_verify_bearer,
+    .admin = 1,
     .body = CRM_BODY_NONE,
     .parse = crm_audit_list_parse,
     .run = crm_audit_list_run
@@ -71,6 +73,9 @@ crm_audit_param(crm_call_t *call, const char *name, const char **out,
     if (rc != CRM_OK) {
         return rc;
     }
+
+    /* ids are stored in their canonical form: an upper-case one finds it */
+    (void) crm_uuid_canonical(crm_str_c(buf), buf);
 
     *out = buf;
 

@@ -12,6 +12,7 @@
 #include "crm_auth.h"
 #include "crm_form.h"
 #include "crm_store_audit.h"
+#include "crm_verify.h"
 
 
 /* one answer for unknown email, wrong password and inactive account */
@@ -93,7 +94,6 @@ static const char *const  crm_login_form_names[] = {
 
 
 const crm_endpoint_t  crm_auth_register = {
-    .auth = CRM_AUTH_NONE,
     .slow = 1,
     .body = CRM_BODY_JSON,
     .parse = crm_auth_register_parse,
@@ -101,7 +101,6 @@ const crm_endpoint_t  crm_auth_register = {
 };
 
 const crm_endpoint_t  crm_auth_login = {
-    .auth = CRM_AUTH_NONE,
     .slow = 1,
     .body = CRM_BODY_JSON_OR_FORM,
     .parse = crm_auth_login_parse,
@@ -109,7 +108,7 @@ const crm_endpoint_t  crm_auth_login = {
 };
 
 const crm_endpoint_t  crm_auth_me = {
-    .auth = CRM_AUTH_USER,
+    .verifier = &crm_verify_bearer,
     .body = CRM_BODY_NONE,
     .run = crm_auth_me_run
 };
@@ -275,10 +274,6 @@ crm_auth_login_form(crm_call_t *call, crm_login_in_t *in, crm_error_t *err)
     in->password = crm_str_c(pw);
     in->email_valid = crm_email_normalize(crm_str_c(username), "username",
                                           in->email, err) == CRM_OK;
-    if (!in->email_valid) {
-        crm_text_printable(crm_str_c(username), in->email,
-                           sizeof(in->email));
-    }
 
     return crm_text_check(in->password, "password", 1, CRM_PASSWORD_MAX, 0,
                           err);
@@ -315,13 +310,11 @@ crm_auth_login_parse(crm_call_t *call, crm_error_t *err)
 
     /*
      * a malformed email cannot belong to an account: it fails like an
-     * unknown one, and is logged as typed
+     * unknown one, and what was typed is not kept (it may be a password
+     * typed in the wrong field)
      */
     in->email_valid = crm_email_normalize(body.email.str, "email", in->email,
                                           err) == CRM_OK;
-    if (!in->email_valid) {
-        crm_text_printable(body.email.str, in->email, sizeof(in->email));
-    }
 
     rc = CRM_OK;
 
@@ -348,7 +341,7 @@ crm_auth_login_failed(crm_db_t *db, crm_call_t *call,
     memcpy(cause, err->cause, sizeof(cause));
 
     attempt.account_id = account_id;
-    attempt.email = in->email;
+    attempt.email = in->email_valid ? in->email : NULL;
     attempt.success = 0;
     attempt.reason = reason;
     attempt.ip = call->ip;
@@ -482,8 +475,9 @@ crm_auth_login_run(crm_db_t *db, crm_call_t *call, crm_error_t *err)
         crm_password_verify_dummy(in->password.data, in->password.len,
                                   &call->conf->argon2);
         return crm_auth_login_failed(db, call, in, found ? acct.id : NULL,
-                                     found ? "no_password" : "unknown_email",
-                                     err);
+                                     found ? "no_password"
+                                     : in->email_valid ? "unknown_email"
+                                     : "malformed_email", err);
     }
 
     rc = crm_password_verify(in->password.data, in->password.len,

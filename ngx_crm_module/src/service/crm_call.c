@@ -10,13 +10,10 @@
 
 #include "crm_call.h"
 #include "crm_etag.h"
-#include "crm_sig.h"
 #include "crm_validate.h"
 
 
 #define CRM_USER_AGENT_MAX  512
-#define CRM_RETRY_AFTER     "1"
-#define CRM_IDEMPOTENCY_MAX 255
 
 
 static crm_status_e crm_call_record(crm_call_t *call, crm_status_e rc);
@@ -161,108 +158,66 @@ nomem:
 
 
 crm_status_e
-crm_call_set_if_match(crm_call_t *call, crm_str_t value)
+crm_call_add_request_header(crm_call_t *call, crm_str_t name,
+    crm_str_t value)
 {
-    char  *p;
+    crm_header_t  *h;
 
-    p = crm_arena_strdup(&call->arena, value);
-    if (p == NULL) {
+    h = crm_arena_alloc(&call->arena, sizeof(crm_header_t));
+    if (h == NULL) {
         return crm_call_fail(call, CRM_E_INTERNAL, "out of memory");
     }
 
-    call->if_match.data = p;
-    call->if_match.len = value.len;
+    h->name.data = crm_arena_strdup(&call->arena, name);
+    h->value.data = crm_arena_strdup(&call->arena, value);
+
+    if (h->name.data == NULL || h->value.data == NULL) {
+        return crm_call_fail(call, CRM_E_INTERNAL, "out of memory");
+    }
+
+    h->name.len = name.len;
+    h->value.len = value.len;
+
+    /* the newest first: the lookup meets the last of repeated ones */
+    h->next = call->headers;
+    call->headers = h;
 
     return CRM_OK;
 }
 
 
-crm_status_e
-crm_call_set_signed_headers(crm_call_t *call, crm_str_t signature,
-    crm_str_t idempotency_key)
+crm_str_t
+crm_call_header(const crm_call_t *call, const char *name)
 {
-    size_t  i;
+    size_t         len;
+    crm_header_t  *h;
 
-    for (i = 0; i < idempotency_key.len; i++) {
-        if ((unsigned char) idempotency_key.data[i] < 0x21
-            || (unsigned char) idempotency_key.data[i] > 0x7e)
+    len = strlen(name);
+
+    for (h = call->headers; h != NULL; h = h->next) {
+        if (h->name.len == len && strncasecmp(h->name.data, name, len) == 0)
         {
-            break;
+            return h->value;
         }
     }
 
-    if (i < idempotency_key.len || idempotency_key.len > CRM_IDEMPOTENCY_MAX)
-    {
-        crm_error_set(&call->error, CRM_E_INVALID, "Idempotency-Key",
-                      "must be 1 to %d printable ASCII characters",
-                      CRM_IDEMPOTENCY_MAX);
-        return crm_call_record(call, CRM_E_INVALID);
-    }
-
-    call->signature.data = crm_arena_strdup(&call->arena, signature);
-    call->signature.len = signature.len;
-    call->idempotency_key.data = crm_arena_strdup(&call->arena,
-                                                  idempotency_key);
-    call->idempotency_key.len = idempotency_key.len;
-
-    if (call->signature.data == NULL || call->idempotency_key.data == NULL) {
-        return crm_call_fail(call, CRM_E_INTERNAL, "out of memory");
-    }
-
-    return CRM_OK;
+    return (crm_str_t) { "", 0 };
 }
 
 
 crm_status_e
-crm_call_authenticate(crm_call_t *call, crm_str_t header, int64_t now)
+crm_call_authenticate(crm_call_t *call, int64_t now)
 {
-    crm_status_e       rc;
-    crm_error_t       *err;
-    crm_jwt_verify_t   v;
+    const crm_verifier_t  *v;
 
-    err = &call->error;
     call->now = now;
+    v = call->endpoint->verifier;
 
-    if (call->endpoint->auth == CRM_AUTH_NONE
-        || call->endpoint->auth == CRM_AUTH_SIGNED)
-    {
+    if (v == NULL || v->body) {
         return CRM_OK;
     }
 
-    if (header.len < 7 || strncasecmp(header.data, "Bearer ", 7) != 0) {
-        crm_error_set(err, CRM_E_UNAUTHORIZED, NULL,
-                      "missing bearer token");
-        return crm_call_record(call, CRM_E_UNAUTHORIZED);
-    }
-
-    header.data += 7;
-    header.len -= 7;
-
-    while (header.len && header.data[0] == ' ') {
-        header.data++;
-        header.len--;
-    }
-
-    v.key = call->conf->jwt_key;
-    v.key_len = call->conf->jwt_key_len;
-    v.issuer = call->conf->jwt_issuer;
-    v.audience = CRM_JWT_AUDIENCE;
-    v.now = now;
-    v.leeway = CRM_JWT_LEEWAY;
-
-    rc = crm_jwt_verify_hs256(header.data, header.len, &v, &call->claims,
-                              err);
-    if (rc != CRM_OK) {
-        return crm_call_record(call, rc);
-    }
-
-    /* the subject is used as a database key: it must be one of ours */
-    if (!crm_uuid_valid(crm_str_c(call->claims.sub))) {
-        crm_error_set(err, CRM_E_UNAUTHORIZED, NULL, "invalid token");
-        return crm_call_record(call, CRM_E_UNAUTHORIZED);
-    }
-
-    return CRM_OK;
+    return crm_call_record(call, v->verify(call, &call->error));
 }
 
 
@@ -302,21 +257,6 @@ crm_call_set_body(crm_call_t *call, crm_str_t content_type, crm_str_t body)
 
     /* nginx has bounded the body already (crm_max_body_size) */
 
-    if (call->endpoint->auth == CRM_AUTH_SIGNED) {
-        if (call->conf->callback_key == NULL) {
-            crm_error_set(err, CRM_E_UNAUTHORIZED, NULL,
-                          "signed callbacks are not configured");
-            return crm_call_record(call, CRM_E_UNAUTHORIZED);
-        }
-
-        rc = crm_sig_verify(call->conf->callback_key,
-                            call->conf->callback_key_len, call->signature,
-                            body, call->now, CRM_SIG_TOLERANCE, err);
-        if (rc != CRM_OK) {
-            return crm_call_record(call, rc);
-        }
-    }
-
     p = crm_arena_strdup(&call->arena, body);
     if (p == NULL) {
         crm_error_set(err, CRM_E_INTERNAL, NULL, "out of memory");
@@ -325,6 +265,15 @@ crm_call_set_body(crm_call_t *call, crm_str_t content_type, crm_str_t body)
 
     call->body.data = p;
     call->body.len = body.len;
+
+    /* a signature over the raw body, checked before it is parsed */
+    if (call->endpoint->verifier != NULL && call->endpoint->verifier->body)
+    {
+        rc = call->endpoint->verifier->verify(call, err);
+        if (rc != CRM_OK) {
+            return crm_call_record(call, rc);
+        }
+    }
 
     if (call->endpoint->body == CRM_BODY_JSON_OR_FORM
         && crm_call_media_type_is(content_type,
@@ -361,6 +310,14 @@ crm_call_prepare(crm_call_t *call)
 }
 
 
+int
+crm_call_needs_thread(const crm_call_t *call)
+{
+    return call->rc == CRM_OK && call->endpoint->run != NULL
+           && call->reply.status == 0;
+}
+
+
 /*
  * Tokens carry a role, but the database decides: a deactivated account's
  * tokens stop working and a role change applies at once.
@@ -387,8 +344,7 @@ crm_call_load_caller(crm_db_t *db, crm_call_t *call, crm_error_t *err)
                              "account is not active");
     }
 
-    if (call->endpoint->auth == CRM_AUTH_ADMIN
-        && call->caller->role != CRM_ROLE_ADMIN)
+    if (call->endpoint->admin && call->caller->role != CRM_ROLE_ADMIN)
     {
         return crm_error_set(err, CRM_E_FORBIDDEN, NULL,
                              "administrator role required");
@@ -410,8 +366,8 @@ crm_call_execute(crm_db_t *db, crm_call_t *call)
     }
 
     /* a signed callback comes from a sender, not from an account */
-    if (call->endpoint->auth != CRM_AUTH_NONE
-        && call->endpoint->auth != CRM_AUTH_SIGNED
+    if (call->endpoint->verifier != NULL
+        && call->endpoint->verifier->account
         && !call->endpoint->caller_in_query)
     {
         rc = crm_call_load_caller(db, call, &call->error);
@@ -435,13 +391,31 @@ crm_call_execute(crm_db_t *db, crm_call_t *call)
 crm_status_e
 crm_call_add_header(crm_call_t *call, const char *name, const char *value)
 {
-    if (call->reply.nheaders == CRM_REPLY_HEADERS) {
+    crm_header_t  *h;
+
+    h = crm_arena_alloc(&call->arena, sizeof(crm_header_t));
+    if (h == NULL) {
         return CRM_E_INTERNAL;
     }
 
-    call->reply.headers[call->reply.nheaders].name = name;
-    call->reply.headers[call->reply.nheaders].value = value;
-    call->reply.nheaders++;
+    h->name.data = crm_arena_strdup(&call->arena, crm_str_c(name));
+    h->value.data = crm_arena_strdup(&call->arena, crm_str_c(value));
+
+    if (h->name.data == NULL || h->value.data == NULL) {
+        return CRM_E_INTERNAL;
+    }
+
+    h->name.len = strlen(name);
+    h->value.len = strlen(value);
+
+    if (call->reply.last != NULL) {
+        call->reply.last->next = h;
+
+    } else {
+        call->reply.headers = h;
+    }
+
+    call->reply.last = h;
 
     return CRM_OK;
 }
@@ -451,18 +425,14 @@ crm_status_e
 crm_call_add_object_headers(crm_call_t *call, int version, const char *path,
     const char *id, crm_error_t *err)
 {
-    char    *etag, *loc;
+    char    *loc;
+    char     etag[CRM_ETAG_MAX];
     size_t   size;
-
-    etag = crm_arena_alloc(&call->arena, CRM_ETAG_MAX);
-    if (etag == NULL) {
-        return crm_error_set(err, CRM_E_INTERNAL, NULL, "out of memory");
-    }
 
     crm_etag_format(version, etag);
 
     if (crm_call_add_header(call, "ETag", etag) != CRM_OK) {
-        return crm_error_set(err, CRM_E_INTERNAL, NULL, "too many headers");
+        return crm_error_set(err, CRM_E_INTERNAL, NULL, "out of memory");
     }
 
     if (path == NULL) {
@@ -479,8 +449,49 @@ crm_call_add_object_headers(crm_call_t *call, int version, const char *path,
     snprintf(loc, size, "%s%s", path, id);
 
     if (crm_call_add_header(call, "Location", loc) != CRM_OK) {
-        return crm_error_set(err, CRM_E_INTERNAL, NULL, "too many headers");
+        return crm_error_set(err, CRM_E_INTERNAL, NULL, "out of memory");
     }
+
+    return CRM_OK;
+}
+
+
+crm_status_e
+crm_call_changed(crm_call_t *call, crm_changed_e kind, const char *id,
+    crm_error_t *err)
+{
+    crm_changed_t  *c;
+
+    c = crm_arena_alloc(&call->arena, sizeof(crm_changed_t));
+    if (c == NULL) {
+        return crm_error_set(err, CRM_E_INTERNAL, NULL, "out of memory");
+    }
+
+    c->id = crm_arena_strdup(&call->arena, crm_str_c(id));
+    if (c->id == NULL) {
+        return crm_error_set(err, CRM_E_INTERNAL, NULL, "out of memory");
+    }
+
+    c->kind = kind;
+    c->next = call->changed;
+    call->changed = c;
+
+    return CRM_OK;
+}
+
+
+crm_status_e
+crm_call_if_match(crm_call_t *call, const char **versions, crm_error_t *err)
+{
+    char  *out;
+
+    out = crm_arena_alloc(&call->arena, CRM_IF_MATCH_MAX);
+    if (out == NULL) {
+        return crm_error_set(err, CRM_E_INTERNAL, NULL, "out of memory");
+    }
+
+    *versions = crm_if_match_versions(crm_call_header(call, "If-Match"), out)
+                ? out : NULL;
 
     return CRM_OK;
 }
@@ -575,7 +586,7 @@ crm_call_reply_json(crm_call_t *call, unsigned status, yajl_gen g,
 void
 crm_call_finish(crm_call_t *call)
 {
-    char         *allow;
+    char         *allow, retry[16];
     crm_reply_t  *reply;
 
     if (call->rc == CRM_OK) {
@@ -587,7 +598,9 @@ crm_call_finish(crm_call_t *call)
     free(reply->body);
     reply->body = NULL;
     reply->len = 0;
-    reply->nheaders = 0;
+    reply->headers = NULL;
+    reply->last = NULL;
+    call->changed = NULL;
 
     reply->status = crm_error_http_status(call->rc);
     reply->content_type = "application/problem+json";
@@ -605,12 +618,15 @@ crm_call_finish(crm_call_t *call)
     case CRM_E_UNAUTHORIZED:
         crm_call_add_header(call, "WWW-Authenticate",
                             call->endpoint != NULL
-                            && call->endpoint->auth == CRM_AUTH_SIGNED
-                            ? "CRM-Signature" : "Bearer");
+                            && call->endpoint->verifier != NULL
+                            ? call->endpoint->verifier->scheme : "Bearer");
         break;
 
     case CRM_E_UNAVAILABLE:
-        crm_call_add_header(call, "Retry-After", CRM_RETRY_AFTER);
+    case CRM_E_RATE_LIMITED:
+        snprintf(retry, sizeof(retry), "%u",
+                 call->error.retry_after ? call->error.retry_after : 1);
+        crm_call_add_header(call, "Retry-After", retry);
         break;
 
     case CRM_E_METHOD:

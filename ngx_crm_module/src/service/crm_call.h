@@ -6,14 +6,21 @@
  * never in an nginx pool:
  *
  *   event loop    crm_call_set_request()   method + path -> endpoint
- *                 crm_call_authenticate()  bearer token -> claims
- *                 crm_call_set_body()      media type, JSON limits
- *                 crm_call_prepare()       endpoint->parse: input struct
+ *                 crm_call_add_header()    every request header, copied
+ *                 crm_call_authenticate()  the endpoint's verifier, unless
+ *                                          it needs the body
+ *                 crm_call_set_body()      a body verifier, media type,
+ *                                          JSON limits
+ *                 crm_call_prepare()       endpoint->parse: input struct,
+ *                                          or the reply itself (from state
+ *                                          the event loop keeps)
  *   thread pool   crm_call_execute()       caller account, endpoint->run
  *   event loop    crm_call_finish()        reply or problem+json
  *
  * Any step may fail; the glue then skips to crm_call_finish(), which turns
- * the recorded error into a problem document.
+ * the recorded error into a problem document.  The token is checked before
+ * the body is read, so an unauthenticated client never has its body
+ * parsed.
  */
 
 #ifndef CRM_CALL_H
@@ -32,20 +39,21 @@
 #include "crm_pipeline.h"
 #include "crm_router.h"
 #include "crm_store_accounts.h"
+#include "crm_url.h"
 
 
 #define CRM_VERSION       "0.1.0"
 #define CRM_JWT_AUDIENCE  "crm-api"
 #define CRM_JWT_LEEWAY    30
-#define CRM_REPLY_HEADERS 4
 
 
-typedef struct crm_call_s  crm_call_t;
+typedef struct crm_call_s      crm_call_t;
+typedef struct crm_verifier_s  crm_verifier_t;
 
 
 /* what the services need from the configuration; immutable while in use */
 typedef struct {
-    const crm_db_conf_t   *db;              /* shared by equal configs */
+    const crm_db_conf_t   *db;              /* one per distinct database */
     const unsigned char   *jwt_key;
     size_t                 jwt_key_len;
     int64_t                jwt_ttl;         /* seconds */
@@ -59,17 +67,11 @@ typedef struct {
     int64_t                install_cents;   /* a new link's commission */
     int64_t                conversion_bps;
     const char            *currency;        /* commissions' currency */
+    crm_link_key_t         link_key;        /* link ids' check characters */
+    const crm_host_list_t *target_hosts;    /* NULL: any host */
+    int64_t                link_limit;      /* links an account may make */
+    int64_t                link_period;     /* ... in this many seconds */
 } crm_service_conf_t;
-
-
-typedef enum {
-    CRM_AUTH_NONE = 0,
-    CRM_AUTH_USER,
-    CRM_AUTH_ADMIN,
-
-    /* an X-CRM-Signature over the raw body, checked before it is parsed */
-    CRM_AUTH_SIGNED
-} crm_auth_e;
 
 
 typedef enum {
@@ -79,13 +81,34 @@ typedef enum {
 } crm_body_e;
 
 
+/*
+ * How a caller proves who it is (crm_verify.h): a bearer token naming an
+ * account, or a signature over the raw body from a configured sender.
+ */
+struct crm_verifier_s {
+    const char    *scheme;          /* WWW-Authenticate of its 401s */
+
+    /* checks the raw body: runs once it is read, before it is parsed */
+    unsigned       body:1;
+
+    /* names an account, which crm_call_execute() loads (is it active?) */
+    unsigned       account:1;
+
+    /* the event loop: the request's headers (and body) -> call->claims */
+    crm_status_e (*verify)(crm_call_t *call, crm_error_t *err);
+};
+
+
 typedef struct {
-    crm_auth_e     auth;
-    crm_body_e     body;
+    const crm_verifier_t  *verifier;    /* NULL: anyone may call */
+    crm_body_e             body;
+
+    /* with an account verifier: only an administrator may call */
+    unsigned       admin:1;
 
     /*
-     * a hot read that checks the caller (exists, is active: CRM_AUTH_USER)
-     * in its own statement, from call->claims.sub, saving a round trip:
+     * a hot read that checks the caller (exists, is active) in its own
+     * statement, from call->claims.sub, saving a round trip:
      * crm_call_execute() then leaves call->caller NULL
      */
     unsigned       caller_in_query:1;
@@ -97,7 +120,10 @@ typedef struct {
      */
     unsigned       slow:1;
 
-    /* event loop: validates the request into call->input; may be NULL */
+    /*
+     * event loop: validates the request into call->input, or replies
+     * itself (then no task runs); may be NULL
+     */
     crm_status_e (*parse)(crm_call_t *call, crm_error_t *err);
 
     /* a pool thread: does the work and fills call->reply */
@@ -105,10 +131,13 @@ typedef struct {
 } crm_endpoint_t;
 
 
-typedef struct {
-    const char  *name;
-    const char  *value;
-} crm_header_t;
+typedef struct crm_header_s  crm_header_t;
+
+struct crm_header_s {
+    crm_header_t  *next;
+    crm_str_t      name;
+    crm_str_t      value;
+};
 
 
 typedef struct {
@@ -116,9 +145,23 @@ typedef struct {
     const char    *content_type;    /* NULL when there is no body */
     char          *body;            /* malloc'd */
     size_t         len;
-    crm_header_t   headers[CRM_REPLY_HEADERS];
-    size_t         nheaders;
+    crm_header_t  *headers;         /* in the arena, in the order added */
+    crm_header_t  *last;
 } crm_reply_t;
+
+
+/* an object a call changed, for what the glue keeps of it (a cache) */
+typedef enum {
+    CRM_CHANGED_LINK = 1            /* id: an affiliate link id */
+} crm_changed_e;
+
+typedef struct crm_changed_s  crm_changed_t;
+
+struct crm_changed_s {
+    crm_changed_t  *next;
+    crm_changed_e   kind;
+    const char     *id;
+};
 
 
 struct crm_call_s {
@@ -128,22 +171,17 @@ struct crm_call_s {
     crm_route_match_t          match;       /* params point into the arena */
     unsigned                   allowed;     /* for 405 */
     crm_str_t                  query;
-    crm_str_t                  if_match;    /* the raw header, or empty */
-    crm_str_t                  signature;   /* X-CRM-Signature, or empty */
-    crm_str_t                  idempotency_key;     /* or empty */
+    crm_header_t              *headers;     /* the request's, in the arena */
     int64_t                    now;         /* unix time of the request */
     crm_str_t                  body;        /* raw: form, or JSON */
     unsigned                   body_is_form:1;
     yajl_val                   json;
     const char                *ip;
     const char                *user_agent;
-    crm_jwt_claims_t           claims;
+    crm_jwt_claims_t           claims;      /* the verifier's */
     crm_account_t             *caller;      /* loaded by crm_call_execute */
     void                      *input;       /* endpoint->parse's output */
-
-    /* set by a run that changed a link: the glue drops it from the cache */
-    char                       link_changed[CRM_LINK_ID_LEN + 1];
-
+    crm_changed_t             *changed;     /* after a successful run */
     crm_reply_t                reply;
     crm_error_t                error;
     crm_status_e               rc;
@@ -167,23 +205,18 @@ void crm_call_free(crm_call_t *call);
 crm_status_e crm_call_set_request(crm_call_t *call, unsigned method,
     crm_str_t path, crm_str_t query, crm_str_t ip, crm_str_t user_agent);
 
-/* the If-Match header's value, copied for the thread (empty: absent) */
-crm_status_e crm_call_set_if_match(crm_call_t *call, crm_str_t value);
+/* copies one request header for the endpoint and the thread */
+crm_status_e crm_call_add_request_header(crm_call_t *call, crm_str_t name,
+    crm_str_t value);
+
+/* a request header by name, the last when repeated; empty when absent */
+crm_str_t crm_call_header(const crm_call_t *call, const char *name);
 
 /*
- * The X-CRM-Signature and Idempotency-Key values, copied for the thread
- * (empty: absent).  Idempotency keys longer than 255 bytes or with bytes
- * outside printable ASCII are refused (CRM_E_INVALID).
+ * Runs the endpoint's verifier, unless it checks the body (then
+ * crm_call_set_body() does).  now: unix time.
  */
-crm_status_e crm_call_set_signed_headers(crm_call_t *call,
-    crm_str_t signature, crm_str_t idempotency_key);
-
-/*
- * header is the Authorization value (empty when absent); now: unix time.
- * A CRM_AUTH_SIGNED endpoint's signature is checked by crm_call_set_body().
- */
-crm_status_e crm_call_authenticate(crm_call_t *call, crm_str_t header,
-    int64_t now);
+crm_status_e crm_call_authenticate(crm_call_t *call, int64_t now);
 
 /* content_type is the raw header value (empty when absent) */
 crm_status_e crm_call_set_body(crm_call_t *call, crm_str_t content_type,
@@ -191,12 +224,15 @@ crm_status_e crm_call_set_body(crm_call_t *call, crm_str_t content_type,
 
 crm_status_e crm_call_prepare(crm_call_t *call);
 
+/* whether the prepared call still needs a pool thread: no reply yet */
+int crm_call_needs_thread(const crm_call_t *call);
+
 /* runs on a pool thread with that thread's connection */
 void crm_call_execute(crm_db_t *db, crm_call_t *call);
 
 /*
  * Makes call->reply final: for a failed call, the problem document with
- * WWW-Authenticate (401), Allow (405) or Retry-After (503) as due.
+ * WWW-Authenticate (401), Allow (405) or Retry-After (429, 503) as due.
  */
 void crm_call_finish(crm_call_t *call);
 
@@ -231,6 +267,7 @@ crm_status_e crm_call_reply_page(crm_call_t *call, const void *rows,
 /* a reply without a body, such as 204 */
 crm_status_e crm_call_reply_empty(crm_call_t *call, unsigned status);
 
+/* adds a reply header; name and value are copied into the call's arena */
 crm_status_e crm_call_add_header(crm_call_t *call, const char *name,
     const char *value);
 
@@ -240,5 +277,16 @@ crm_status_e crm_call_add_header(crm_call_t *call, const char *name,
  */
 crm_status_e crm_call_add_object_headers(crm_call_t *call, int version,
     const char *path, const char *id, crm_error_t *err);
+
+/* records that the run changed an object (id is copied) */
+crm_status_e crm_call_changed(crm_call_t *call, crm_changed_e kind,
+    const char *id, crm_error_t *err);
+
+/*
+ * The versions the request's If-Match names, for a conditional change
+ * (crm_if_match_versions()): *versions is NULL when it sets no condition
+ */
+crm_status_e crm_call_if_match(crm_call_t *call, const char **versions,
+    crm_error_t *err);
 
 #endif /* CRM_CALL_H */

@@ -13,6 +13,7 @@
 #include "crm_store_links.h"
 #include "crm_store_wallets.h"
 #include "crm_validate.h"
+#include "crm_verify.h"
 
 
 #define CRM_CALLBACK_ID_MAX      200        /* event and order ids */
@@ -128,14 +129,14 @@ static const crm_json_field_t  crm_conversion_fields[] = {
 
 
 const crm_endpoint_t  crm_callbacks_install = {
-    .auth = CRM_AUTH_SIGNED,
+    .verifier = &crm_verify_callback,
     .body = CRM_BODY_JSON,
     .parse = crm_callbacks_install_parse,
     .run = crm_callbacks_install_run
 };
 
 const crm_endpoint_t  crm_callbacks_conversion = {
-    .auth = CRM_AUTH_SIGNED,
+    .verifier = &crm_verify_callback,
     .body = CRM_BODY_JSON,
     .parse = crm_callbacks_conversion_parse,
     .run = crm_callbacks_conversion_run
@@ -167,8 +168,8 @@ crm_callbacks_link(crm_call_t *call, const crm_callback_body_t *body,
     out->click_id = NULL;
 
     if (click->present && !click->null) {
-        if (!crm_click_id_parse(click->str.data, click->str.len,
-                                out->link_id, NULL))
+        if (!crm_click_id_parse(&call->conf->link_key, click->str.data,
+                                click->str.len, out->link_id, NULL))
         {
             return crm_error_set(err, CRM_E_INVALID, "click_id",
                                  "must be a click id of a tracking link");
@@ -184,7 +185,9 @@ crm_callbacks_link(crm_call_t *call, const crm_callback_body_t *body,
         return CRM_OK;
     }
 
-    if (!crm_link_id_valid(link->str.data, link->str.len)) {
+    if (!crm_link_id_valid(&call->conf->link_key, link->str.data,
+                           link->str.len))
+    {
         return crm_error_set(err, CRM_E_INVALID, "affiliate_link_id",
                              "must be an affiliate link id");
     }
@@ -223,9 +226,11 @@ crm_callbacks_terms(crm_db_t *db, const char *link_id,
 
 /*
  * Pays a commission and counts it on its link; a commission of 0 is only
- * counted.  A wallet holds one currency, that of its first commission; a
- * link made after the operator changed crm_currency cannot pay into it.
- * Refused rather than dropped, so the sender retries and the log says why.
+ * counted (a link that does not earn, its owner deactivated or an
+ * administrator's block, is given 0 by the caller).  A wallet holds one
+ * currency, that of its first commission; a link made after the operator
+ * changed crm_currency cannot pay into it.  Refused rather than dropped,
+ * so the sender retries and the log says why.
  */
 static crm_status_e
 crm_callbacks_credit(crm_db_t *db, const crm_link_terms_t *terms,
@@ -476,8 +481,8 @@ crm_callbacks_install_run(crm_db_t *db, crm_call_t *call, crm_error_t *err)
     }
 
     rc = crm_callbacks_credit(db, &terms, "commission_install",
-                              terms.install_cents, att.id, in->shop_domain,
-                              err);
+                              terms.earns ? terms.install_cents : 0, att.id,
+                              in->shop_domain, err);
     if (rc != CRM_OK) {
         return rc;
     }
@@ -651,8 +656,9 @@ crm_callbacks_conversion_run(crm_db_t *db, crm_call_t *call,
     cn.currency = in->currency;
 
     /* amounts up to 10^12 times at most 10^4: far inside int64 */
-    cn.commission_cents = in->amount_cents * terms.conversion_bps
-                          / CRM_BPS_WHOLE;
+    cn.commission_cents = terms.earns ? in->amount_cents * terms.conversion_bps
+                                        / CRM_BPS_WHOLE
+                                      : 0;
 
     rc = crm_db_begin(db, err);
     if (rc != CRM_OK) {

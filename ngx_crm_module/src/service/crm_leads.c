@@ -14,6 +14,7 @@
 #include "crm_store_audit.h"
 #include "crm_store_leads.h"
 #include "crm_validate.h"
+#include "crm_verify.h"
 
 
 #define CRM_LEAD_NAME_MAX     200
@@ -174,28 +175,29 @@ static const char *const  crm_leads_page_params[] = {
 
 
 const crm_endpoint_t  crm_leads_create = {
-    .auth = CRM_AUTH_USER,
+    .verifier = &crm_verify_bearer,
     .body = CRM_BODY_JSON,
     .parse = crm_leads_create_parse,
     .run = crm_leads_create_run
 };
 
 const crm_endpoint_t  crm_leads_list = {
-    .auth = CRM_AUTH_USER,
+    .verifier = &crm_verify_bearer,
     .body = CRM_BODY_NONE,
     .parse = crm_leads_list_parse,
     .run = crm_leads_list_run
 };
 
 const crm_endpoint_t  crm_leads_admin_list = {
-    .auth = CRM_AUTH_ADMIN,
+    .verifier = &crm_verify_bearer,
+    .admin = 1,
     .body = CRM_BODY_NONE,
     .parse = crm_leads_admin_list_parse,
     .run = crm_leads_list_run
 };
 
 const crm_endpoint_t  crm_leads_get = {
-    .auth = CRM_AUTH_USER,
+    .verifier = &crm_verify_bearer,
     .body = CRM_BODY_NONE,
     .caller_in_query = 1,
     .parse = crm_leads_target_parse,
@@ -203,28 +205,28 @@ const crm_endpoint_t  crm_leads_get = {
 };
 
 const crm_endpoint_t  crm_leads_update = {
-    .auth = CRM_AUTH_USER,
+    .verifier = &crm_verify_bearer,
     .body = CRM_BODY_JSON,
     .parse = crm_leads_update_parse,
     .run = crm_leads_update_run
 };
 
 const crm_endpoint_t  crm_leads_delete = {
-    .auth = CRM_AUTH_USER,
+    .verifier = &crm_verify_bearer,
     .body = CRM_BODY_NONE,
     .parse = crm_leads_target_parse,
     .run = crm_leads_delete_run
 };
 
 const crm_endpoint_t  crm_leads_move = {
-    .auth = CRM_AUTH_USER,
+    .verifier = &crm_verify_bearer,
     .body = CRM_BODY_JSON,
     .parse = crm_leads_move_parse,
     .run = crm_leads_move_run
 };
 
 const crm_endpoint_t  crm_leads_history = {
-    .auth = CRM_AUTH_USER,
+    .verifier = &crm_verify_bearer,
     .body = CRM_BODY_NONE,
     .parse = crm_leads_history_parse,
     .run = crm_leads_history_run
@@ -657,7 +659,8 @@ crm_leads_admin_list_parse(crm_call_t *call, crm_error_t *err)
     rc = crm_form_get(call->query, "owner_id", owner, CRM_UUID_LEN + 1,
                       &found, err);
     if (rc == CRM_E_INVALID || (rc == CRM_OK && found
-                                && !crm_uuid_valid(crm_str_c(owner))))
+                                && !crm_uuid_canonical(crm_str_c(owner),
+                                                       owner)))
     {
         return crm_error_set(err, CRM_E_INVALID, "owner_id",
                              "must be an account id");
@@ -716,31 +719,24 @@ crm_leads_list_run(crm_db_t *db, crm_call_t *call, crm_error_t *err)
 static crm_status_e
 crm_leads_target_parse(crm_call_t *call, crm_error_t *err)
 {
-    char               *versions;
+    char               *id;
     crm_lead_target_t  *t;
 
+    t = crm_arena_alloc(&call->arena, sizeof(crm_lead_target_t));
+    id = crm_arena_alloc(&call->arena, CRM_UUID_LEN + 1);
+    if (t == NULL || id == NULL) {
+        return crm_leads_nomem(err);
+    }
+
     /* not a UUID cannot name a lead: the same 404 as a missing one */
-    if (!crm_uuid_valid(call->match.params[0])) {
+    if (!crm_uuid_canonical(call->match.params[0], id)) {
         return crm_error_set(err, CRM_E_NOT_FOUND, NULL, "no such lead");
     }
 
-    t = crm_arena_alloc(&call->arena, sizeof(crm_lead_target_t));
-    versions = crm_arena_alloc(&call->arena, CRM_IF_MATCH_MAX);
-    if (t == NULL || versions == NULL) {
-        return crm_leads_nomem(err);
-    }
-
-    t->id = crm_leads_dup(call, call->match.params[0]);
-    if (t->id == NULL) {
-        return crm_leads_nomem(err);
-    }
-
-    t->versions = crm_if_match_versions(call->if_match, versions)
-                  ? versions : NULL;
-
+    t->id = id;
     call->input = t;
 
-    return CRM_OK;
+    return crm_call_if_match(call, &t->versions, err);
 }
 
 

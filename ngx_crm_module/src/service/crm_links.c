@@ -14,6 +14,7 @@
 #include "crm_store_links.h"
 #include "crm_url.h"
 #include "crm_validate.h"
+#include "crm_verify.h"
 
 
 #define CRM_LINK_NAME_MAX       200
@@ -65,6 +66,12 @@ static crm_status_e crm_links_update_parse(crm_call_t *call,
     crm_error_t *err);
 static crm_status_e crm_links_update_run(crm_db_t *db, crm_call_t *call,
     crm_error_t *err);
+static crm_status_e crm_links_admin_parse(crm_call_t *call,
+    crm_error_t *err);
+static crm_status_e crm_links_admin_run(crm_db_t *db, crm_call_t *call,
+    crm_error_t *err);
+static crm_status_e crm_links_status(crm_str_t value, const char **out,
+    crm_error_t *err);
 
 static crm_status_e crm_links_target_url(crm_call_t *call,
     const crm_json_value_t *value, const char **out, crm_error_t *err);
@@ -98,6 +105,12 @@ static const crm_json_field_t  crm_link_create_fields[] = {
     CRM_LINK_FIELD(commission, CRM_JSON_OBJECT),
 };
 
+/* an administrator's decision: only whether the link may redirect */
+static const crm_json_field_t  crm_link_admin_fields[] = {
+    CRM_LINK_FIELD(status, CRM_JSON_STRING, .required = 1, .min_len = 1,
+                   .max_len = 16),
+};
+
 /* the terms and the merchant are fixed once a link is out */
 static const crm_json_field_t  crm_link_update_fields[] = {
     CRM_LINK_FIELD(target_url, CRM_JSON_STRING, .min_len = 1,
@@ -120,31 +133,39 @@ static const char *const  crm_links_page_params[] = {
 
 
 const crm_endpoint_t  crm_links_create = {
-    .auth = CRM_AUTH_USER,
+    .verifier = &crm_verify_bearer,
     .body = CRM_BODY_JSON,
     .parse = crm_links_create_parse,
     .run = crm_links_create_run
 };
 
 const crm_endpoint_t  crm_links_list = {
-    .auth = CRM_AUTH_USER,
+    .verifier = &crm_verify_bearer,
     .body = CRM_BODY_NONE,
     .parse = crm_links_list_parse,
     .run = crm_links_list_run
 };
 
 const crm_endpoint_t  crm_links_get = {
-    .auth = CRM_AUTH_USER,
+    .verifier = &crm_verify_bearer,
     .body = CRM_BODY_NONE,
     .parse = crm_links_target_parse,
     .run = crm_links_get_run
 };
 
 const crm_endpoint_t  crm_links_update = {
-    .auth = CRM_AUTH_USER,
+    .verifier = &crm_verify_bearer,
     .body = CRM_BODY_JSON,
     .parse = crm_links_update_parse,
     .run = crm_links_update_run
+};
+
+const crm_endpoint_t  crm_links_admin_update = {
+    .verifier = &crm_verify_bearer,
+    .admin = 1,
+    .body = CRM_BODY_JSON,
+    .parse = crm_links_admin_parse,
+    .run = crm_links_admin_run
 };
 
 
@@ -155,16 +176,32 @@ crm_links_nomem(crm_error_t *err)
 }
 
 
-/* a redirect target, checked as the redirect will trust it */
+/*
+ * A redirect target, checked as the redirect will trust it, on a host the
+ * operator allows (crm_redirect_allow_hosts): the tracking domain is not
+ * an open redirect for any account to use.
+ */
 static crm_status_e
 crm_links_target_url(crm_call_t *call, const crm_json_value_t *value,
     const char **out, crm_error_t *err)
 {
+    char         host[CRM_URL_HOST_MAX];
+    size_t       len;
     const char  *why;
 
     why = crm_url_check_target(value->str);
     if (why != NULL) {
         return crm_error_set(err, CRM_E_INVALID, "target_url", "%s", why);
+    }
+
+    len = crm_url_host(value->str, host);
+
+    if (!crm_host_list_allows(call->conf->target_hosts,
+                              (crm_str_t) { host, len }))
+    {
+        return crm_error_set(err, CRM_E_INVALID, "target_url",
+                             "host \"%.100s\" is not allowed for link "
+                             "targets", host);
     }
 
     *out = crm_arena_strdup(&call->arena, value->str);
@@ -217,6 +254,7 @@ crm_links_commission(const crm_call_t *call, const crm_json_value_t *value,
 static crm_status_e
 crm_links_create_parse(crm_call_t *call, crm_error_t *err)
 {
+    char             *merchant;
     crm_status_e      rc;
     crm_link_new_t   *in;
     crm_link_body_t   body;
@@ -247,16 +285,17 @@ crm_links_create_parse(crm_call_t *call, crm_error_t *err)
     }
 
     if (body.merchant_id.present && !body.merchant_id.null) {
-        if (!crm_uuid_valid(body.merchant_id.str)) {
+        merchant = crm_arena_alloc(&call->arena, CRM_UUID_LEN + 1);
+        if (merchant == NULL) {
+            return crm_links_nomem(err);
+        }
+
+        if (!crm_uuid_canonical(body.merchant_id.str, merchant)) {
             return crm_error_set(err, CRM_E_INVALID, "merchant_id",
                                  "must be a merchant's account id");
         }
 
-        in->merchant_id = crm_arena_strdup(&call->arena,
-                                           body.merchant_id.str);
-        if (in->merchant_id == NULL) {
-            return crm_links_nomem(err);
-        }
+        in->merchant_id = merchant;
     }
 
     rc = crm_links_commission(call, &body.commission, in, err);
@@ -291,6 +330,7 @@ crm_links_create_run(crm_db_t *db, crm_call_t *call, crm_error_t *err)
 {
     int              attempt;
     char             id[CRM_LINK_ID_LEN + 1], details[128];
+    int64_t          wait;
     crm_link_t       link;
     crm_rows_t       rows;
     crm_status_e     rc;
@@ -302,7 +342,7 @@ crm_links_create_run(crm_db_t *db, crm_call_t *call, crm_error_t *err)
 
     for (attempt = 1; /* void */ ; attempt++) {
 
-        if (crm_link_id_generate(id) != 0) {
+        if (crm_link_id_generate(&call->conf->link_key, id) != 0) {
             crm_error_set(err, CRM_E_INTERNAL, NULL, "internal error");
             return crm_error_cause(err, "no random bytes for a link id");
         }
@@ -310,6 +350,21 @@ crm_links_create_run(crm_db_t *db, crm_call_t *call, crm_error_t *err)
         rc = crm_db_begin(db, err);
         if (rc != CRM_OK) {
             return rc;
+        }
+
+        rc = crm_store_link_quota(db, in->owner_id, call->conf->link_limit,
+                                  call->conf->link_period, &wait, err);
+        if (rc != CRM_OK) {
+            return rc;
+        }
+
+        if (wait > 0) {
+            crm_error_set(err, CRM_E_RATE_LIMITED, NULL,
+                          "at most %lld links may be made in %lld seconds",
+                          (long long) call->conf->link_limit,
+                          (long long) call->conf->link_period);
+            err->retry_after = (unsigned) wait;
+            return err->code;
         }
 
         rc = crm_store_link_insert(db, in, &rows, err);
@@ -423,20 +478,18 @@ crm_links_list_run(crm_db_t *db, crm_call_t *call, crm_error_t *err)
 static crm_status_e
 crm_links_target_parse(crm_call_t *call, crm_error_t *err)
 {
-    char               *versions;
     crm_str_t           id;
     crm_link_target_t  *t;
 
     id = call->match.params[0];
 
     /* a made-up id fails its check characters: the same 404 as a miss */
-    if (!crm_link_id_valid(id.data, id.len)) {
+    if (!crm_link_id_valid(&call->conf->link_key, id.data, id.len)) {
         return crm_error_set(err, CRM_E_NOT_FOUND, NULL, "no such link");
     }
 
     t = crm_arena_alloc(&call->arena, sizeof(crm_link_target_t));
-    versions = crm_arena_alloc(&call->arena, CRM_IF_MATCH_MAX);
-    if (t == NULL || versions == NULL) {
+    if (t == NULL) {
         return crm_links_nomem(err);
     }
 
@@ -445,12 +498,9 @@ crm_links_target_parse(crm_call_t *call, crm_error_t *err)
         return crm_links_nomem(err);
     }
 
-    t->versions = crm_if_match_versions(call->if_match, versions)
-                  ? versions : NULL;
-
     call->input = t;
 
-    return CRM_OK;
+    return crm_call_if_match(call, &t->versions, err);
 }
 
 
@@ -525,15 +575,9 @@ crm_links_update_parse(crm_call_t *call, crm_error_t *err)
     if (body.status.present) {
         patch->set |= CRM_LINK_STATUS;
 
-        if (crm_str_eq(body.status.str, "active")) {
-            patch->status = "active";
-
-        } else if (crm_str_eq(body.status.str, "disabled")) {
-            patch->status = "disabled";
-
-        } else {
-            return crm_error_set(err, CRM_E_INVALID, "status",
-                                 "must be active or disabled");
+        rc = crm_links_status(body.status.str, &patch->status, err);
+        if (rc != CRM_OK) {
+            return rc;
         }
     }
 
@@ -549,7 +593,7 @@ crm_links_update_parse(crm_call_t *call, crm_error_t *err)
 static crm_status_e
 crm_links_update_run(crm_db_t *db, crm_call_t *call, crm_error_t *err)
 {
-    int                 i, n, exists;
+    int                 i, n, exists, blocked;
     char                details[96];
     crm_link_t          link;
     crm_rows_t          rows;
@@ -580,12 +624,30 @@ crm_links_update_run(crm_db_t *db, crm_call_t *call, crm_error_t *err)
         }
 
         exists = rows.n > 0;
+
+        if (exists) {
+            crm_link_row(&rows, 0, &link);
+            blocked = link.admin_disabled;
+        }
+
         crm_rows_free(&rows);
 
-        if (exists && t->versions != NULL) {
+        if (exists && t->versions != NULL
+            && !crm_if_match_has(t->versions, link.version))
+        {
             return crm_error_set(err, CRM_E_PRECONDITION, NULL,
                                  "the link has changed since the version "
                                  "in If-Match");
+        }
+
+        if (exists && blocked) {
+            return crm_error_set(err, CRM_E_FORBIDDEN, "status",
+                                 "an administrator disabled this link");
+        }
+
+        if (exists) {
+            return crm_error_set(err, CRM_E_PRECONDITION, NULL,
+                                 "the link changed meanwhile");
         }
 
         return crm_error_set(err, CRM_E_NOT_FOUND, NULL, "no such link");
@@ -614,7 +676,120 @@ crm_links_update_run(crm_db_t *db, crm_call_t *call, crm_error_t *err)
         goto done;
     }
 
-    snprintf(call->link_changed, sizeof(call->link_changed), "%s", link.id);
+    /* a new name changes nothing the redirect reads */
+    if (t->patch.set & (CRM_LINK_TARGET | CRM_LINK_STATUS)) {
+        rc = crm_call_changed(call, CRM_CHANGED_LINK, link.id, err);
+        if (rc != CRM_OK) {
+            goto done;
+        }
+    }
+
+    rc = crm_links_reply(call, 200, &link, 0, err);
+
+done:
+
+    crm_rows_free(&rows);
+
+    return rc;
+}
+
+
+static crm_status_e
+crm_links_status(crm_str_t value, const char **out, crm_error_t *err)
+{
+    if (crm_str_eq(value, "active")) {
+        *out = "active";
+        return CRM_OK;
+    }
+
+    if (crm_str_eq(value, "disabled")) {
+        *out = "disabled";
+        return CRM_OK;
+    }
+
+    return crm_error_set(err, CRM_E_INVALID, "status",
+                         "must be active or disabled");
+}
+
+
+static crm_status_e
+crm_links_admin_parse(crm_call_t *call, crm_error_t *err)
+{
+    crm_status_e        rc;
+    crm_link_body_t     body;
+    crm_link_target_t  *t;
+
+    rc = crm_links_target_parse(call, err);
+    if (rc != CRM_OK) {
+        return rc;
+    }
+
+    t = call->input;
+
+    rc = crm_json_decode_table(call->json, crm_link_admin_fields, &body, err);
+    if (rc != CRM_OK) {
+        return rc;
+    }
+
+    t->patch.set = CRM_LINK_STATUS;
+
+    return crm_links_status(body.status.str, &t->patch.status, err);
+}
+
+
+/*
+ * An administrator blocks or unblocks any account's link.  The block is
+ * the administrator's, beside the owner's own status: the owner cannot
+ * lift it, and lifting it leaves the owner's choice as it was.
+ */
+static crm_status_e
+crm_links_admin_run(crm_db_t *db, crm_call_t *call, crm_error_t *err)
+{
+    char                details[64];
+    crm_link_t          link;
+    crm_rows_t          rows;
+    crm_status_e        rc;
+    crm_link_target_t  *t;
+
+    t = call->input;
+
+    rc = crm_db_begin(db, err);
+    if (rc != CRM_OK) {
+        return rc;
+    }
+
+    rc = crm_store_link_admin_update(db, t->id,
+                                     strcmp(t->patch.status, "disabled") == 0,
+                                     &rows, err);
+    if (rc != CRM_OK) {
+        return rc;
+    }
+
+    if (rows.n == 0) {
+        crm_rows_free(&rows);
+        return crm_error_set(err, CRM_E_NOT_FOUND, NULL, "no such link");
+    }
+
+    crm_link_row(&rows, 0, &link);
+
+    snprintf(details, sizeof(details), "{\"status\": \"%s\"}",
+             t->patch.status);
+
+    rc = crm_links_audit(db, call, "link.admin_update", link.id, details,
+                         err);
+    if (rc != CRM_OK) {
+        goto done;
+    }
+
+    rc = crm_db_commit(db, err);
+    if (rc != CRM_OK) {
+        goto done;
+    }
+
+    rc = crm_call_changed(call, CRM_CHANGED_LINK, link.id, err);
+    if (rc != CRM_OK) {
+        goto done;
+    }
 
     rc = crm_links_reply(call, 200, &link, 0, err);
 
@@ -631,8 +806,11 @@ static int
 crm_links_render(yajl_gen g, const crm_service_conf_t *conf,
     const crm_link_t *link)
 {
-    int    n;
-    char   tracking[CRM_URL_MAX + sizeof("/r/") + CRM_LINK_ID_LEN];
+    int          n;
+    char         tracking[CRM_URL_MAX + sizeof("/r/") + CRM_LINK_ID_LEN];
+    const char  *disabled_by;
+
+    disabled_by = crm_link_disabled_by(link);
 
     n = snprintf(tracking, sizeof(tracking), "%s/r/%s", conf->public_url,
                  link->id);
@@ -645,8 +823,11 @@ crm_links_render(yajl_gen g, const crm_service_conf_t *conf,
         || crm_json_gen_kv_str(g, "target_url", link->target_url) != 0
         || crm_json_gen_kv_str(g, "tracking_url", tracking) != 0
         || crm_json_gen_kv_str(g, "name", link->name) != 0
+        || crm_json_gen_kv_str(g, "owner_id", link->owner_id) != 0
         || crm_json_gen_kv_str(g, "merchant_id", link->merchant_id) != 0
-        || crm_json_gen_kv_str(g, "status", link->status) != 0
+        || crm_json_gen_kv_str(g, "status", disabled_by ? "disabled"
+                                                        : "active") != 0
+        || crm_json_gen_kv_str(g, "disabled_by", disabled_by) != 0
         || crm_json_gen_key(g, "commission") != 0
         || yajl_gen_map_open(g) != yajl_gen_status_ok
         || crm_json_gen_kv_int(g, "install_cents", link->install_cents) != 0

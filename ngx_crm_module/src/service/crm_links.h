@@ -6,12 +6,16 @@
  *   GET /affiliate/links           list, newest first, paginated
  *   GET /affiliate/links/{id}      one, with its ETag
  *   PATCH /affiliate/links/{id}    target_url, name, status; If-Match
+ *   PATCH /admin/links/{id}        an administrator's block, on any link
  *
  * A link of another account answers exactly like a missing one; admins
- * see their own links only.  Every change writes its audit row in its
- * transaction, and a changed link is named in call->link_changed so that
- * the redirect cache drops it.  The tracking URL is derived from the
- * configured public URL, never stored.
+ * see their own links only, but for the block.  Every change writes its
+ * audit row in its transaction, and a change the redirect reads (target,
+ * status, block) is recorded with crm_call_changed() so that the
+ * redirect cache drops the link at once.  Targets must be on a host the
+ * operator allows, and an account makes at most conf->link_limit links in
+ * conf->link_period seconds (429 with Retry-After beyond).  The tracking
+ * URL is derived from the configured public URL, never stored.
  */
 
 #ifndef CRM_LINKS_H
@@ -24,5 +28,6 @@ extern const crm_endpoint_t  crm_links_create;
 extern const crm_endpoint_t  crm_links_list;
 extern const crm_endpoint_t  crm_links_get;
 extern const crm_endpoint_t  crm_links_update;
+extern const crm_endpoint_t  crm_links_admin_update;
 
 #endif /* CRM_LINKS_H */

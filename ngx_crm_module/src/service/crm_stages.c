@@ -7,6 +7,7 @@
 
 #include "crm_form.h"
 #include "crm_stages.h"
+#include "crm_verify.h"
 
 
 static crm_status_e crm_stages_list_parse(crm_call_t *call,
@@ -24,14 +25,14 @@ static const char *const  crm_stages_params[] = { NULL };
 
 
 const crm_endpoint_t  crm_stages_list = {
-    .auth = CRM_AUTH_USER,
+    .verifier = &crm_verify_bearer,
     .body = CRM_BODY_NONE,
     .parse = crm_stages_list_parse,
     .run = crm_stages_list_run
 };
 
 const crm_endpoint_t  crm_stages_get = {
-    .auth = CRM_AUTH_USER,
+    .verifier = &crm_verify_bearer,
     .body = CRM_BODY_NONE,
     .parse = crm_stages_get_parse,
     .run = crm_stages_get_run

@@ -15,11 +15,13 @@
 #include "crm_store_idempotency.h"
 #include "crm_store_wallets.h"
 #include "crm_validate.h"
+#include "crm_verify.h"
 #include "crm_wallets.h"
 
 
 #define CRM_PAYOUT_MAX        1000000000000LL     /* 10^12 minor units */
 #define CRM_REFERENCE_MAX     200
+#define CRM_IDEMPOTENCY_KEY_MAX  255
 #define CRM_PAYOUT_PATH_SIZE  (sizeof("/admin/wallets//payouts")            \
                                + CRM_UUID_LEN)
 
@@ -81,20 +83,21 @@ static const char *const  crm_wallets_page_params[] = {
 
 
 const crm_endpoint_t  crm_wallets_get = {
-    .auth = CRM_AUTH_USER,
+    .verifier = &crm_verify_bearer,
     .body = CRM_BODY_NONE,
     .run = crm_wallets_get_run
 };
 
 const crm_endpoint_t  crm_wallets_transactions = {
-    .auth = CRM_AUTH_USER,
+    .verifier = &crm_verify_bearer,
     .body = CRM_BODY_NONE,
     .parse = crm_wallets_txs_parse,
     .run = crm_wallets_txs_run
 };
 
 const crm_endpoint_t  crm_wallets_payout = {
-    .auth = CRM_AUTH_ADMIN,
+    .verifier = &crm_verify_bearer,
+    .admin = 1,
     .body = CRM_BODY_JSON,
     .parse = crm_wallets_payout_parse,
     .run = crm_wallets_payout_run
@@ -272,23 +275,10 @@ crm_wallets_payout_parse(crm_call_t *call, crm_error_t *err)
 {
     char                path[CRM_PAYOUT_PATH_SIZE];
     size_t              i;
+    crm_str_t           key;
     crm_status_e        rc;
     crm_payout_t       *in;
     crm_payout_body_t   body;
-
-    if (!crm_uuid_valid(call->match.params[0])) {
-        return crm_error_set(err, CRM_E_NOT_FOUND, NULL, "no such wallet");
-    }
-
-    if (call->idempotency_key.len == 0) {
-        return crm_error_set(err, CRM_E_INVALID, "Idempotency-Key",
-                             "is required for payouts");
-    }
-
-    rc = crm_json_decode_table(call->json, crm_payout_fields, &body, err);
-    if (rc != CRM_OK) {
-        return rc;
-    }
 
     in = crm_arena_alloc(&call->arena, sizeof(crm_payout_t));
     if (in == NULL) {
@@ -296,14 +286,38 @@ crm_wallets_payout_parse(crm_call_t *call, crm_error_t *err)
     }
 
     /* one spelling of the account, for the query and the request hash */
-    for (i = 0; i < CRM_UUID_LEN; i++) {
-        in->account_id[i] = (char) tolower(
-                                (unsigned char) call->match.params[0].data[i]);
+    if (!crm_uuid_canonical(call->match.params[0], in->account_id)) {
+        return crm_error_set(err, CRM_E_NOT_FOUND, NULL, "no such wallet");
     }
 
-    in->account_id[CRM_UUID_LEN] = '\0';
+    key = crm_call_header(call, "Idempotency-Key");
+
+    if (key.len == 0) {
+        return crm_error_set(err, CRM_E_INVALID, "Idempotency-Key",
+                             "is required for payouts");
+    }
+
+    for (i = 0; i < key.len; i++) {
+        if ((unsigned char) key.data[i] < 0x21
+            || (unsigned char) key.data[i] > 0x7e)
+        {
+            break;
+        }
+    }
+
+    if (i < key.len || key.len > CRM_IDEMPOTENCY_KEY_MAX) {
+        return crm_error_set(err, CRM_E_INVALID, "Idempotency-Key",
+                             "must be 1 to %d printable ASCII characters",
+                             CRM_IDEMPOTENCY_KEY_MAX);
+    }
+
+    rc = crm_json_decode_table(call->json, crm_payout_fields, &body, err);
+    if (rc != CRM_OK) {
+        return rc;
+    }
+
     in->amount_cents = body.amount_cents.num;
-    in->key = call->idempotency_key.data;
+    in->key = key.data;
 
     in->reference = crm_arena_strdup(&call->arena, body.reference.str);
     if (in->reference == NULL) {

@@ -11,8 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include <sys/socket.h>
 
+#include "crm_clock.h"
 #include "crm_db.h"
 
 
@@ -44,7 +46,6 @@ struct crm_db_s {
 
 
 static void crm_db_key_create(void);
-static int64_t crm_db_now_ms(void);
 static void crm_db_close(crm_db_t *db);
 static int crm_db_idle_alive(crm_db_t *db);
 static void crm_db_forget_plans(crm_db_t *db);
@@ -140,17 +141,6 @@ crm_db_for_thread(const crm_db_conf_t *conf)
 }
 
 
-static int64_t
-crm_db_now_ms(void)
-{
-    struct timespec  ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-
-    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-
 static void
 crm_db_close(crm_db_t *db)
 {
@@ -169,7 +159,7 @@ crm_db_conf_init(crm_db_conf_t *conf, crm_error_t *err)
 {
     int                 n;
     char               *msg, *nl;
-    const char         *theirs;
+    const char         *theirs, *user, *host, *port, *dbname;
     PQconninfoOption   *opts, *o;
 
     msg = NULL;
@@ -192,12 +182,36 @@ crm_db_conf_init(crm_db_conf_t *conf, crm_error_t *err)
     }
 
     theirs = "";
+    user = "";
+    host = "";
+    port = "";
+    dbname = "";
 
     for (o = opts; o->keyword != NULL; o++) {
-        if (strcmp(o->keyword, "options") == 0 && o->val != NULL) {
+        if (o->val == NULL) {
+            continue;
+        }
+
+        if (strcmp(o->keyword, "options") == 0) {
             theirs = o->val;
+
+        } else if (strcmp(o->keyword, "user") == 0) {
+            user = o->val;
+
+        } else if (strcmp(o->keyword, "host") == 0) {
+            host = o->val;
+
+        } else if (strcmp(o->keyword, "port") == 0) {
+            port = o->val;
+
+        } else if (strcmp(o->keyword, "dbname") == 0) {
+            dbname = o->val;
         }
     }
+
+    snprintf(conf->label, sizeof(conf->label), "%.40s%s%.60s%s%.10s/%.40s",
+             user, user[0] ? "@" : "", host, port[0] ? ":" : "", port,
+             dbname);
 
     n = snprintf(conf->options, sizeof(conf->options),
                  "%s%s-c statement_timeout=%u", theirs, theirs[0] ? " " : "",
@@ -217,7 +231,7 @@ crm_db_conf_init(crm_db_conf_t *conf, crm_error_t *err)
 static crm_status_e
 crm_db_connect(crm_db_t *db, crm_error_t *err)
 {
-    char         timeout[16], user_timeout[16];
+    char         timeout[16], user_timeout[16], app[32];
     const char  *keys[10], *values[10];
 
     snprintf(timeout, sizeof(timeout), "%u", db->conf->connect_timeout);
@@ -231,6 +245,9 @@ crm_db_connect(crm_db_t *db, crm_error_t *err)
     snprintf(user_timeout, sizeof(user_timeout), "%u",
              db->conf->statement_timeout + 10000);
 
+    /* pg_stat_activity then tells which worker holds a connection */
+    snprintf(app, sizeof(app), "crm-gateway/%ld", (long) getpid());
+
     /*
      * the operator's conninfo is expanded first; the settings after it
      * override its own, and conf->options already carries its options
@@ -242,7 +259,7 @@ crm_db_connect(crm_db_t *db, crm_error_t *err)
     keys[2] = "options";
     values[2] = db->conf->options;
     keys[3] = "application_name";
-    values[3] = "crm-gateway";
+    values[3] = app;
     keys[4] = "keepalives";
     values[4] = "1";
     keys[5] = "keepalives_idle";
@@ -267,13 +284,13 @@ crm_db_connect(crm_db_t *db, crm_error_t *err)
         crm_error_cause(err, "connect failed: %s",
                         PQerrorMessage(db->conn));
         crm_db_close(db);
-        db->failed_at = crm_db_now_ms();
+        db->failed_at = crm_clock_ms();
         return err->code;
     }
 
     (void) PQsetNoticeProcessor(db->conn, crm_db_notice, NULL);
 
-    __atomic_store_n(&crm_db_connected_at, crm_db_now_ms(), __ATOMIC_RELAXED);
+    __atomic_store_n(&crm_db_connected_at, crm_clock_ms(), __ATOMIC_RELAXED);
 
     return CRM_OK;
 }
@@ -319,7 +336,7 @@ crm_db_forget_plans(crm_db_t *db)
     PGresult  *res;
 
     if (db->nprepared == 0
-        || crm_db_now_ms() < db->prepared_at + CRM_DB_REPREPARE_MS)
+        || crm_clock_ms() < db->prepared_at + CRM_DB_REPREPARE_MS)
     {
         return;
     }
@@ -348,7 +365,7 @@ crm_db_ready(crm_db_t *db, crm_error_t *err)
     }
 
     if (db->failed_at != 0
-        && crm_db_now_ms() < db->failed_at + CRM_DB_RETRY_MS
+        && crm_clock_ms() < db->failed_at + CRM_DB_RETRY_MS
         && __atomic_load_n(&crm_db_connected_at, __ATOMIC_RELAXED)
            <= db->failed_at)
     {
@@ -357,6 +374,21 @@ crm_db_ready(crm_db_t *db, crm_error_t *err)
     }
 
     return crm_db_connect(db, err);
+}
+
+
+crm_status_e
+crm_db_ping(crm_db_t *db, crm_error_t *err)
+{
+    static const crm_stmt_t  ping = { "db_ping", "SELECT 1", 0 };
+
+    PGresult      *res;
+    crm_status_e   rc;
+
+    rc = crm_db_exec(db, &ping, NULL, &res, err);
+    PQclear(res);
+
+    return rc;
 }
 
 
@@ -388,8 +420,8 @@ crm_db_prepare(crm_db_t *db, const crm_stmt_t *stmt, crm_error_t *err)
     res = PQprepare(db->conn, stmt->name, stmt->sql, stmt->nparams, NULL);
     if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK) {
         rc = crm_db_result_error(db, res, err);
-        crm_error_cause(err, "preparing \"%s\": %s", stmt->name,
-                        db->conn ? PQerrorMessage(db->conn) : "closed");
+        crm_error_cause(err, "preparing \"%s\": %.200s", stmt->name,
+                        err->cause);
         PQclear(res);
         return rc;
     }
@@ -397,7 +429,7 @@ crm_db_prepare(crm_db_t *db, const crm_stmt_t *stmt, crm_error_t *err)
     PQclear(res);
 
     if (db->nprepared == 0) {
-        db->prepared_at = crm_db_now_ms();
+        db->prepared_at = crm_clock_ms();
     }
 
     db->prepared[db->nprepared++] = stmt;
@@ -408,12 +440,14 @@ crm_db_prepare(crm_db_t *db, const crm_stmt_t *stmt, crm_error_t *err)
 
 /*
  * Maps a failed result to a typed error.  A broken connection is closed
- * here so that the next call reconnects.
+ * here so that the next call reconnects.  The log-only cause holds the
+ * SQLSTATE, the primary message and the constraint: never the DETAIL,
+ * which can quote a row (a password hash, someone's address).
  */
 static crm_status_e
 crm_db_result_error(crm_db_t *db, const PGresult *res, crm_error_t *err)
 {
-    const char  *state, *msg, *constraint;
+    const char  *state, *primary, *constraint;
 
     if (db->conn == NULL || PQstatus(db->conn) != CONNECTION_OK) {
         crm_error_set(err, CRM_E_UNAVAILABLE, NULL, "database unavailable");
@@ -424,48 +458,72 @@ crm_db_result_error(crm_db_t *db, const PGresult *res, crm_error_t *err)
     }
 
     state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-    msg = res ? PQresultErrorMessage(res) : PQerrorMessage(db->conn);
+    primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+    constraint = res ? PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME)
+                     : NULL;
 
     if (state == NULL) {
         state = "";
     }
 
+    if (primary == NULL) {
+        /* no server error: libpq's own message, or the result's status */
+        primary = res ? PQresStatus(PQresultStatus(res))
+                      : PQerrorMessage(db->conn);
+    }
+
     if (strcmp(state, "23505") == 0) {
-        constraint = PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME);
         crm_error_set(err, CRM_E_CONFLICT, NULL, "conflict");
-        return crm_error_cause(err, "%s", constraint ? constraint : "");
-    }
+        crm_error_cause(err, "%s", constraint ? constraint : "");
 
-    /*
-     * retryable: statement timeout, serialization failure, deadlock, lock
-     * not available, and insufficient resources (disk, memory, too many
-     * connections)
-     */
-    if (strcmp(state, "57014") == 0 || strcmp(state, "40001") == 0
-        || strcmp(state, "40P01") == 0 || strcmp(state, "55P03") == 0
-        || strncmp(state, "53", 2) == 0)
+    } else if (strcmp(state, "57014") == 0 || strcmp(state, "40001") == 0
+               || strcmp(state, "40P01") == 0 || strcmp(state, "55P03") == 0
+               || strncmp(state, "53", 2) == 0)
     {
+        /*
+         * retryable: statement timeout, serialization failure, deadlock,
+         * lock not available, and insufficient resources (disk, memory,
+         * too many connections)
+         */
         crm_error_set(err, CRM_E_UNAVAILABLE, NULL, "database busy");
-        return crm_error_cause(err, "%s", msg);
-    }
+        crm_error_cause(err, "sqlstate %s: %s", state, primary);
 
-    /*
-     * connection exceptions, server shutdown, and a read-only transaction:
-     * after a failover the address may lead to a standby now, so the next
-     * call reconnects to find the new primary
-     */
-    if (strncmp(state, "08", 2) == 0 || strncmp(state, "57P", 3) == 0
-        || strcmp(state, "25006") == 0)
+    } else if (strncmp(state, "08", 2) == 0 || strncmp(state, "57P", 3) == 0
+               || strcmp(state, "25006") == 0)
     {
+        /*
+         * connection exceptions, server shutdown, and a read-only
+         * transaction: after a failover the address may lead to a standby
+         * now, so the next call reconnects to find the new primary
+         */
         crm_error_set(err, CRM_E_UNAVAILABLE, NULL, "database unavailable");
-        crm_error_cause(err, "%s", msg);
+        crm_error_cause(err, "sqlstate %s: %s", state, primary);
         crm_db_close(db);
-        return err->code;
+
+    } else {
+        crm_error_set(err, CRM_E_INTERNAL, NULL, "internal error");
+
+        if (constraint != NULL) {
+            crm_error_cause(err, "sqlstate %s: %s (constraint \"%s\")",
+                            state, primary, constraint);
+
+        } else {
+            crm_error_cause(err, "sqlstate %s: %s", state, primary);
+        }
     }
 
-    crm_error_set(err, CRM_E_INTERNAL, NULL, "internal error");
+    snprintf(err->sqlstate, sizeof(err->sqlstate), "%s", state);
 
-    return crm_error_cause(err, "sqlstate %s: %s", state, msg);
+    return err->code;
+}
+
+
+int
+crm_db_refused_data(const crm_error_t *err)
+{
+    /* data exceptions and integrity constraint violations */
+    return strncmp(err->sqlstate, "22", 2) == 0
+           || strncmp(err->sqlstate, "23", 2) == 0;
 }
 
 
@@ -647,15 +705,43 @@ crm_db_begin(crm_db_t *db, crm_error_t *err)
 }
 
 
+/*
+ * PostgreSQL answers COMMIT of a transaction that had failed with
+ * "ROLLBACK": nothing was written, and the caller must not say otherwise.
+ */
 crm_status_e
 crm_db_commit(crm_db_t *db, crm_error_t *err)
 {
-    crm_status_e  rc;
+    PGresult      *res;
+    crm_status_e   rc;
 
-    rc = crm_db_command(db, "COMMIT", err);
+    rc = crm_db_ready(db, err);
+    if (rc != CRM_OK) {
+        db->in_txn = 0;
+        return rc;
+    }
+
+    res = PQexec(db->conn, "COMMIT");
     db->in_txn = 0;
 
-    return rc;
+    if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK) {
+        rc = crm_db_result_error(db, res, err);
+        PQclear(res);
+        return rc;
+    }
+
+    if (strcmp(PQcmdStatus(res), "COMMIT") != 0) {
+        crm_error_set(err, CRM_E_UNAVAILABLE, NULL,
+                      "the change could not be saved; retry");
+        crm_error_cause(err, "COMMIT answered \"%s\": the transaction had "
+                        "failed", PQcmdStatus(res));
+        PQclear(res);
+        return err->code;
+    }
+
+    PQclear(res);
+
+    return CRM_OK;
 }
 
 

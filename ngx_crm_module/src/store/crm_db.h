@@ -26,11 +26,24 @@
 #include "crm_str.h"
 
 
+/*
+ * What the last probe of a database found (crm_db_ping()), kept by the
+ * process that probes it and read by /healthz: never a query per request.
+ */
 typedef struct {
-    const char  *conninfo;
-    unsigned     connect_timeout;       /* seconds, libpq's minimum is 2 */
-    unsigned     statement_timeout;     /* milliseconds, not 0 */
-    char         options[512];          /* set by crm_db_conf_init() */
+    int          up;                    /* -1 before the first probe */
+    int64_t      checked_ms;            /* crm_clock_ms() of its answer */
+} crm_db_health_t;
+
+
+typedef struct {
+    const char       *conninfo;
+    unsigned          connect_timeout;  /* seconds, libpq's minimum is 2 */
+    unsigned          statement_timeout;    /* milliseconds, not 0 */
+    char              options[512];     /* set by crm_db_conf_init() */
+    char              label[160];       /* for logs: user@host:port/db,
+                                           never a password */
+    crm_db_health_t  *health;           /* the process's, mutable */
 } crm_db_conf_t;
 
 
@@ -60,7 +73,8 @@ typedef struct crm_db_s  crm_db_t;
 /*
  * Checks conf->conninfo (a libpq key/value string or URI) and prepares the
  * server options: the operator's own "options", if any, followed by the
- * statement timeout.  CRM_E_INVALID with libpq's reason on a bad conninfo.
+ * statement timeout, and the label that logs name the database by.
+ * CRM_E_INVALID with libpq's reason on a bad conninfo.
  */
 crm_status_e crm_db_conf_init(crm_db_conf_t *conf, crm_error_t *err);
 
@@ -76,11 +90,15 @@ void crm_db_close_all(void);
 /* connects if needed; CRM_E_UNAVAILABLE when PostgreSQL cannot be reached */
 crm_status_e crm_db_ready(crm_db_t *db, crm_error_t *err);
 
+/* one round trip: whether the database answers on this connection */
+crm_status_e crm_db_ping(crm_db_t *db, crm_error_t *err);
+
 /*
  * Runs a prepared statement with text parameters (NULL = SQL NULL).  On
  * CRM_OK *res holds the result (PQclear it).  A unique violation is
  * CRM_E_CONFLICT with the constraint name in err->cause; a lost connection
  * or a statement timeout is CRM_E_UNAVAILABLE; anything else CRM_E_INTERNAL.
+ * err->sqlstate holds PostgreSQL's code of the failure.
  */
 crm_status_e crm_db_exec(crm_db_t *db, const crm_stmt_t *stmt,
     const char *const *params, PGresult **res, crm_error_t *err);
@@ -112,7 +130,19 @@ crm_status_e crm_db_command(crm_db_t *db, const char *sql, crm_error_t *err);
 crm_status_e crm_db_copy_in(crm_db_t *db, const char *sql,
     const crm_str_t *chunks, size_t n, crm_error_t *err);
 
+/*
+ * whether a failed statement was refused for the data it was given (a
+ * data exception or a constraint), rather than for the state of the
+ * database (an outage, a lock, a missing table or privilege)
+ */
+int crm_db_refused_data(const crm_error_t *err);
+
 crm_status_e crm_db_begin(crm_db_t *db, crm_error_t *err);
+
+/*
+ * CRM_E_UNAVAILABLE when PostgreSQL answers "ROLLBACK": the transaction
+ * had failed, and nothing was written
+ */
 crm_status_e crm_db_commit(crm_db_t *db, crm_error_t *err);
 
 /* rolls back if a transaction is open; never fails the caller */

@@ -38,7 +38,7 @@ typedef struct {
 
 typedef struct {
     const char  *account_id;                /* NULL when unknown */
-    const char  *email;
+    const char  *email;                     /* NULL: not an address */
     int          success;
     const char  *reason;
     const char  *ip;

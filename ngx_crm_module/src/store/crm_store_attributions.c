@@ -30,8 +30,8 @@ static const crm_stmt_t  crm_attribution_find = {
 
 static const crm_stmt_t  crm_attribution_lookup = {
     "attribution_lookup",
-    "SELECT l.id, l.owner_id, l.install_cents, l.conversion_bps, l.currency,"
-    " a.id, a.lead_id, a.link_id FROM crm.affiliate_links l"
+    "SELECT " CRM_LINK_TERMS_COLS ", a.id, a.lead_id, a.link_id"
+    " FROM crm.affiliate_links l JOIN crm.accounts o ON o.id = l.owner_id"
     " LEFT JOIN LATERAL (SELECT id, lead_id, link_id FROM crm.attributions"
     " WHERE (link_id = l.id AND shop_domain = $2) OR event_id = $3"
     " ORDER BY (event_id = $3) IS TRUE DESC LIMIT 1) a ON true"
@@ -243,14 +243,15 @@ crm_store_attribution_lookup(crm_db_t *db, const char *link_id,
     }
 
     *link_found = rows.n > 0;
-    *found = rows.n > 0 && crm_rows_value(&rows, 0, 5) != NULL;
+    *found = rows.n > 0
+             && crm_rows_value(&rows, 0, CRM_LINK_TERMS_NCOLS) != NULL;
 
     if (*link_found) {
         crm_link_terms_row(&rows, 0, terms);
     }
 
     if (*found) {
-        crm_attribution_copy(&rows, 5, out);
+        crm_attribution_copy(&rows, CRM_LINK_TERMS_NCOLS, out);
     }
 
     crm_rows_free(&rows);

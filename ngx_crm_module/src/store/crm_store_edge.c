@@ -26,6 +26,14 @@
 #define CRM_EDGE_TIME_AT     (CRM_CLICK_ID_LEN + 1 + CRM_LINK_ID_LEN + 1)
 #define CRM_EDGE_TIME_LEN    29         /* "2026-11-21 07:08:44.824000+00" */
 
+/*
+ * a click line's columns, in order (crm_click.h): named, so that a column
+ * an operator adds to crm.clicks (with a default) changes nothing here
+ */
+#define CRM_EDGE_COLUMNS                                                      \
+    "(click_id, link_id, clicked_at, shop_domain, ip, user_agent, referer,"   \
+    " is_bot, is_head)"
+
 /* distinct links a batch counts itself; beyond, PostgreSQL counts */
 #define CRM_EDGE_LINKS_MAX   1024
 #define CRM_EDGE_SLOTS       2048
@@ -41,10 +49,13 @@ typedef struct {
 static size_t crm_edge_months(const crm_str_t *chunks, size_t n,
     char (*months)[8], size_t max);
 static crm_status_e crm_edge_copy(crm_db_t *db, const crm_str_t *chunks,
-    size_t n, const char *const *counts, uint64_t total, uint64_t *inserted,
-    crm_error_t *err);
+    size_t n, const crm_edge_intact_t *intact, const char *const *counts,
+    uint64_t total, uint64_t *inserted, crm_error_t *err);
 static crm_status_e crm_edge_stage(crm_db_t *db, const crm_str_t *chunks,
-    size_t n, uint64_t *inserted, crm_error_t *err);
+    size_t n, const crm_edge_intact_t *intact, uint64_t *inserted,
+    crm_error_t *err);
+static crm_status_e crm_edge_commit(crm_db_t *db,
+    const crm_edge_intact_t *intact, crm_error_t *err);
 static int crm_edge_count(const crm_str_t *chunks, size_t n,
     crm_edge_count_t *slots, uint64_t *total);
 static char *crm_edge_arrays(const crm_edge_count_t *slots, char **counts,
@@ -53,8 +64,9 @@ static char *crm_edge_arrays(const crm_edge_count_t *slots, char **counts,
 
 static const crm_stmt_t  crm_edge_link_stmt = {
     .name = "edge_link",
-    .sql = "SELECT status = 'active', target_url"
-           " FROM crm.affiliate_links WHERE id = $1",
+    .sql = "SELECT l.status = 'active' AND NOT l.admin_disabled"
+           " AND a.is_active, l.target_url FROM crm.affiliate_links l"
+           " JOIN crm.accounts a ON a.id = l.owner_id WHERE l.id = $1",
     .nparams = 1
 };
 
@@ -98,8 +110,10 @@ static const crm_stmt_t  crm_edge_count_stmt = {
 static const crm_stmt_t  crm_edge_move_stmt = {
     .name = "edge_move",
     .sql = "WITH ins AS ("
-           "  INSERT INTO crm.clicks"
-           "  SELECT * FROM pg_temp.crm_click_batch"
+           "  INSERT INTO crm.clicks " CRM_EDGE_COLUMNS
+           "  SELECT click_id, link_id, clicked_at, shop_domain, ip,"
+           "  user_agent, referer, is_bot, is_head"
+           "  FROM pg_temp.crm_click_batch"
            "  ON CONFLICT DO NOTHING"
            "  RETURNING link_id, clicked_at),"
            " per_link AS ("
@@ -157,7 +171,7 @@ crm_store_edge_link(crm_db_t *db, const char *id, crm_edge_link_t *link,
 
 crm_status_e
 crm_store_edge_clicks(crm_db_t *db, const crm_str_t *chunks, size_t n,
-    uint64_t *inserted, crm_error_t *err)
+    const crm_edge_intact_t *intact, uint64_t *inserted, crm_error_t *err)
 {
     char              *counts[3], months[CRM_EDGE_MONTHS_MAX][8];
     size_t             i, nmonths;
@@ -205,18 +219,42 @@ crm_store_edge_clicks(crm_db_t *db, const crm_str_t *chunks, size_t n,
     rc = CRM_E_CONFLICT;
 
     if (counts[0] != NULL) {
-        rc = crm_edge_copy(db, chunks, n, (const char *const *) counts,
-                           total, inserted, err);
+        rc = crm_edge_copy(db, chunks, n, intact,
+                           (const char *const *) counts, total, inserted,
+                           err);
         free(counts[0]);
         free(counts[1]);
         free(counts[2]);
     }
 
     if (rc == CRM_E_CONFLICT) {
-        rc = crm_edge_stage(db, chunks, n, inserted, err);
+        rc = crm_edge_stage(db, chunks, n, intact, inserted, err);
     }
 
     return rc;
+}
+
+
+/*
+ * The chunks were read from memory another process may free once it
+ * holds the batch: everything read before this check was still the
+ * batch's if it still is now.
+ */
+static crm_status_e
+crm_edge_commit(crm_db_t *db, const crm_edge_intact_t *intact,
+    crm_error_t *err)
+{
+    if (intact != NULL) {
+        __atomic_thread_fence(__ATOMIC_SEQ_CST);
+
+        if (!intact->check(intact->data)) {
+            crm_error_set(err, CRM_E_GONE, NULL, "batch taken over");
+            return crm_error_cause(err, "another worker holds the batch "
+                                   "now; nothing was written");
+        }
+    }
+
+    return crm_db_commit(db, err);
 }
 
 
@@ -226,8 +264,8 @@ crm_store_edge_clicks(crm_db_t *db, const crm_str_t *chunks, size_t n,
  */
 static crm_status_e
 crm_edge_copy(crm_db_t *db, const crm_str_t *chunks, size_t n,
-    const char *const *counts, uint64_t total, uint64_t *inserted,
-    crm_error_t *err)
+    const crm_edge_intact_t *intact, const char *const *counts,
+    uint64_t total, uint64_t *inserted, crm_error_t *err)
 {
     PGresult      *res;
     crm_status_e   rc;
@@ -237,7 +275,8 @@ crm_edge_copy(crm_db_t *db, const crm_str_t *chunks, size_t n,
         return rc;
     }
 
-    rc = crm_db_copy_in(db, "COPY crm.clicks FROM STDIN", chunks, n, err);
+    rc = crm_db_copy_in(db, "COPY crm.clicks " CRM_EDGE_COLUMNS " FROM STDIN",
+                        chunks, n, err);
     if (rc != CRM_OK) {
         goto done;
     }
@@ -256,7 +295,7 @@ crm_edge_copy(crm_db_t *db, const crm_str_t *chunks, size_t n,
 
     PQclear(res);
 
-    rc = crm_db_commit(db, err);
+    rc = crm_edge_commit(db, intact, err);
     if (rc == CRM_OK) {
         *inserted = total;
     }
@@ -273,7 +312,7 @@ done:
 /* the replay path: only the clicks not stored yet go in, and count */
 static crm_status_e
 crm_edge_stage(crm_db_t *db, const crm_str_t *chunks, size_t n,
-    uint64_t *inserted, crm_error_t *err)
+    const crm_edge_intact_t *intact, uint64_t *inserted, crm_error_t *err)
 {
     PGresult      *res;
     const char    *v;
@@ -290,8 +329,8 @@ crm_edge_stage(crm_db_t *db, const crm_str_t *chunks, size_t n,
         goto failed;
     }
 
-    rc = crm_db_copy_in(db, "COPY pg_temp.crm_click_batch FROM STDIN",
-                        chunks, n, err);
+    rc = crm_db_copy_in(db, "COPY pg_temp.crm_click_batch " CRM_EDGE_COLUMNS
+                        " FROM STDIN", chunks, n, err);
     if (rc != CRM_OK) {
         goto failed;
     }
@@ -313,9 +352,10 @@ crm_edge_stage(crm_db_t *db, const crm_str_t *chunks, size_t n,
 
     PQclear(res);
 
-    rc = crm_db_commit(db, err);
+    rc = crm_edge_commit(db, intact, err);
     if (rc != CRM_OK) {
         *inserted = 0;
+        goto failed;
     }
 
     return rc;

@@ -24,14 +24,28 @@ crm_status_e crm_store_edge_link(crm_db_t *db, const char *id,
     crm_edge_link_t *link, crm_error_t *err);
 
 /*
+ * Whether the chunks a batch is read from are still the batch's (shared
+ * memory that another process may free): asked after they were read,
+ * before the commit.  NULL: they always are.
+ */
+typedef struct {
+    int   (*check)(void *data);
+    void   *data;
+} crm_edge_intact_t;
+
+
+/*
  * Inserts the clicks in chunks (each a run of whole crm_click.h lines)
  * and adds them to their links' counters, in one transaction, after
  * creating the month partitions they need.  A click already stored (a
- * batch sent again after its sender died between commit and
+ * batch sent again after its sender lost it between commit and
  * acknowledgement) is skipped and not counted twice; *inserted is the
- * number of new rows.
+ * number of new rows.  CRM_E_GONE, with nothing written, when intact says
+ * the chunks changed under the copy.  A failure that PostgreSQL's answer
+ * blames on the lines themselves is crm_db_refused_data().
  */
 crm_status_e crm_store_edge_clicks(crm_db_t *db, const crm_str_t *chunks,
-    size_t n, uint64_t *inserted, crm_error_t *err);
+    size_t n, const crm_edge_intact_t *intact, uint64_t *inserted,
+    crm_error_t *err);
 
 #endif /* CRM_STORE_EDGE_H */

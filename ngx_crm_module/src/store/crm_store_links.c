@@ -9,17 +9,23 @@
 #include "crm_store_links.h"
 
 
-/* the columns crm_link_row() reads, from a link l joined to its stats s */
+/*
+ * the columns crm_link_row() reads, from a link l joined to its stats s
+ * and its owner's account a
+ */
 #define CRM_LINK_COLS                                                         \
     "l.id, l.owner_id, l.merchant_id, l.name, l.target_url, l.status, "       \
     "l.install_cents, l.conversion_bps, l.currency, l.version, "              \
     CRM_SQL_RFC3339("l.created_at") ", " CRM_SQL_RFC3339("l.updated_at")      \
     ", " CRM_SQL_EPOCH_US("l.created_at") ", s.clicks, s.installs, "          \
-    "s.conversions, s.earnings_cents, " CRM_SQL_RFC3339("s.last_click_at")
+    "s.conversions, s.earnings_cents, " CRM_SQL_RFC3339("s.last_click_at")    \
+    ", l.admin_disabled, a.is_active"
 
-#define CRM_LINK_FROM                                                         \
-    " FROM crm.affiliate_links l"                                             \
-    " JOIN crm.affiliate_link_stats s ON s.link_id = l.id"
+#define CRM_LINK_JOINS                                                        \
+    " JOIN crm.affiliate_link_stats s ON s.link_id = l.id"                    \
+    " JOIN crm.accounts a ON a.id = l.owner_id"
+
+#define CRM_LINK_FROM  " FROM crm.affiliate_links l" CRM_LINK_JOINS
 
 
 /*
@@ -36,8 +42,36 @@ static const crm_stmt_t  crm_link_insert = {
     " WHERE id = $3::uuid AND role = 'merchant') RETURNING *),"
     " s AS (INSERT INTO crm.affiliate_link_stats (link_id)"
     " SELECT id FROM l RETURNING *)"
-    " SELECT " CRM_LINK_COLS " FROM l JOIN s ON s.link_id = l.id",
+    " SELECT " CRM_LINK_COLS " FROM l JOIN s ON s.link_id = l.id"
+    " JOIN crm.accounts a ON a.id = l.owner_id",
     8
+};
+
+/*
+ * One account makes its links one at a time: the quota below counts
+ * what committed before this transaction took the lock.
+ */
+static const crm_stmt_t  crm_link_quota_lock = {
+    "link_quota_lock",
+    "SELECT pg_advisory_xact_lock(hashtextextended('crm.link_quota:' || $1,"
+    " 0))",
+    1
+};
+
+/*
+ * The seconds until the account may make another link: 0 while fewer
+ * than $2 were made in the last $3 seconds, else until the oldest of the
+ * last $2 leaves that window.
+ */
+static const crm_stmt_t  crm_link_quota = {
+    "link_quota",
+    "SELECT coalesce((SELECT greatest(1, ceil(extract(epoch FROM"
+    " c.created_at + $3::bigint * interval '1 second' - now())))::bigint"
+    " FROM (SELECT created_at FROM crm.affiliate_links"
+    " WHERE owner_id = $1::uuid ORDER BY created_at DESC, id DESC"
+    " OFFSET $2::bigint - 1 LIMIT 1) c"
+    " WHERE c.created_at > now() - $3::bigint * interval '1 second'), 0)",
+    3
 };
 
 static const crm_stmt_t  crm_link_get = {
@@ -70,16 +104,33 @@ static const crm_stmt_t  crm_link_update = {
     " status = CASE WHEN $4::int & 4 <> 0 THEN $7 ELSE status END,"
     " version = version + 1, updated_at = clock_timestamp()"
     " WHERE id = $1 AND owner_id = $2"
-    " AND ($3::int[] IS NULL OR version = ANY ($3::int[])) RETURNING *)"
-    " SELECT " CRM_LINK_COLS " FROM l"
-    " JOIN crm.affiliate_link_stats s ON s.link_id = l.id",
+    " AND ($3::int[] IS NULL OR version = ANY ($3::int[]))"
+    " AND NOT ($4::int & 4 <> 0 AND $7 = 'active' AND admin_disabled)"
+    " RETURNING *)"
+    " SELECT " CRM_LINK_COLS " FROM l" CRM_LINK_JOINS,
     7
+};
+
+/* an administrator's decision on any account's link */
+static const crm_stmt_t  crm_link_admin_update = {
+    "link_admin_update",
+    "WITH l AS (UPDATE crm.affiliate_links SET admin_disabled = $2,"
+    " version = version + 1, updated_at = clock_timestamp()"
+    " WHERE id = $1 RETURNING *)"
+    " SELECT " CRM_LINK_COLS " FROM l" CRM_LINK_JOINS,
+    2
 };
 
 static const crm_stmt_t  crm_link_terms = {
     "link_terms",
-    "SELECT id, owner_id, install_cents, conversion_bps, currency"
-    " FROM crm.affiliate_links WHERE id = $1",
+    "SELECT " CRM_LINK_TERMS_COLS " FROM crm.affiliate_links l"
+    " JOIN crm.accounts o ON o.id = l.owner_id WHERE l.id = $1",
+    1
+};
+
+static const crm_stmt_t  crm_links_of_owner = {
+    "links_of_owner",
+    "SELECT id FROM crm.affiliate_links WHERE owner_id = $1",
     1
 };
 
@@ -113,6 +164,18 @@ crm_link_row(const crm_rows_t *rows, size_t i, crm_link_t *out)
     out->conversions = strtoll(crm_rows_value(rows, i, 15), NULL, 10);
     out->earnings_cents = strtoll(crm_rows_value(rows, i, 16), NULL, 10);
     out->last_click_at = crm_rows_value(rows, i, 17);
+    out->admin_disabled = crm_rows_value(rows, i, 18)[0] == 't';
+    out->owner_active = crm_rows_value(rows, i, 19)[0] == 't';
+}
+
+
+const char *
+crm_link_disabled_by(const crm_link_t *link)
+{
+    return !link->owner_active ? "account"
+           : link->admin_disabled ? "admin"
+           : strcmp(link->status, "active") != 0 ? "owner"
+           : NULL;
 }
 
 
@@ -209,6 +272,7 @@ crm_link_terms_row(const crm_rows_t *rows, size_t i, crm_link_terms_t *out)
     out->conversion_bps = strtoll(crm_rows_value(rows, i, 3), NULL, 10);
     snprintf(out->currency, sizeof(out->currency), "%s",
              crm_rows_value(rows, i, 4));
+    out->earns = crm_rows_value(rows, i, 5)[0] == 't';
 }
 
 
@@ -236,6 +300,67 @@ crm_store_link_terms(crm_db_t *db, const char *id, crm_link_terms_t *out,
     crm_rows_free(&rows);
 
     return CRM_OK;
+}
+
+
+crm_status_e
+crm_store_link_admin_update(crm_db_t *db, const char *id, int disabled,
+    crm_rows_t *out, crm_error_t *err)
+{
+    const char  *params[2];
+
+    params[0] = id;
+    params[1] = disabled ? "true" : "false";
+
+    return crm_db_query(db, &crm_link_admin_update, params, out, err);
+}
+
+
+crm_status_e
+crm_store_link_quota(crm_db_t *db, const char *owner_id, int64_t limit,
+    int64_t period, int64_t *wait, crm_error_t *err)
+{
+    char           n[24], secs[24];
+    PGresult      *res;
+    const char    *params[3];
+    crm_status_e   rc;
+
+    params[0] = owner_id;
+
+    rc = crm_db_exec(db, &crm_link_quota_lock, params, &res, err);
+    if (rc != CRM_OK) {
+        return rc;
+    }
+
+    PQclear(res);
+
+    snprintf(n, sizeof(n), "%lld", (long long) limit);
+    snprintf(secs, sizeof(secs), "%lld", (long long) period);
+
+    params[1] = n;
+    params[2] = secs;
+
+    rc = crm_db_exec(db, &crm_link_quota, params, &res, err);
+    if (rc != CRM_OK) {
+        return rc;
+    }
+
+    *wait = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+    PQclear(res);
+
+    return CRM_OK;
+}
+
+
+crm_status_e
+crm_store_links_of_owner(crm_db_t *db, const char *owner_id,
+    crm_rows_t *out, crm_error_t *err)
+{
+    const char  *params[1];
+
+    params[0] = owner_id;
+
+    return crm_db_query(db, &crm_links_of_owner, params, out, err);
 }
 
 

@@ -39,6 +39,8 @@ typedef struct {
     int64_t      conversions;
     int64_t      earnings_cents;
     const char  *last_click_at;         /* NULL before the first click */
+    int          admin_disabled;        /* by an administrator */
+    int          owner_active;          /* the owner's account */
 } crm_link_t;
 
 
@@ -76,15 +78,34 @@ typedef struct {
     int64_t      install_cents;
     int64_t      conversion_bps;
     char         currency[4];
+
+    /* an administrator's block or a deactivated owner: no commission */
+    int          earns;
 } crm_link_terms_t;
 
 
-/* the terms from row i's columns 0..4: id, owner, install, bps, currency */
+/*
+ * The terms' columns, from a link l joined to its owner's account o, as
+ * crm_link_terms_row() reads them: id, owner, install, bps, currency,
+ * earns
+ */
+#define CRM_LINK_TERMS_COLS                                                   \
+    "l.id, l.owner_id, l.install_cents, l.conversion_bps, l.currency,"        \
+    " o.is_active AND NOT l.admin_disabled"
+
+#define CRM_LINK_TERMS_NCOLS  6
+
 void crm_link_terms_row(const crm_rows_t *rows, size_t i,
     crm_link_terms_t *out);
 
 
 void crm_link_row(const crm_rows_t *rows, size_t i, crm_link_t *out);
+
+/*
+ * Why a link does not redirect: "account" (its owner is deactivated),
+ * "admin", "owner" (its status), or NULL when it does
+ */
+const char *crm_link_disabled_by(const crm_link_t *link);
 
 /*
  * Inserts a link and its counters.  rows->n is 0 when in->merchant_id is
@@ -105,10 +126,31 @@ crm_status_e crm_store_links_list(crm_db_t *db, const char *owner_id,
 /*
  * Updates a link when its version is one of versions (from
  * crm_if_match_versions(); NULL: any), incrementing the version.  rows->n
- * is 0 when nothing matched.
+ * is 0 when nothing matched, or when the patch would activate a link that
+ * an administrator disabled.
  */
 crm_status_e crm_store_link_update(crm_db_t *db, const char *owner_id,
     const char *id, const char *versions, const crm_link_patch_t *patch,
+    crm_rows_t *out, crm_error_t *err);
+
+/*
+ * Sets a link's administrative block, whoever owns it; rows->n is 0 when
+ * there is no such link
+ */
+crm_status_e crm_store_link_admin_update(crm_db_t *db, const char *id,
+    int disabled, crm_rows_t *out, crm_error_t *err);
+
+/*
+ * Inside a transaction, before a link is made: *wait is 0 when owner_id
+ * made fewer than limit links in the last period seconds, else the
+ * seconds until it may make another.  Holds the owner's quota lock until
+ * the transaction ends.
+ */
+crm_status_e crm_store_link_quota(crm_db_t *db, const char *owner_id,
+    int64_t limit, int64_t period, int64_t *wait, crm_error_t *err);
+
+/* the ids of every link of owner_id, in column 0 */
+crm_status_e crm_store_links_of_owner(crm_db_t *db, const char *owner_id,
     crm_rows_t *out, crm_error_t *err);
 
 /* a link's terms by id alone, for a callback; *found is 0 when unknown */

@@ -1,0 +1,94 @@
+/*
+ * The CRM gateway's configuration as the glue files share it: the module,
+ * its location and main configurations.  The glue's files depend on each
+ * other in one direction:
+ *
+ *   ngx_http_crm_module.c        directives, merge, the module itself
+ *     ngx_http_crm_api.c         the API handler
+ *     ngx_http_crm_redirect.c    the redirect handler
+ *       ngx_http_crm_links.c     the link cache zone
+ *       ngx_http_crm_clicks.c    the click queue zone and its flush
+ *     ngx_http_crm_health.c      the database probes behind /healthz
+ *     ngx_http_crm_error_filter.c
+ *       ngx_http_crm_reply.c     headers and problem documents
+ *       ngx_http_crm_state.c     counters (/metrics) and the state zone
+ *         ngx_http_crm_conf.h    this file
+ */
+
+#ifndef NGX_HTTP_CRM_CONF_H
+#define NGX_HTTP_CRM_CONF_H
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "crm_call.h"
+
+
+typedef struct {
+    ngx_str_t             database;
+    ngx_msec_t            connect_timeout;
+    ngx_msec_t            statement_timeout;
+    ngx_str_t             thread_pool_name;
+    ngx_str_t             slow_pool_name;       /* "": the same pool */
+    ngx_msec_t            queue_timeout;        /* 0: none */
+    ngx_str_t             jwt_secret;           /* the file's contents */
+    time_t                jwt_ttl;
+    ngx_str_t             jwt_issuer;
+    size_t                max_body_size;
+    ngx_uint_t            max_json_depth;
+    crm_pipeline_t       *pipeline;             /* loaded from its folder */
+    ngx_str_t             callback_secret;      /* the file's contents */
+    ngx_str_t             public_url;           /* no trailing slash */
+    ngx_int_t             install_cents;        /* new links' defaults */
+    ngx_int_t             conversion_bps;
+    ngx_str_t             currency;
+    crm_host_list_t      *target_hosts;         /* NULL: any host */
+    ngx_int_t             link_limit;           /* links per account ... */
+    time_t                link_period;          /* ... in this time */
+
+    ngx_flag_t            api;                  /* crm_api in this location */
+    ngx_flag_t            redirect;             /* crm_redirect */
+    ngx_thread_pool_t    *thread_pool;
+    ngx_thread_pool_t    *slow_pool;            /* password hashing */
+    crm_db_conf_t        *db;                   /* the registry's */
+    crm_service_conf_t   *service;              /* built by merge */
+} ngx_http_crm_loc_conf_t;
+
+
+typedef struct {
+    /* every distinct database of the configuration: one set of pool
+       connections each, whatever the number of locations naming it */
+    ngx_array_t           databases;            /* of crm_db_conf_t * */
+
+    ngx_str_t             link_secret;          /* the file's contents */
+
+    ngx_shm_zone_t       *state_zone;
+
+    ngx_shm_zone_t       *link_zone;
+    time_t                link_ttl;
+    time_t                link_negative_ttl;
+    time_t                link_stale;           /* stale-if-error bound */
+    ngx_uint_t            link_negative_share;  /* percent of the zone */
+
+    ngx_shm_zone_t       *click_zone;
+    ngx_msec_t            flush_interval;
+    size_t                flush_batch;          /* bytes */
+    ngx_msec_t            flush_lease;
+    ngx_str_t             spool_dir;            /* "": no spool */
+    off_t                 spool_max;
+
+    /* link loads, click flushes and database probes: the edge's pool */
+    ngx_str_t             edge_pool_name;
+    ngx_thread_pool_t    *edge_pool;
+
+    /* the click flush's database: the http level's */
+    crm_db_conf_t        *click_db;
+
+    ngx_uint_t            used;                 /* a crm handler exists */
+} ngx_http_crm_main_conf_t;
+
+
+extern ngx_module_t  ngx_http_crm_module;
+
+#endif /* NGX_HTTP_CRM_CONF_H */

@@ -1,0 +1,13 @@
+/*
+ * GET /metrics: the module's counters in Prometheus text format.
+ */
+
+#ifndef NGX_HTTP_CRM_METRICS_H
+#define NGX_HTTP_CRM_METRICS_H
+
+#include "ngx_http_crm_conf.h"
+
+
+ngx_int_t ngx_http_crm_metrics_handler(ngx_http_request_t *r);
+
+#endif /* NGX_HTTP_CRM_METRICS_H */

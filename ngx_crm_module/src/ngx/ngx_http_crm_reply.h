@@ -1,0 +1,26 @@
+/*
+ * Responses the glue writes itself: headers, problem documents, bodies.
+ */
+
+#ifndef NGX_HTTP_CRM_REPLY_H
+#define NGX_HTTP_CRM_REPLY_H
+
+#include "ngx_http_crm_conf.h"
+
+
+/* appends a response header; name and value must outlive the request */
+ngx_int_t ngx_http_crm_add_header(ngx_http_request_t *r, const char *name,
+    const char *value);
+
+/*
+ * Sends the RFC 9457 document for code with detail, and Retry-After (1)
+ * for a 429 or a 503; returns what a content handler returns.
+ */
+ngx_int_t ngx_http_crm_problem(ngx_http_request_t *r, crm_status_e code,
+    const char *detail);
+
+/* sends status with a body of content_type; the body must outlive r */
+ngx_int_t ngx_http_crm_send(ngx_http_request_t *r, ngx_uint_t status,
+    const char *content_type, u_char *body, size_t len);
+
+#endif /* NGX_HTTP_CRM_REPLY_H */

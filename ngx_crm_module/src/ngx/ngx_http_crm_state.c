@@ -1,0 +1,180 @@
+/*
+ * The module's state zone, and the helpers its other zones share.
+ *
+ * The zone is the module's own, not the operator's: it is added whenever
+ * the configuration has a crm handler, under a name that carries its
+ * layout, so a new layout is a new zone and never meets an old one.
+ */
+
+#include "ngx_http_crm_state.h"
+
+
+#define NGX_HTTP_CRM_STATE_NAME  "ngx_http_crm_state_v1"
+#define NGX_HTTP_CRM_STATE_SIZE  (128 * 1024)
+
+/*
+ * Counters by process slot, each in its own cache line: redirects count
+ * on every request, and two workers adding to one line would bounce it
+ * between cores.  Slots are reused after reloads, and the adds stay
+ * atomic for that; the sum is over all slots.
+ */
+#define NGX_HTTP_CRM_SLOTS       64
+
+
+typedef struct {
+    ngx_atomic_t             v[NGX_HTTP_CRM_NCOUNTERS];
+} __attribute__((aligned(64))) ngx_http_crm_counters_t;
+
+
+typedef struct {
+    ngx_http_crm_counters_t  counters[NGX_HTTP_CRM_SLOTS];
+} ngx_http_crm_state_t;
+
+
+static ngx_int_t ngx_http_crm_state_init_zone(ngx_shm_zone_t *shm_zone,
+    void *data);
+
+
+ngx_uint_t  ngx_http_crm_config_generation;
+
+
+ngx_int_t
+ngx_http_crm_state_add(ngx_conf_t *cf, ngx_http_crm_main_conf_t *mcf)
+{
+    ngx_str_t  name = ngx_string(NGX_HTTP_CRM_STATE_NAME);
+
+    if (mcf->state_zone != NULL) {
+        return NGX_OK;
+    }
+
+    mcf->state_zone = ngx_shared_memory_add(cf, &name,
+                                            NGX_HTTP_CRM_STATE_SIZE,
+                                            &ngx_http_crm_module);
+    if (mcf->state_zone == NULL) {
+        return NGX_ERROR;
+    }
+
+    mcf->state_zone->init = ngx_http_crm_state_init_zone;
+    mcf->state_zone->data = mcf;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_crm_state_init_zone(ngx_shm_zone_t *shm_zone, void *data)
+{
+    ngx_slab_pool_t       *shpool;
+    ngx_http_crm_state_t  *state;
+
+    /* the old configuration's state goes on in the new one */
+    if (data != NULL) {
+        shm_zone->data = data;
+        return NGX_OK;
+    }
+
+    shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+
+    if (shm_zone->shm.exists) {
+        shm_zone->data = shpool->data;
+        return NGX_OK;
+    }
+
+    state = ngx_slab_calloc(shpool, sizeof(ngx_http_crm_state_t));
+    if (state == NULL) {
+        return NGX_ERROR;
+    }
+
+    shpool->data = state;
+    shm_zone->data = state;
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_crm_count(ngx_http_crm_main_conf_t *mcf,
+    ngx_http_crm_counter_e counter, ngx_atomic_int_t n)
+{
+    ngx_http_crm_state_t  *state;
+
+    if (mcf == NULL || mcf->state_zone == NULL || n == 0) {
+        return;
+    }
+
+    state = mcf->state_zone->data;
+
+    (void) ngx_atomic_fetch_add(
+               &state->counters[ngx_process_slot % NGX_HTTP_CRM_SLOTS]
+               .v[counter], n);
+}
+
+
+void
+ngx_http_crm_counters(ngx_http_crm_main_conf_t *mcf,
+    ngx_atomic_uint_t *counters)
+{
+    ngx_uint_t             i, slot;
+    ngx_http_crm_state_t  *state;
+
+    ngx_memzero(counters, NGX_HTTP_CRM_NCOUNTERS * sizeof(ngx_atomic_uint_t));
+
+    if (mcf->state_zone == NULL) {
+        return;
+    }
+
+    state = mcf->state_zone->data;
+
+    for (i = 0; i < NGX_HTTP_CRM_NCOUNTERS; i++) {
+        for (slot = 0; slot < NGX_HTTP_CRM_SLOTS; slot++) {
+            counters[i] += state->counters[slot].v[i];
+        }
+    }
+}
+
+
+ngx_int_t
+ngx_http_crm_zone_param(ngx_str_t *value, ngx_str_t *name, ssize_t *size)
+{
+    u_char     *p;
+    ngx_str_t   s;
+
+    name->data = value->data + 5;
+
+    p = ngx_strlchr(name->data, value->data + value->len, ':');
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    name->len = p - name->data;
+    s.data = p + 1;
+    s.len = value->data + value->len - s.data;
+
+    *size = ngx_parse_size(&s);
+
+    return name->len == 0 || *size == NGX_ERROR ? NGX_ERROR : NGX_OK;
+}
+
+
+ngx_shm_zone_t *
+ngx_http_crm_zone_add(ngx_conf_t *cf, ngx_str_t *name, size_t size,
+    ngx_shm_zone_init_pt init, void *ctx)
+{
+    ngx_shm_zone_t  *zone;
+
+    zone = ngx_shared_memory_add(cf, name, size, &ngx_http_crm_module);
+    if (zone == NULL) {
+        return NULL;
+    }
+
+    if (zone->data != NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "zone \"%V\" is already in use", name);
+        return NULL;
+    }
+
+    zone->init = init;
+    zone->data = ctx;
+
+    return zone;
+}

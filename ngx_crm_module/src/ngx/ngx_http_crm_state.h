@@ -1,0 +1,64 @@
+/*
+ * The module's own shared state: the counters that /metrics reports,
+ * added up by every worker and kept across reloads.
+ */
+
+#ifndef NGX_HTTP_CRM_STATE_H
+#define NGX_HTTP_CRM_STATE_H
+
+#include "ngx_http_crm_conf.h"
+
+
+typedef enum {
+    NGX_HTTP_CRM_REDIRECTS_302 = 0,
+    NGX_HTTP_CRM_REDIRECTS_404,
+    NGX_HTTP_CRM_REDIRECTS_410,
+    NGX_HTTP_CRM_REDIRECTS_503,
+    NGX_HTTP_CRM_CACHE_HITS,
+    NGX_HTTP_CRM_CACHE_NEGATIVE_HITS,
+    NGX_HTTP_CRM_CACHE_MISSES,
+    NGX_HTTP_CRM_CACHE_REFUSED,
+    NGX_HTTP_CRM_LINK_LOADS,
+    NGX_HTTP_CRM_LINK_LOAD_FAILURES,
+    NGX_HTTP_CRM_LINK_LOADS_DISCARDED,
+    NGX_HTTP_CRM_CLICKS_QUEUED,
+    NGX_HTTP_CRM_CLICKS_FLUSHED,
+    NGX_HTTP_CRM_CLICKS_SPOOLED,
+    NGX_HTTP_CRM_CLICKS_REPLAYED,
+    NGX_HTTP_CRM_CLICKS_DROPPED,
+    NGX_HTTP_CRM_FLUSH_FAILURES,
+    NGX_HTTP_CRM_BATCHES_RECOVERED,
+    NGX_HTTP_CRM_BATCHES_SET_ASIDE,
+    NGX_HTTP_CRM_API_2XX,
+    NGX_HTTP_CRM_API_4XX,
+    NGX_HTTP_CRM_API_5XX,
+    NGX_HTTP_CRM_QUEUE_TIMEOUTS,
+    NGX_HTTP_CRM_DB_PROBES_FAILED,
+    NGX_HTTP_CRM_NCOUNTERS
+} ngx_http_crm_counter_e;
+
+
+/* configurations loaded by this master, the first 1: seen in /metrics */
+extern ngx_uint_t  ngx_http_crm_config_generation;
+
+
+/* adds the state zone; once, for any configuration with a crm handler */
+ngx_int_t ngx_http_crm_state_add(ngx_conf_t *cf,
+    ngx_http_crm_main_conf_t *mcf);
+
+void ngx_http_crm_count(ngx_http_crm_main_conf_t *mcf,
+    ngx_http_crm_counter_e counter, ngx_atomic_int_t n);
+
+/* the counters, summed over the workers, into counters[NCOUNTERS] */
+void ngx_http_crm_counters(ngx_http_crm_main_conf_t *mcf,
+    ngx_atomic_uint_t *counters);
+
+/* "zone=name:size" of the zone directives; NGX_ERROR when malformed */
+ngx_int_t ngx_http_crm_zone_param(ngx_str_t *value, ngx_str_t *name,
+    ssize_t *size);
+
+/* the module's shared zone name; NULL (logged) when it is already used */
+ngx_shm_zone_t *ngx_http_crm_zone_add(ngx_conf_t *cf, ngx_str_t *name,
+    size_t size, ngx_shm_zone_init_pt init, void *ctx);
+
+#endif /* NGX_HTTP_CRM_STATE_H */

@@ -1,0 +1,24 @@
+/*
+ * The ways a caller proves who it is, one crm_verifier_t each; an
+ * endpoint names the one it takes (crm_endpoint_t.verifier).
+ *
+ *   crm_verify_bearer     "Authorization: Bearer <token>": the gateway's
+ *                         HS256 tokens, naming an account
+ *   crm_verify_callback   "X-CRM-Signature: t=..,v1=..": an HMAC-SHA256
+ *                         of the raw body by the configured sender
+ *
+ * A new kind of credential (an identity provider's tokens, a webhook
+ * sender's signature) is a new verifier here, or a new token kind inside
+ * crm_verify_bearer; endpoints and the glue do not change.
+ */
+
+#ifndef CRM_VERIFY_H
+#define CRM_VERIFY_H
+
+#include "crm_call.h"
+
+
+extern const crm_verifier_t  crm_verify_bearer;
+extern const crm_verifier_t  crm_verify_callback;
+
+#endif /* CRM_VERIFY_H */
