@@ -8,6 +8,7 @@
  */
 
 #include <stdint.h>
+#include <string.h>
 
 #include "crm_validate.h"
 
@@ -240,7 +241,7 @@ int
 crm_uuid_canonical(crm_str_t s, char *out)
 {
     size_t  i;
-    char    c;
+    char    c, lower[CRM_UUID_LEN];
 
     if (s.len != CRM_UUID_LEN) {
         return 0;
@@ -248,17 +249,17 @@ crm_uuid_canonical(crm_str_t s, char *out)
 
     for (i = 0; i < CRM_UUID_LEN; i++) {
         c = s.data[i];
-
-        if (c >= 'A' && c <= 'F') {
-            c = (char) (c - 'A' + 'a');
-        }
-
-        out[i] = c;
+        lower[i] = (c >= 'A' && c <= 'F') ? (char) (c - 'A' + 'a') : c;
     }
 
+    if (!crm_uuid_valid((crm_str_t) { lower, CRM_UUID_LEN })) {
+        return 0;
+    }
+
+    memcpy(out, lower, CRM_UUID_LEN);
     out[CRM_UUID_LEN] = '\0';
 
-    return crm_uuid_valid((crm_str_t) { out, CRM_UUID_LEN });
+    return 1;
 }
 
 

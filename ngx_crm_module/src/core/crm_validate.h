@@ -39,8 +39,9 @@ int crm_uuid_valid(crm_str_t s);
 
 /*
  * 1 when s is a UUID in any case, written in canonical lower case into
- * out[CRM_UUID_LEN + 1]; 0 otherwise.  Ids that enter through a path or
- * a query are stored and compared in this form.
+ * out[CRM_UUID_LEN + 1] (which may be s itself); 0, out untouched,
+ * otherwise.  Ids that enter through a path or a query are stored and
+ * compared in this form.
  */
 int crm_uuid_canonical(crm_str_t s, char *out);
 

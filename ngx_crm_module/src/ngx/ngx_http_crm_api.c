@@ -10,8 +10,9 @@
  * the task runs, r->main->blocked keeps the request alive even if the
  * client goes away.  A call that waited in the pool's queue longer than
  * crm_queue_timeout answers 503 without running: its client may have
- * given up, and late work only makes the queue longer.  An endpoint
- * without a run (/healthz) is answered in the event loop.
+ * given up, and late work only makes the queue longer.  A call whose
+ * parse already replied (/healthz, from the probes' state) is answered in
+ * the event loop, with no task.
  */
 
 #include "ngx_http_crm_api.h"

@@ -596,6 +596,11 @@ ngx_http_crm_links_store(ngx_http_crm_main_conf_t *mcf, const u_char *id,
     ln = ngx_http_crm_links_alloc(ctx, size, ngx_http_crm_link_negative(state));
 
     if (ln == NULL) {
+        /* the replaced entry's change must still stop older loads */
+        if (changed > ctx->sh->forgotten) {
+            ctx->sh->forgotten = changed;
+        }
+
         ngx_shmtx_unlock(&ctx->shpool->mutex);
         return NGX_OK;
     }

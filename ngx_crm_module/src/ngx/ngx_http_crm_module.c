@@ -16,6 +16,8 @@
 #include "ngx_http_crm_redirect.h"
 #include "ngx_http_crm_state.h"
 
+#include <dirent.h>
+
 #include "crm_normalize.h"
 #include "crm_url.h"
 
@@ -56,6 +58,7 @@ static const char *ngx_http_crm_cstr(ngx_conf_t *cf, ngx_str_t *s);
 static ngx_int_t ngx_http_crm_init_module(ngx_cycle_t *cycle);
 static ngx_int_t ngx_http_crm_init_process(ngx_cycle_t *cycle);
 static void ngx_http_crm_exit_process(ngx_cycle_t *cycle);
+static void ngx_http_crm_threads_wait(ngx_cycle_t *cycle);
 
 
 static ngx_str_t  ngx_http_crm_default_pool = ngx_string("crm");
@@ -295,7 +298,49 @@ static void
 ngx_http_crm_exit_process(ngx_cycle_t *cycle)
 {
     ngx_http_crm_clicks_exit_process(cycle);
+    ngx_http_crm_threads_wait(cycle);
     crm_db_close_all();
+}
+
+
+/*
+ * nginx lets a worker go on as soon as each pool thread has begun to
+ * exit, and the worker then calls exit(): OpenSSL's exit handler would
+ * free its global state while a pool thread still runs OpenSSL's own
+ * thread-local cleanup (its threads made HMACs and random ids), a crash
+ * seen about once in thirty shutdowns.  The worker waits, a second at
+ * most, until its pool threads are gone.
+ */
+static void
+ngx_http_crm_threads_wait(ngx_cycle_t *cycle)
+{
+    DIR            *dir;
+    ngx_uint_t      i, n;
+    struct dirent  *de;
+
+    for (i = 0; i < 1000; i++) {
+        dir = opendir("/proc/self/task");
+        if (dir == NULL) {
+            return;
+        }
+
+        n = 0;
+
+        while ((de = readdir(dir)) != NULL) {
+            n += de->d_name[0] != '.';
+        }
+
+        closedir(dir);
+
+        if (n <= 1) {
+            return;
+        }
+
+        ngx_msleep(1);
+    }
+
+    ngx_log_error(NGX_LOG_WARN, cycle->log, 0,
+                  "crm: thread pool threads still running at exit");
 }
 
 

@@ -325,16 +325,16 @@ crm_accounts_update_run(crm_db_t *db, crm_call_t *call, crm_error_t *err)
         return rc;
     }
 
-    rc = crm_db_commit(db, err);
-    if (rc != CRM_OK) {
-        return rc;
-    }
-
     if (in->is_active >= 0) {
         rc = crm_accounts_links_changed(db, call, acct.id, err);
         if (rc != CRM_OK) {
             return rc;
         }
+    }
+
+    rc = crm_db_commit(db, err);
+    if (rc != CRM_OK) {
+        return rc;
     }
 
     return crm_account_reply(call, 200, &acct, err);
@@ -343,8 +343,8 @@ crm_accounts_update_run(crm_db_t *db, crm_call_t *call, crm_error_t *err)
 
 /*
  * An account's links redirect only while it is active: each is recorded
- * as changed, so that this host's redirect cache drops them at once
- * (read after the commit, so a link made meanwhile is cached afresh).
+ * as changed, so that this host's redirect cache drops them at once once
+ * the change is committed.
  */
 static crm_status_e
 crm_accounts_links_changed(crm_db_t *db, crm_call_t *call,

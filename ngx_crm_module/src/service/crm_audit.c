@@ -75,7 +75,9 @@ crm_audit_param(crm_call_t *call, const char *name, const char **out,
     }
 
     /* ids are stored in their canonical form: an upper-case one finds it */
-    (void) crm_uuid_canonical(crm_str_c(buf), buf);
+    if (strcmp(name, "actor_id") == 0 || strcmp(name, "object_id") == 0) {
+        (void) crm_uuid_canonical(crm_str_c(buf), buf);
+    }
 
     *out = buf;
 

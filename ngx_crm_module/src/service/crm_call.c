@@ -600,7 +600,6 @@ crm_call_finish(crm_call_t *call)
     reply->len = 0;
     reply->headers = NULL;
     reply->last = NULL;
-    call->changed = NULL;
 
     reply->status = crm_error_http_status(call->rc);
     reply->content_type = "application/problem+json";

@@ -181,7 +181,9 @@ struct crm_call_s {
     crm_jwt_claims_t           claims;      /* the verifier's */
     crm_account_t             *caller;      /* loaded by crm_call_execute */
     void                      *input;       /* endpoint->parse's output */
-    crm_changed_t             *changed;     /* after a successful run */
+    /* what the run changed, or may have: dropping a cache entry that did
+       not change costs a load, keeping one that did serves stale data */
+    crm_changed_t             *changed;
     crm_reply_t                reply;
     crm_error_t                error;
     crm_status_e               rc;

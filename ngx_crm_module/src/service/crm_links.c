@@ -745,6 +745,7 @@ crm_links_admin_parse(crm_call_t *call, crm_error_t *err)
 static crm_status_e
 crm_links_admin_run(crm_db_t *db, crm_call_t *call, crm_error_t *err)
 {
+    int                 exists;
     char                details[64];
     crm_link_t          link;
     crm_rows_t          rows;
@@ -758,7 +759,7 @@ crm_links_admin_run(crm_db_t *db, crm_call_t *call, crm_error_t *err)
         return rc;
     }
 
-    rc = crm_store_link_admin_update(db, t->id,
+    rc = crm_store_link_admin_update(db, t->id, t->versions,
                                      strcmp(t->patch.status, "disabled") == 0,
                                      &rows, err);
     if (rc != CRM_OK) {
@@ -767,6 +768,18 @@ crm_links_admin_run(crm_db_t *db, crm_call_t *call, crm_error_t *err)
 
     if (rows.n == 0) {
         crm_rows_free(&rows);
+
+        rc = crm_store_link_exists(db, t->id, &exists, err);
+        if (rc != CRM_OK) {
+            return rc;
+        }
+
+        if (exists) {
+            return crm_error_set(err, CRM_E_PRECONDITION, NULL,
+                                 "the link has changed since the version "
+                                 "in If-Match");
+        }
+
         return crm_error_set(err, CRM_E_NOT_FOUND, NULL, "no such link");
     }
 

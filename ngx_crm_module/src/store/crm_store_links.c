@@ -116,9 +116,16 @@ static const crm_stmt_t  crm_link_admin_update = {
     "link_admin_update",
     "WITH l AS (UPDATE crm.affiliate_links SET admin_disabled = $2,"
     " version = version + 1, updated_at = clock_timestamp()"
-    " WHERE id = $1 RETURNING *)"
+    " WHERE id = $1 AND ($3::int[] IS NULL OR version = ANY ($3::int[]))"
+    " RETURNING *)"
     " SELECT " CRM_LINK_COLS " FROM l" CRM_LINK_JOINS,
-    2
+    3
+};
+
+static const crm_stmt_t  crm_link_exists = {
+    "link_exists",
+    "SELECT 1 FROM crm.affiliate_links WHERE id = $1",
+    1
 };
 
 static const crm_stmt_t  crm_link_terms = {
@@ -304,15 +311,38 @@ crm_store_link_terms(crm_db_t *db, const char *id, crm_link_terms_t *out,
 
 
 crm_status_e
-crm_store_link_admin_update(crm_db_t *db, const char *id, int disabled,
-    crm_rows_t *out, crm_error_t *err)
+crm_store_link_admin_update(crm_db_t *db, const char *id,
+    const char *versions, int disabled, crm_rows_t *out, crm_error_t *err)
 {
-    const char  *params[2];
+    const char  *params[3];
 
     params[0] = id;
     params[1] = disabled ? "true" : "false";
+    params[2] = versions;
 
     return crm_db_query(db, &crm_link_admin_update, params, out, err);
+}
+
+
+crm_status_e
+crm_store_link_exists(crm_db_t *db, const char *id, int *exists,
+    crm_error_t *err)
+{
+    crm_rows_t     rows;
+    const char    *params[1];
+    crm_status_e   rc;
+
+    params[0] = id;
+
+    rc = crm_db_query(db, &crm_link_exists, params, &rows, err);
+    if (rc != CRM_OK) {
+        return rc;
+    }
+
+    *exists = rows.n > 0;
+    crm_rows_free(&rows);
+
+    return CRM_OK;
 }
 
 

@@ -134,11 +134,15 @@ crm_status_e crm_store_link_update(crm_db_t *db, const char *owner_id,
     crm_rows_t *out, crm_error_t *err);
 
 /*
- * Sets a link's administrative block, whoever owns it; rows->n is 0 when
- * there is no such link
+ * Sets a link's administrative block, whoever owns it, when its version is
+ * one of versions (NULL: any); rows->n is 0 when nothing matched
  */
 crm_status_e crm_store_link_admin_update(crm_db_t *db, const char *id,
-    int disabled, crm_rows_t *out, crm_error_t *err);
+    const char *versions, int disabled, crm_rows_t *out, crm_error_t *err);
+
+/* whether any account has the link id */
+crm_status_e crm_store_link_exists(crm_db_t *db, const char *id, int *exists,
+    crm_error_t *err);
 
 /*
  * Inside a transaction, before a link is made: *wait is 0 when owner_id
