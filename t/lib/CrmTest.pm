@@ -597,17 +597,19 @@ sub post_raw {
 
 # nginx.conf text for the affiliate edge: the shared zones at http level
 # (http_extra) and the /r/ and /metrics locations (server_extra).
-# Options: cache (zone size), queue (zone size), flush, batch, ttl,
-# negative_ttl, spool (folder, default <dir>/spool; '' for none),
-# spool_max.
+# Options: cache (zone size), queue (zone size), flush, batch, lease, ttl,
+# negative_ttl, stale (stale_if_error), negative_share (percent), spool
+# (folder, default <dir>/spool; '' for none), spool_max.
 sub edge_config {
     my ($self, %o) = @_;
     my $d = $self->{dir};
     my $spool = exists $o{spool} ? $o{spool} : "$d/spool";
-    my $http = sprintf "    crm_link_cache zone=crm_links:%s ttl=%s negative_ttl=%s;\n"
-        . "    crm_click_queue zone=crm_clicks:%s flush=%s batch=%s;\n",
+    my $http = sprintf "    crm_link_cache zone=crm_links:%s ttl=%s negative_ttl=%s"
+        . " stale_if_error=%s negative_share=%s%%;\n"
+        . "    crm_click_queue zone=crm_clicks:%s flush=%s batch=%s lease=%s;\n",
         $o{cache} // '4m', $o{ttl} // '60s', $o{negative_ttl} // '60s',
-        $o{queue} // '8m', $o{flush} // '50ms', $o{batch} // '1m';
+        $o{stale} // '10m', $o{negative_share} // 25,
+        $o{queue} // '8m', $o{flush} // '50ms', $o{batch} // '1m', $o{lease} // '10s';
     $http .= sprintf "    crm_click_spool %s max_size=%s;\n", $spool, $o{spool_max} // '1g'
         if length $spool;
     my $server = "        location /r/ { crm_redirect; }\n"

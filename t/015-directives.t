@@ -1,0 +1,651 @@
+#!/usr/bin/perl
+# Every directive against the module's own command table: the directives
+# are read from the C source (ngx_command_t tables under src/ngx), and each
+# one allowed in a location must have a case below, so a new directive
+# without a case fails this file.
+#
+# For each location-level directive with an effect seen through HTTP, both
+# directions of inheritance: set at the http level to a value other than
+# the default and seen by a server that does not set it; set again in a
+# server, a location and a parent location, and seen there while the
+# server without it still sees the http value.  Every override has a
+# server of its own, so that it is the only value that differs from the
+# http level: a directive that a location silently took from its parent
+# fails here.  Directives whose effect is not observable cheaply are
+# checked with "nginx -t" alone: accepted at the http, server and location
+# level, and an invalid value refused at each level, naming the directive
+# (for an unknown thread pool nginx's own message names the pool instead).
+# Directives allowed only at the http level are refused in a server and in
+# a location.
+
+use strict;
+use warnings;
+
+use Test::More;
+use Digest::SHA qw(hmac_sha256);
+use HTTP::Tiny;
+use CrmTest;
+
+my $PW = 'correct horse battery';
+my $SRC = "$CrmTest::ROOT/ngx_crm_module/src/ngx";
+
+my $t = CrmTest->new;
+my $d = $t->dir;
+
+# --- the files some values name -----------------------------------------------------
+
+sub put {
+    my ($file, $content) = @_;
+    CrmTest::_write_file($file, $content);
+    return $file;
+}
+
+sub random_hex { join '', map { sprintf '%02x', int rand 256 } 1 .. 32 }
+
+my $JWT_B = random_hex();
+my $CALLBACK_B = random_hex();
+my $JWT_B_FILE = put("$d/jwt-b.secret", "$JWT_B\n");
+my $CALLBACK_B_FILE = put("$d/callback-b.secret", "$CALLBACK_B\n");
+my $SHORT_FILE = put("$d/short.secret", "0123456789abcdef\n");
+
+# two edited copies of the pipeline, told apart by the first substage's
+# description
+sub pipeline_copy {
+    my ($name, $marker) = @_;
+    my $dir = $t->copy_pipeline("$d/$name");
+    my $first = $t->read_json("$dir/stages.json")->[0];
+    my $subs = $t->read_json("$dir/$first/substages.json");
+    $subs->[0]{description} = $marker;
+    $t->write_json("$dir/$first/substages.json", $subs);
+    return $dir;
+}
+my $PIPE_HTTP = pipeline_copy('pipeline-http', 'the pipeline of the http level');
+my $PIPE_OTHER = pipeline_copy('pipeline-other', 'the pipeline of the override');
+
+my $DEAD_PORT = CrmTest::free_port($t->port, $t->pg_port);
+my $GOOD_DSN = $t->dsn;
+my $TARGET = 'https://allowed-http.example/app';
+
+# --- what each observation needs ---------------------------------------------------
+
+# a request to the server listening on $port, through the harness (so a 5xx
+# is still counted)
+sub on_port {
+    my ($port, $code) = @_;
+    local $t->{port} = $port;
+    local $t->{ua} = HTTP::Tiny->new(max_redirect => 0, timeout => 10,
+        agent => 'crm-test/1.0');
+    return $code->();
+}
+
+sub at {
+    my ($port, @req) = @_;
+    return on_port($port, sub { $t->request(@req) });
+}
+
+my $ACC;        # an account every server's login can use
+my $TOKEN_A;    # a token of the harness's own server (the http values)
+
+sub login_at {
+    my ($port, $email, %o) = @_;
+    return at($port, 'POST', '/auth/login',
+        json => { email => $email // $ACC->{email}, password => $PW }, %o);
+}
+
+sub token_at {
+    my ($port, $email) = @_;
+    my $r = login_at($port, $email);
+    return $r->{status} == 200 ? $r->{json}{access_token} : undef;
+}
+
+# a token, valid on $port, of a new account (links count against a quota
+# per account)
+sub fresh_token_at {
+    my ($port) = @_;
+    my $acc = $t->register(password => $PW);
+    return token_at($port, $acc->{email});
+}
+
+sub new_link_at {
+    my ($port, $token, $target) = @_;
+    return at($port, 'POST', '/affiliate/links',
+        json => { target_url => $target // $TARGET }, token => $token);
+}
+
+# the value $get reads from a link that a new account creates on $port
+sub link_on {
+    my ($port, $get) = @_;
+    my $tok = fresh_token_at($port) // return 'no token';
+    my $r = new_link_at($port, $tok);
+    return "create: $r->{status} $r->{content}" unless $r->{status} == 201;
+    return $get->($r->{json});
+}
+
+# which key signed a token: A (the http level's) or B (the override's)
+sub signed_with {
+    my ($token) = @_;
+    my ($h, $c, $s) = split /\./, $token // '';
+    return 'no token' unless defined $s;
+    for (['A', $t->jwt_secret], ['B', $JWT_B]) {
+        return $_->[0]
+            if b64url(hmac_sha256("$h.$c", $_->[1])) eq $s;
+    }
+    return 'neither';
+}
+
+sub json_body_of {
+    my ($bytes) = @_;
+    my $head = '{"email":"nobody@example.com","password":"x","pad":"';
+    my $tail = '"}';
+    return $head . ('p' x ($bytes - length($head) - length($tail))) . $tail;
+}
+
+# a value as test names show it: files without the test folder, at most
+# 40 characters
+sub shown {
+    my ($v) = @_;
+    $v =~ s{\Q$d/\E}{}g;
+    $v =~ s/^"(.*)"\z/$1/;
+    $v = substr($v, 0, 37) . '...' if length $v > 40;
+    return "'$v'";
+}
+
+# --- the cases ---------------------------------------------------------------------
+#
+# kind observed: http => the http level's value (not the default),
+#   other => the overrides' value, observe => sub ($port) returning what a
+#   client sees, seen_http / seen_other => what it returns for each.
+# kind accepted: accepted at every level, effect not observable here
+#   (why => the reason).  Their "nginx -t" checks say so in their names.
+# kind handler: the location's content handler, allowed only in a location
+#   and not inherited by nested locations.
+# Every observed and accepted case also has invalid => a value "nginx -t"
+# refuses, refusal => what it says.
+
+my @CASES = (
+    {
+        name => 'crm_database', kind => 'observed',
+        http => qq{"$GOOD_DSN"},
+        other => qq{"host=127.0.0.1 port=$DEAD_PORT dbname=crm user=crm"},
+        observe => sub { 'login ' . login_at($_[0], undef, allow_503 => 1)->{status} },
+        seen_http => 'login 200', seen_other => 'login 503',
+        invalid => '"host=127.0.0.1 port=x bogus_key=1"',
+        refusal => qr/invalid "crm_database": invalid connection option "bogus_key"/,
+    },
+    {
+        name => 'crm_db_connect_timeout', kind => 'accepted',
+        why => "libpq's own connect_timeout: only a server that does not answer shows it",
+        other => '4s', invalid => '1s',
+        refusal => qr/"crm_db_connect_timeout" must be at least 2s/,
+    },
+    {
+        name => 'crm_db_statement_timeout', kind => 'observed',
+        http => '7s', other => '9s',
+        # a trigger records the setting of the session that inserts an account
+        observe => sub {
+            my $email = $t->unique_email('statement-timeout');
+            my $r = at($_[0], 'POST', '/auth/register', json => { email => $email, password => $PW });
+            return "register: $r->{status} $r->{content}" unless $r->{status} == 201;
+            return 'statement_timeout '
+                . $t->psql("SELECT statement_timeout FROM public.seen_settings WHERE email = '$email'");
+        },
+        seen_http => 'statement_timeout 7s', seen_other => 'statement_timeout 9s',
+        invalid => '0', refusal => qr/"crm_db_statement_timeout" must not be 0/,
+    },
+    {
+        name => 'crm_thread_pool', kind => 'accepted',
+        why => 'which pool runs a call is not visible from outside',
+        other => 'crm_other', invalid => 'undeclared',
+        # nginx's own check, after the configuration is read: it names the
+        # pool, not the directive
+        refusal => qr/unknown thread pool "undeclared"/,
+    },
+    {
+        name => 'crm_slow_thread_pool', kind => 'accepted',
+        why => 'which pool runs a call is not visible from outside',
+        other => 'crm_other', invalid => 'undeclared',
+        refusal => qr/unknown thread pool "undeclared"/,
+    },
+    {
+        name => 'crm_queue_timeout', kind => 'accepted',
+        why => 'only a saturated pool shows it (t/170 saturates one)',
+        # no range is checked: a value that is not a time is the refusal
+        other => '500ms', invalid => 'soon',
+        refusal => qr/"crm_queue_timeout" directive invalid value/,
+    },
+    {
+        name => 'crm_jwt_secret_file', kind => 'observed',
+        http => "$d/jwt.secret", other => $JWT_B_FILE,
+        observe => sub {
+            my $r = login_at($_[0]);
+            return "login: $r->{status}" unless $r->{status} == 200;
+            return 'signs with ' . signed_with($r->{json}{access_token})
+                . ', a token signed with A: ' . at($_[0], 'GET', '/auth/me', token => $TOKEN_A)->{status};
+        },
+        seen_http => 'signs with A, a token signed with A: 200',
+        seen_other => 'signs with B, a token signed with A: 401',
+        invalid => $SHORT_FILE,
+        refusal => qr/"crm_jwt_secret_file" file "\Q$SHORT_FILE\E" holds 16 bytes/,
+    },
+    {
+        name => 'crm_jwt_ttl', kind => 'observed',
+        http => '2h', other => '30m',
+        observe => sub {
+            my $r = login_at($_[0]);
+            return "login: $r->{status}" unless $r->{status} == 200;
+            my (undef, $c) = $t->decode_jwt($r->{json}{access_token});
+            return "expires_in $r->{json}{expires_in}, exp - iat " . ($c->{exp} - $c->{iat});
+        },
+        seen_http => 'expires_in 7200, exp - iat 7200',
+        seen_other => 'expires_in 1800, exp - iat 1800',
+        invalid => '8d', refusal => qr/"crm_jwt_ttl" must be between 1m and 7d/,
+    },
+    {
+        name => 'crm_jwt_issuer', kind => 'observed',
+        http => 'issuer-http', other => 'issuer-other',
+        observe => sub {
+            my $r = login_at($_[0]);
+            return "login: $r->{status}" unless $r->{status} == 200;
+            my (undef, $c) = $t->decode_jwt($r->{json}{access_token});
+            return "iss $c->{iss}, own token: "
+                . at($_[0], 'GET', '/auth/me', token => $r->{json}{access_token})->{status}
+                . ', the http issuer\'s token: '
+                . at($_[0], 'GET', '/auth/me', token => $TOKEN_A)->{status};
+        },
+        seen_http => "iss issuer-http, own token: 200, the http issuer's token: 200",
+        seen_other => "iss issuer-other, own token: 200, the http issuer's token: 401",
+        invalid => 'x' x 128, refusal => qr/"crm_jwt_issuer" must be shorter than/,
+    },
+    {
+        name => 'crm_max_body_size', kind => 'observed',
+        http => '2k', other => '8k',
+        observe => sub {
+            my $port = shift;
+            return join ' ', map {
+                my $s = at($port, 'POST', '/auth/login', content => json_body_of($_),
+                    headers => { 'Content-Type' => 'application/json' })->{status};
+                "$_ B: " . ($s == 413 ? '413' : 'read');
+            } 1500, 4000, 9000;
+        },
+        seen_http => '1500 B: read 4000 B: 413 9000 B: 413',
+        seen_other => '1500 B: read 4000 B: read 9000 B: 413',
+        invalid => '17m', refusal => qr/"crm_max_body_size" must be between 1k and 16m/,
+    },
+    {
+        name => 'crm_max_json_depth', kind => 'observed',
+        http => '4', other => '12',
+        observe => sub {
+            my $r = at($_[0], 'POST', '/auth/login', headers => { 'Content-Type' => 'application/json' },
+                content => '{"email":"nobody@example.com","password":' . ('[' x 30) . (']' x 30) . '}');
+            return "$r->{status} " . ($r->{json}{detail} // $r->{content});
+        },
+        seen_http => '400 JSON nesting is deeper than 4',
+        seen_other => '400 JSON nesting is deeper than 12',
+        invalid => '300', refusal => qr/"crm_max_json_depth" must be between 1 and 256/,
+    },
+    {
+        name => 'crm_pipeline', kind => 'observed',
+        http => qq{"$PIPE_HTTP"}, other => qq{"$PIPE_OTHER"},
+        observe => sub {
+            my $tok = token_at($_[0]) // return 'no token';
+            my $r = at($_[0], 'GET', '/pipeline/stages', token => $tok);
+            return "stages: $r->{status}" unless $r->{status} == 200 && ref $r->{json} eq 'ARRAY';
+            return $r->{json}[0]{substages}[0]{description};
+        },
+        seen_http => 'the pipeline of the http level',
+        seen_other => 'the pipeline of the override',
+        invalid => qq{"$d/no-such-pipeline"}, refusal => qr/invalid "crm_pipeline"/,
+    },
+    {
+        name => 'crm_callback_secret_file', kind => 'observed',
+        http => "$d/callback.secret", other => $CALLBACK_B_FILE,
+        # a well signed install of an unknown link: anything but 401
+        observe => sub {
+            my $port = shift;
+            my @ok = grep {
+                my $key = $_ eq 'A' ? $t->callback_secret : $CALLBACK_B;
+                on_port($port, sub { $t->callback('/callbacks/install',
+                    { shop_domain => 'directives.myshopify.com', affiliate_link_id => $t->make_link_id },
+                    secret => $key) })->{status} != 401;
+            } qw(A B);
+            return 'accepts ' . (join(' ', @ok) || 'neither');
+        },
+        seen_http => 'accepts A', seen_other => 'accepts B',
+        invalid => $SHORT_FILE,
+        refusal => qr/"crm_callback_secret_file" file "\Q$SHORT_FILE\E" holds 16 bytes/,
+    },
+    {
+        name => 'crm_public_url', kind => 'observed',
+        http => 'https://go-http.example/base/', other => 'https://go-other.example',
+        observe => sub {
+            link_on($_[0], sub { (my $u = $_[0]{tracking_url}) =~ s{/[0-9A-Za-z]{12}\z}{/<id>}; $u });
+        },
+        seen_http => 'https://go-http.example/base/r/<id>',
+        seen_other => 'https://go-other.example/r/<id>',
+        invalid => 'https://go.example/?x=1', refusal => qr/invalid "crm_public_url"/,
+    },
+    {
+        name => 'crm_default_install_cents', kind => 'observed',
+        http => '777', other => '1234',
+        observe => sub { link_on($_[0], sub { "install_cents $_[0]{commission}{install_cents}" }) },
+        seen_http => 'install_cents 777', seen_other => 'install_cents 1234',
+        invalid => '100000001',
+        refusal => qr/"crm_default_install_cents" must be between 0 and 100000000/,
+    },
+    {
+        name => 'crm_default_conversion_bps', kind => 'observed',
+        http => '250', other => '4321',
+        observe => sub { link_on($_[0], sub { "conversion_bps $_[0]{commission}{conversion_bps}" }) },
+        seen_http => 'conversion_bps 250', seen_other => 'conversion_bps 4321',
+        invalid => '10001',
+        refusal => qr/"crm_default_conversion_bps" must be between 0 and 10000/,
+    },
+    {
+        name => 'crm_currency', kind => 'observed',
+        http => 'EUR', other => 'GBP',
+        observe => sub { link_on($_[0], sub { "currency $_[0]{commission}{currency}" }) },
+        seen_http => 'currency EUR', seen_other => 'currency GBP',
+        invalid => 'usd', refusal => qr/"crm_currency" must be an ISO 4217 code/,
+    },
+    {
+        name => 'crm_redirect_allow_hosts', kind => 'observed',
+        http => 'allowed-http.example *.http.example', other => 'allowed-other.example',
+        observe => sub {
+            my $port = shift;
+            my $tok = fresh_token_at($port) // return 'no token';
+            my @ok = grep { new_link_at($port, $tok, "https://$_/app")->{status} == 201 }
+                qw(allowed-http.example shop.http.example allowed-other.example);
+            return 'allows ' . (join(' ', @ok) || 'none');
+        },
+        seen_http => 'allows allowed-http.example shop.http.example',
+        seen_other => 'allows allowed-other.example',
+        invalid => 'Upper.Example',
+        refusal => qr/invalid host "Upper\.Example" of "crm_redirect_allow_hosts"/,
+    },
+    {
+        name => 'crm_link_create_limit', kind => 'observed',
+        http => '3 1h', other => '5 1h',
+        observe => sub {
+            my $port = shift;
+            my $tok = fresh_token_at($port) // return 'no token';
+            my ($n, $r) = (0);
+            while ($n < 8) {
+                $r = new_link_at($port, $tok);
+                last unless $r->{status} == 201;
+                $n++;
+            }
+            return "$n links, then $r->{status}"
+                . (($r->{headers}{'retry-after'} // '') =~ /^\d+\z/ ? ' with Retry-After' : '');
+        },
+        seen_http => '3 links, then 429 with Retry-After',
+        seen_other => '5 links, then 429 with Retry-After',
+        invalid => '0 1h',
+        refusal => qr/"crm_link_create_limit": the links must be between 1 and 1000000/,
+    },
+    { name => 'crm_api', kind => 'handler' },
+    { name => 'crm_redirect', kind => 'handler' },
+    { name => 'crm_metrics', kind => 'handler' },
+);
+
+my %CASE = map { $_->{name} => $_ } @CASES;
+
+# --- the command table(s) in the source ----------------------------------------------
+
+# name => { table, file, flags => { NGX_HTTP_MAIN_CONF => 1, ... } }
+sub source_directives {
+    my %dir;
+    for my $file (sort glob "$SRC/*.c") {
+        my $text = CrmTest::_slurp($file);
+        while ($text =~ /ngx_command_t\s+(\w+)\s*\[\s*\]\s*=\s*\{(.*?)ngx_null_command/sg) {
+            my ($table, $body) = ($1, $2);
+            while ($body =~ /\{\s*ngx_string\("([^"]+)"\)\s*,\s*([^,]+?)\s*,/g) {
+                my ($name, $flags) = ($1, $2);
+                $dir{$name} = { table => $table, file => $file =~ s{.*/}{}r,
+                    flags => { map { $_ => 1 } split /\s*\|\s*/, $flags } };
+            }
+        }
+    }
+    return %dir;
+}
+
+my %SRC_DIR = source_directives();
+my @LOC = sort grep { $SRC_DIR{$_}{flags}{NGX_HTTP_LOC_CONF} } keys %SRC_DIR;
+my @MAIN_ONLY = sort grep {
+    my $f = $SRC_DIR{$_}{flags};
+    $f->{NGX_HTTP_MAIN_CONF} && !$f->{NGX_HTTP_SRV_CONF} && !$f->{NGX_HTTP_LOC_CONF};
+} keys %SRC_DIR;
+
+ok(exists $SRC_DIR{crm_api} && exists $SRC_DIR{crm_jwt_ttl} && keys %SRC_DIR >= 20,
+    'the command table is read from the source: ' . scalar(keys %SRC_DIR) . ' directives')
+    or diag("found: @{[ sort keys %SRC_DIR ]}");
+
+for my $name (@LOC) {
+    ok($CASE{$name}, "$name (allowed in a location, $SRC_DIR{$name}{file}) has a case in this file");
+}
+for my $name (sort keys %SRC_DIR) {
+    my $f = $SRC_DIR{$name}{flags};
+    ok($f->{NGX_HTTP_LOC_CONF} || grep({ $_ eq $name } @MAIN_ONLY),
+        "$name: allowed in a location or only at the http level (both are checked here)");
+}
+for my $c (@CASES) {
+    my $f = ($SRC_DIR{ $c->{name} } // {})->{flags};
+    ok($f, "$c->{name}: the case's directive is in the source") or next;
+    if ($c->{kind} eq 'handler') {
+        ok($f->{NGX_HTTP_LOC_CONF} && !$f->{NGX_HTTP_SRV_CONF} && !$f->{NGX_HTTP_MAIN_CONF},
+            "$c->{name}: a handler, allowed only in a location");
+    } else {
+        ok($f->{NGX_HTTP_MAIN_CONF} && $f->{NGX_HTTP_SRV_CONF} && $f->{NGX_HTTP_LOC_CONF},
+            "$c->{name}: allowed at the http, server and location level");
+    }
+    if ($c->{kind} eq 'observed') {
+        isnt($c->{seen_http}, $c->{seen_other}, "$c->{name}: the case tells the two values apart");
+    }
+}
+
+# --- nginx -t: every level ---------------------------------------------------------
+#
+# A harness object that is never started: its nginx.conf is rewritten for
+# each check (its own error log, so nothing of this reaches the running
+# server's log).
+
+my $chk = CrmTest->new(main_extra => 'thread_pool crm_other threads=1;');
+my $cd = $chk->dir;
+my $CHK_PORT = CrmTest::free_port();
+
+sub nginx_t {
+    my (%opt) = @_;
+    $chk->{conf} = {};
+    $chk->{http_extra} = '';
+    $chk->{server_extra} = '';
+    $chk->write_config(%opt);
+    my $out = "$cd/nginx-t.out";
+    unlink $out;
+    my $rc = CrmTest::_run_logged($out, $CrmTest::NGINX, '-t', '-p', "$cd/",
+        '-c', "$cd/nginx.conf", '-e', "$cd/nginx-t-error.log");
+    return ($rc == 0, CrmTest::_slurp($out));
+}
+
+# the configuration options that put "$name $value;" for each [$name,
+# $value] at a level
+sub placed {
+    my ($level, @set) = @_;
+    my $lines = join ' ', map { "$_->[0] $_->[1];" } @set;
+    return (conf => { map { @$_ } @set }) if $level eq 'http';
+    return (http_extra => "    server {\n        listen 127.0.0.1:$CHK_PORT;\n"
+        . "        $lines\n        location / { crm_api; }\n    }\n") if $level eq 'server';
+    return (server_extra => "        location /level/ { $lines crm_api; }\n");
+}
+
+my ($ok, $out) = nginx_t();
+ok($ok, 'nginx -t passes the harness configuration') or diag($out);
+
+my @LEVELS = qw(http server location);
+my @SETTABLE = grep { $_->{kind} ne 'handler' } @CASES;
+
+# every valid value at once, level by level; one by one only if that fails
+my %all_pass;
+for my $level (@LEVELS) {
+    ($ok, $out) = nginx_t(placed($level, map { [$_->{name}, $_->{other}] } @SETTABLE));
+    ok($ok, "nginx -t passes all of them together at the $level level") or diag($out);
+    $all_pass{$level} = $ok;
+}
+
+for my $c (@SETTABLE) {
+    my $note = $c->{kind} eq 'accepted'
+        ? " (accepted at every level, effect not observable here: $c->{why})" : '';
+    for my $level (@LEVELS) {
+        my $what = "$c->{name} at the $level level";
+        ($ok, $out) = $all_pass{$level} ? (1, '')
+            : nginx_t(placed($level, [$c->{name}, $c->{other}]));
+        ok($ok, "nginx -t passes $c->{name} " . shown($c->{other}) . " at the $level level$note")
+            or diag($out);
+
+        ($ok, $out) = nginx_t(placed($level, [$c->{name}, $c->{invalid}]));
+        ok(!$ok, "nginx -t refuses $c->{name} " . shown($c->{invalid}) . " at the $level level")
+            or diag($out);
+        like($out, $c->{refusal}, "... saying why: $what");
+        unlike($out, qr/segfault|Sanitizer|signal/i, "... without crashing: $what");
+    }
+}
+
+# the handlers belong to a location
+for my $c (grep { $_->{kind} eq 'handler' } @CASES) {
+    for my $level (qw(http server)) {
+        ($ok, $out) = nginx_t(placed($level, [$c->{name}, '']));
+        ok(!$ok, "nginx -t refuses $c->{name} at the $level level") or diag($out);
+        like($out, qr/"\Q$c->{name}\E" directive is not allowed here/,
+            "... not allowed here: $c->{name} at the $level level");
+    }
+}
+
+# the http level's own: refused in a server and in a location (the place is
+# checked before the arguments)
+for my $name (@MAIN_ONLY) {
+    for my $level (qw(server location)) {
+        ($ok, $out) = nginx_t(placed($level, [$name, 'x']));
+        ok(!$ok, "nginx -t refuses $name (http level only) at the $level level") or diag($out);
+        like($out, qr/"\Q$name\E" directive is not allowed here/,
+            "... not allowed here: $name at the $level level");
+    }
+}
+
+# --- the running server ------------------------------------------------------------
+
+# the servers: one that sets nothing, and for each observed case one that
+# sets it at the server level, one in its location, one in a parent
+# location (the API in a nested location that does not set it)
+my %taken = map { $_ => 1 } ($t->port, $t->pg_port, $DEAD_PORT, $CHK_PORT);
+sub next_port {
+    my $p = CrmTest::free_port(keys %taken);
+    $taken{$p} = 1;
+    return $p;
+}
+
+my $INHERIT = next_port();
+my $NESTED_API = next_port();
+my $servers = <<"EOF";
+    server {
+        listen 127.0.0.1:$INHERIT;
+        location / { crm_api; }
+    }
+    server {
+        listen 127.0.0.1:$NESTED_API;
+        location / {
+            crm_api;
+            location /auth/ { }
+        }
+    }
+EOF
+
+my %VARIANT = (
+    server => 'set in a server, seen by its location',
+    location => 'set in the location',
+    parent => 'set in a parent location, seen by a nested one',
+);
+my @VARIANTS = qw(server location parent);
+
+for my $c (grep { $_->{kind} eq 'observed' } @CASES) {
+    my $line = "$c->{name} $c->{other};";
+    my %p = map { $_ => next_port() } @VARIANTS;
+    $c->{ports} = \%p;
+    $servers .= <<"EOF";
+    server {
+        listen 127.0.0.1:$p{server};
+        $line
+        location / { crm_api; }
+    }
+    server {
+        listen 127.0.0.1:$p{location};
+        location / { $line crm_api; }
+    }
+    server {
+        listen 127.0.0.1:$p{parent};
+        location / {
+            $line
+            location ~ ^/ { crm_api; }
+        }
+    }
+EOF
+}
+
+my %edge = $t->edge_config;
+$t->start_db;
+$t->write_config(
+    main_extra => 'thread_pool crm_other threads=1;',
+    conf => { map { $_->{name} => $_->{http} } grep { $_->{kind} eq 'observed' } @CASES },
+    http_extra => $edge{http_extra} . $servers,
+    server_extra => $edge{server_extra},
+);
+$t->start_nginx;
+
+$t->psql(<<'EOF');
+CREATE TABLE public.seen_settings (email text, statement_timeout text);
+CREATE FUNCTION public.seen_settings_note() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO public.seen_settings VALUES (NEW.email, current_setting('statement_timeout'));
+    RETURN NEW;
+END $$;
+CREATE TRIGGER seen_settings AFTER INSERT ON crm.accounts
+    FOR EACH ROW EXECUTE FUNCTION public.seen_settings_note();
+EOF
+
+$ACC = $t->register(password => $PW);
+$TOKEN_A = $t->login($ACC->{email}, $PW);
+
+for my $c (grep { $_->{kind} eq 'observed' } @CASES) {
+    is($c->{observe}->($INHERIT), $c->{seen_http},
+        "$c->{name} " . shown($c->{http}) . ' at the http level: a server that does not set it has it');
+    for my $v (@VARIANTS) {
+        is($c->{observe}->($c->{ports}{$v}), $c->{seen_other},
+            "$c->{name} " . shown($c->{other}) . ": $VARIANT{$v}");
+    }
+    is($c->{observe}->($t->port), $c->{seen_http},
+        "$c->{name}: ... and the harness's server still has the http value");
+}
+
+# --- the handlers: in their own location, not inherited by a nested one ------------
+
+my $r = at($NESTED_API, 'GET', '/healthz');
+is($r->{status}, 200, 'crm_api: its own location answers the API (GET /healthz 200)')
+    or diag("$r->{status} $r->{content}");
+$r = at($NESTED_API, 'GET', '/auth/me');
+is($r->{status}, 404, 'crm_api: a nested location without it does not (GET /auth/me: 404, not 401)')
+    or diag("$r->{status} $r->{content}");
+
+my $tok = $t->login($ACC->{email}, $PW);
+$r = $t->post_json('/affiliate/links', { target_url => $TARGET }, token => $tok);
+is($r->{status}, 201, 'a link for the redirect') or diag("$r->{status} $r->{content}");
+my $id = $r->{json}{affiliate_link_id} // 'none';
+$r = $t->get("/r/$id");
+is($r->{status}, 302, 'crm_redirect: its location answers GET /r/{id} with 302')
+    or diag("$r->{status} $r->{content}");
+like($r->{headers}{location} // '', qr/^\Q$TARGET\E/, '... to the link\'s target');
+
+$r = $t->get('/metrics');
+is($r->{status}, 200, 'crm_metrics: its location answers 200');
+like($r->{content}, qr/^crm_\w+/m, '... with the crm_ counters');
+
+$t->psql('DROP TRIGGER seen_settings ON crm.accounts; DROP FUNCTION public.seen_settings_note(); '
+    . 'DROP TABLE public.seen_settings');
+
+$t->done;
