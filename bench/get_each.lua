@@ -1,6 +1,8 @@
--- GET /leads/{id} over many leads (BENCH_LEADS, comma-separated)
+-- GET $BENCH_PATH<id> over many ids (BENCH_IDS, comma-separated): leads
+-- (/leads/), links (/r/)
+local path = os.getenv("BENCH_PATH")
 local ids = {}
-for id in string.gmatch(os.getenv("BENCH_LEADS"), "[^,]+") do
+for id in string.gmatch(os.getenv("BENCH_IDS"), "[^,]+") do
     ids[#ids + 1] = id
 end
 local n = 0
@@ -18,5 +20,5 @@ end
 
 request = function()
     n = n + 1
-    return wrk.format("GET", "/leads/" .. ids[n % #ids + 1])
+    return wrk.format("GET", path .. ids[n % #ids + 1])
 end

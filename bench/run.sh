@@ -9,7 +9,10 @@
 # BENCH_ROUNDS (5), BENCH_SECONDS (5), BENCH_CONNECTIONS (32), and
 # BENCH_THREADS ("2 4"): the sizes of the "crm" pool per worker to measure,
 # each a full set of rounds and a table of its own (the first is what
-# conf/nginx.conf ships; logins always have their own 2-thread pool).
+# conf/nginx.conf ships; logins and the edge always have their own 2-thread
+# pools).  Writes are also measured against pgbench's built-in TPC-B
+# script (5 statements, one commit) on the same database with as many
+# clients: the write ceiling.
 
 set -euo pipefail
 
@@ -44,12 +47,13 @@ trap cleanup EXIT
 
 openssl rand -hex 32 | tr -d '\n' > "$WORK/jwt.secret"
 openssl rand -hex 32 | tr -d '\n' > "$WORK/callback.secret"
+openssl rand -hex 32 | tr -d '\n' > "$WORK/link.secret"
 
 # the redirect target; nginx's own 302 sends a Location as long as ours
 TARGET=https://shop.example.com/collections/summer-sale
 TARGET_302="$TARGET?ref=LLLLLLLLLLLL&click_id=CCCCCCCCCCCCCCCCCCCCCCCCCC"
 
-# nginx with $1 pool threads per worker
+# nginx with $1 pool threads per worker, links cached for $2 (60s)
 start_nginx() {
     "${NGINX[@]}" -s quit 2>/dev/null || true
     while [ -f "$WORK/nginx.pid" ]; do sleep 0.1; done
@@ -60,6 +64,7 @@ error_log $WORK/error.log warn;
 pid $WORK/nginx.pid;
 thread_pool crm threads=$1 max_queue=65536;
 thread_pool crm_slow threads=2 max_queue=65536;
+thread_pool crm_edge threads=2 max_queue=65536;
 events { worker_connections 4096; }
 http {
     access_log off;
@@ -68,11 +73,13 @@ http {
     crm_jwt_secret_file $WORK/jwt.secret;
     crm_pipeline $ROOT/pipeline-config;
     crm_slow_thread_pool crm_slow;
+    crm_edge_thread_pool crm_edge;
     crm_callback_secret_file $WORK/callback.secret;
+    crm_link_id_secret_file $WORK/link.secret;
     crm_public_url http://127.0.0.1:$PORT;
     crm_default_install_cents 500;
     crm_default_conversion_bps 1000;
-    crm_link_cache zone=crm_links:32m ttl=60s negative_ttl=60s;
+    crm_link_cache zone=crm_links:32m ttl=${2:-60s} negative_ttl=60s;
     crm_click_queue zone=crm_clicks:512m flush=100ms batch=1m;
     crm_click_spool $WORK/spool max_size=4g;
     server {
@@ -132,10 +139,10 @@ measure() {
         END { printf "%.0f %.2f %d\n", $rps, $p99, $err + 0 }'
 }
 
-# the same three figures for pgbench -S (p99 from its latency average is
-# not available: reported as -)
+# the same three figures for a pgbench script ($1: -S for select-only,
+# nothing for the built-in TPC-B; p99 is not reported: -)
 measure_pgbench() {
-    "${PGBENCH[@]}" -S -M prepared -n -c "$CONNS" -j 2 -T "$SECONDS_PER_RUN" crm 2>&1 \
+    "${PGBENCH[@]}" "$@" -M prepared -n -c "$CONNS" -j 2 -T "$SECONDS_PER_RUN" crm 2>&1 \
         | perl -ne '$tps = $1 if /^tps = ([\d.]+)/;
                     $err = $1 if /number of failed transactions: (\d+)/;
                     END { printf "%.0f - %d\n", $tps, $err + 0 }'
@@ -145,11 +152,13 @@ run() {
     case $1 in
         baseline) measure "$URL/baseline" ;;
         auth_me) measure -H "$AUTH" "$URL/auth/me" ;;
-        lead_get) measure -H "$AUTH" -s "$ROOT/bench/get_lead.lua" "$URL" ;;
+        lead_get) BENCH_PATH=/leads/ BENCH_IDS=$BENCH_LEADS \
+                  measure -H "$AUTH" -s "$ROOT/bench/get_each.lua" "$URL" ;;
         lead_list) measure -H "$AUTH" "$URL/leads/?limit=50" ;;
         lead_create) measure -H "$AUTH" -s "$ROOT/bench/post_lead.lua" "$URL" ;;
         lead_move) measure -H "$AUTH" -s "$ROOT/bench/move_stage.lua" "$URL" ;;
-        pgbench_s) measure_pgbench ;;
+        pgbench_s) measure_pgbench -S ;;
+        pgbench_tpcb) measure_pgbench ;;
     esac
 }
 
@@ -165,13 +174,13 @@ med() { tr ' ' '\n' <<< "$1" | { grep -Ev '^-?$' || true; } | median; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }
 
 declare -A RPS P99 ERR
-NAMES=(baseline auth_me lead_get lead_list lead_create lead_move pgbench_s)
+NAMES=(baseline auth_me lead_get lead_list lead_create lead_move pgbench_s pgbench_tpcb)
 
 row() {
     local name=$1 label=$2 rps p99
     rps=$(med "${RPS[$name]}")
     p99=$(med "${P99[$name]}")
-    echo "| $label | $rps | $p99 | ${ERR[$name]} | $(ratio "$rps" "$base") | $(ratio "$rps" "$ceiling") |"
+    echo "| $label | $rps | $p99 | ${ERR[$name]} | $(ratio "$rps" "$base") | $(ratio "$rps" "$ceiling") | $(ratio "$rps" "$writes") |"
 }
 
 {
@@ -205,13 +214,14 @@ for threads in "${THREAD_SETS[@]}"; do
 
     base=$(med "${RPS[baseline]}")
     ceiling=$(med "${RPS[pgbench_s]}")
+    writes=$(med "${RPS[pgbench_tpcb]}")
 
     {
         echo
         echo "## thread_pool crm threads=$threads"
         echo
-        echo "| endpoint | req/s (median) | p99 ms (median) | errors (all rounds) | ratio to \`return 200\` | ratio to \`pgbench -S\` |"
-        echo "|---|---|---|---|---|---|"
+        echo "| endpoint | req/s (median) | p99 ms (median) | errors (all rounds) | ratio to \`return 200\` | ratio to \`pgbench -S\` | ratio to TPC-B |"
+        echo "|---|---|---|---|---|---|---|"
         row baseline "\`return 200\` (baseline, same nginx)"
         row auth_me "\`GET /auth/me\` (token check + one account read)"
         row lead_get "\`GET /leads/{id}\` (200 leads, round robin)"
@@ -219,6 +229,7 @@ for threads in "${THREAD_SETS[@]}"; do
         row lead_create "\`POST /leads/\` (insert + history + audit, one transaction)"
         row lead_move "\`PUT /leads/{id}/stage\` (update + history + audit)"
         row pgbench_s "\`pgbench -S -M prepared\` (tps, same database)"
+        row pgbench_tpcb "\`pgbench\` TPC-B (5 statements, one commit; tps)"
     } >> "$ROOT/bench/RESULTS.md"
 done
 
@@ -354,7 +365,8 @@ sign_installs() {
         }' "$(cat "$WORK/callback.secret")" "$@"
 }
 
-# each round installs shops no round has installed before
+# each round installs shops no round has installed before, and alternates
+# with a round of TPC-B, the write ceiling
 install_rounds() {
     local name=$1 i rps p99 err
     shift
@@ -364,6 +376,9 @@ install_rounds() {
         RPS[$name]+="$rps " P99[$name]+="$p99 "
         ERR[$name]=$(( ${ERR[$name]:-0} + err ))
         printf 'install %s round %d: %s req/s p99 %s ms\n' "$name" "$i" "$rps" "$p99" >&2
+        read -r rps p99 err <<< "$(run pgbench_tpcb)"
+        RPS[tpcb]+="$rps "
+        printf 'TPC-B round %d: %s tps\n' "$i" "$rps" >&2
     done
 }
 
@@ -385,10 +400,11 @@ read -r attributions ledger mismatched <<< "$("${PSQL[@]}" -F ' ' -c "
     echo
     echo "## Install callbacks (wrk -t2 -c$CONNS, signed, each for a new shop)"
     echo
-    echo "| case | req/s (median) | p99 ms (median) | errors (all rounds) |"
-    echo "|---|---|---|---|"
-    echo "| $AFFILIATES affiliates, installs spread over their links | $(med "${RPS[many]}") | $(med "${P99[many]}") | ${ERR[many]} |"
-    echo "| 1 affiliate: every install locks the same wallet and counters | $(med "${RPS[one]}") | $(med "${P99[one]}") | ${ERR[one]} |"
+    echo "| case | req/s (median) | p99 ms (median) | errors (all rounds) | ratio to TPC-B |"
+    echo "|---|---|---|---|---|"
+    echo "| $AFFILIATES affiliates, installs spread over their links | $(med "${RPS[many]}") | $(med "${P99[many]}") | ${ERR[many]} | $(ratio "$(med "${RPS[many]}")" "$(med "${RPS[tpcb]}")") |"
+    echo "| 1 affiliate: every install locks the same wallet and counters | $(med "${RPS[one]}") | $(med "${P99[one]}") | ${ERR[one]} | $(ratio "$(med "${RPS[one]}")" "$(med "${RPS[tpcb]}")") |"
+    echo "| \`pgbench\` TPC-B, alternating with the rounds above (tps) | $(med "${RPS[tpcb]}") | - | - | 1.000 |"
     echo
     echo "Each is a new lead, its first history row, an attribution, a ledger row"
     echo "and the link's counters, in one transaction. Afterwards: attributions"
@@ -455,6 +471,96 @@ read -r served1 rows1 <<< "$(clicks_check)"
 
 [ "$served1" = "$rows1" ] || { echo "bench: clicks lost: $served1 served, $rows1 rows" >&2; exit 1; }
 
+
+# 4. redirects over many links whose entries expire every second, while
+# the API changes links at BENCH_CHANGE_RATE a second: only a name (which
+# invalidates nothing), or the target of one link outside the set (which
+# invalidates that link alone); the control writes a lead instead, an API
+# write of the same cost, and "none" writes nothing
+start_nginx "${THREAD_SETS[0]}" 1s
+CHANGE_RATE=${BENCH_CHANGE_RATE:-300}
+link_ids=()
+for ((i = 0; i < ${BENCH_LINK_SET:-500}; i++)); do
+    link_ids+=("$(curl -sf -X POST "$URL/affiliate/links" -H "$AUTH" \
+        -H 'Content-Type: application/json' \
+        -d "{\"target_url\": \"$TARGET?l=$i\"}" \
+        | perl -MJSON::PP -0ne 'print decode_json($_)->{affiliate_link_id}')")
+done
+BENCH_LINKS=$(IFS=,; echo "${link_ids[*]}")
+CHANGED=$(curl -sf -X POST "$URL/affiliate/links" -H "$AUTH" \
+    -H 'Content-Type: application/json' -d "{\"target_url\": \"$TARGET\"}" \
+    | perl -MJSON::PP -0ne 'print decode_json($_)->{affiliate_link_id}')
+
+# changes $1 (name, target, lead) at CHANGE_RATE a second until killed
+change_loop() {
+    perl -MHTTP::Tiny -MTime::HiRes=time,sleep -e '
+        my ($url, $token, $mode, $link, $lead, $rate) = @ARGV;
+        my $ua = HTTP::Tiny->new(keep_alive => 1);
+        my %h = (Authorization => "Bearer $token",
+                 "Content-Type" => "application/json");
+        my ($t0, $n) = (time, 0);
+        while (1) {
+            $n++;
+            my ($m, $path, $body) =
+                $mode eq "name" ? ("PATCH", "/affiliate/links/$link", qq({"name":"n$n"}))
+              : $mode eq "target" ? ("PATCH", "/affiliate/links/$link",
+                                     qq({"target_url":"https://shop.example.com/t/$n"}))
+              : ("PUT", "/leads/$lead", qq({"notes":"n$n"}));
+            $ua->request($m, "$url$path", { headers => \%h, content => $body });
+            my $wait = $t0 + $n / $rate - time;
+            sleep $wait if $wait > 0;
+        }' "$URL" "$TOKEN" "$1" "$CHANGED" "${ids[0]}" "$CHANGE_RATE" &
+    CHANGER=$!
+}
+
+RPS=() P99=() ERR=()
+declare -A LOADS WRITES
+MODES=(none lead name target)
+for name in "${link_ids[@]:0:50}"; do curl -s -o /dev/null "$URL/r/$name"; done
+settle
+for ((i = 1; i <= ROUNDS; i++)); do
+    for mode in "${MODES[@]}"; do
+        CHANGER=
+        [ "$mode" = none ] || change_loop "$mode"
+        sleep 0.5
+        loads0=$(metric crm_link_loads_total)
+        writes0=$(metric 'crm_api_responses_total{class="2xx"}')
+        read -r rps p99 err n <<< "$(BENCH_PATH=/r/ BENCH_IDS=$BENCH_LINKS \
+            measure_n "$SECONDS_PER_RUN" -s "$ROOT/bench/get_each.lua" "$URL")"
+        loads1=$(metric crm_link_loads_total)
+        writes1=$(metric 'crm_api_responses_total{class="2xx"}')
+        [ -z "$CHANGER" ] || { kill "$CHANGER"; wait "$CHANGER" 2>/dev/null || true; }
+        RPS[$mode]+="$rps " P99[$mode]+="$p99 "
+        ERR[$mode]=$(( ${ERR[$mode]:-0} + err ))
+        LOADS[$mode]+="$(( (loads1 - loads0) / SECONDS_PER_RUN )) "
+        WRITES[$mode]+="$(( (writes1 - writes0) / SECONDS_PER_RUN )) "
+        printf 'changes %-6s round %d: %s req/s, %s loads/s\n' "$mode" "$i" "$rps" \
+            "$(( (loads1 - loads0) / SECONDS_PER_RUN ))" >&2
+    done
+    drain
+done
+
+change_row() {
+    local mode=$1 label=$2 rps
+    rps=$(med "${RPS[$mode]}")
+    echo "| $label | $(med "${WRITES[$mode]}") | $rps | $(med "${P99[$mode]}") | ${ERR[$mode]} | $(med "${LOADS[$mode]}") | $(ratio "$rps" "$(med "${RPS[none]}")") | $(ratio "$rps" "$(med "${RPS[lead]}")") |"
+}
+
+{
+    echo
+    echo "### Redirects while the API changes links"
+    echo
+    echo "${#link_ids[@]} links, cache ttl 1s (each entry reloaded about once a second),"
+    echo "wrk -t2 -c$EDGE_CONNS over them; at the same time one account's API writes at"
+    echo "$CHANGE_RATE a second:"
+    echo
+    echo "| API writes during the load | writes/s | redirects req/s (median) | p99 ms | errors | link loads/s | ratio to none | ratio to a lead write |"
+    echo "|---|---|---|---|---|---|---|---|"
+    change_row none "none"
+    change_row lead "\`PUT /leads/{id}\` (control: same cost, no link)"
+    change_row name "\`PATCH /affiliate/links/{other}\` name only"
+    change_row target "\`PATCH /affiliate/links/{other}\` target_url"
+} >> "$ROOT/bench/RESULTS.md"
 
 {
     echo

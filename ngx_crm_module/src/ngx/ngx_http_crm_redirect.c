@@ -35,6 +35,7 @@ typedef struct {
     uint64_t                    changes;    /* the cache's, at the start */
     int64_t                     queued_ms;
     ngx_msec_t                  queue_timeout;
+    ngx_uint_t                  timed_out;
     ngx_http_crm_main_conf_t   *mcf;
     const crm_db_conf_t        *db;
     crm_status_e                rc;
@@ -380,6 +381,7 @@ ngx_http_crm_load_thread(void *data, ngx_log_t *log)
     waited = crm_clock_ms() - load->queued_ms;
 
     if (load->queue_timeout && waited > (int64_t) load->queue_timeout) {
+        load->timed_out = 1;
         load->rc = crm_error_set(&load->err, CRM_E_UNAVAILABLE, NULL,
                                  "server busy");
         crm_error_cause(&load->err, "waited %lld ms for a thread",
@@ -439,6 +441,8 @@ ngx_http_crm_load_done(ngx_event_t *ev)
 
     } else {
         ngx_http_crm_count(mcf, NGX_HTTP_CRM_LINK_LOAD_FAILURES, 1);
+        ngx_http_crm_count(mcf, NGX_HTTP_CRM_QUEUE_TIMEOUTS,
+                           load->timed_out);
 
         ngx_log_error((load->rc == CRM_E_UNAVAILABLE ? NGX_LOG_WARN
                                                       : NGX_LOG_ERR),

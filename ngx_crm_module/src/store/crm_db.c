@@ -232,7 +232,7 @@ static crm_status_e
 crm_db_connect(crm_db_t *db, crm_error_t *err)
 {
     char         timeout[16], user_timeout[16], app[32];
-    const char  *keys[10], *values[10];
+    const char  *keys[11], *values[11];
 
     snprintf(timeout, sizeof(timeout), "%u", db->conf->connect_timeout);
 
@@ -249,29 +249,34 @@ crm_db_connect(crm_db_t *db, crm_error_t *err)
     snprintf(app, sizeof(app), "crm-gateway/%ld", (long) getpid());
 
     /*
-     * the operator's conninfo is expanded first; the settings after it
-     * override its own, and conf->options already carries its options
+     * GSSAPI encryption is off unless the operator's conninfo asks for it
+     * (it comes after, so it wins): libpq's default, "prefer", loads
+     * Kerberos and looks for credentials at every connect.  The settings
+     * after the conninfo override its own, and conf->options already
+     * carries its options.
      */
-    keys[0] = "dbname";
-    values[0] = db->conf->conninfo;
-    keys[1] = "connect_timeout";
-    values[1] = timeout;
-    keys[2] = "options";
-    values[2] = db->conf->options;
-    keys[3] = "application_name";
-    values[3] = app;
-    keys[4] = "keepalives";
-    values[4] = "1";
-    keys[5] = "keepalives_idle";
-    values[5] = "10";
-    keys[6] = "keepalives_interval";
-    values[6] = "5";
-    keys[7] = "keepalives_count";
-    values[7] = "3";
-    keys[8] = "tcp_user_timeout";
-    values[8] = user_timeout;
-    keys[9] = NULL;
-    values[9] = NULL;
+    keys[0] = "gssencmode";
+    values[0] = "disable";
+    keys[1] = "dbname";
+    values[1] = db->conf->conninfo;
+    keys[2] = "connect_timeout";
+    values[2] = timeout;
+    keys[3] = "options";
+    values[3] = db->conf->options;
+    keys[4] = "application_name";
+    values[4] = app;
+    keys[5] = "keepalives";
+    values[5] = "1";
+    keys[6] = "keepalives_idle";
+    values[6] = "10";
+    keys[7] = "keepalives_interval";
+    values[7] = "5";
+    keys[8] = "keepalives_count";
+    values[8] = "3";
+    keys[9] = "tcp_user_timeout";
+    values[9] = user_timeout;
+    keys[10] = NULL;
+    values[10] = NULL;
 
     db->conn = PQconnectdbParams(keys, values, 1);
     if (db->conn == NULL) {
