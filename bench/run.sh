@@ -36,6 +36,11 @@ PORT=$(free_port)
 NGINX=(nginx -p "$WORK/" -c "$WORK/nginx.conf")
 
 cleanup() {
+    local rc=$?
+    if [ "$rc" -ne 0 ] && [ -f "$WORK/error.log" ]; then
+        echo "bench: failed ($rc); nginx's error.log ends:" >&2
+        tail -40 "$WORK/error.log" >&2
+    fi
     "${NGINX[@]}" -s quit 2>/dev/null || true
     sleep 0.5
     "$ROOT/build.sh" db-stop

@@ -270,4 +270,18 @@ is($m6->{$LOADS}, $loads + 1, 'the new zones: an empty cache, so one load');
 is($m6->{crm_clicks_dropped_total}, 0, 'crm_clicks_dropped_total 0');
 ok(wait_until(10, sub { clicks_of($link) == $rows + 1 }), '... and its click is written');
 
+# --- the click flush with the database timeouts left to their defaults ---
+#
+# the flush takes the http level's crm_database, which no merge completes:
+# unset timeouts must still be the defaults, not nginx's "unset" marker
+
+my $failures = $t->metrics->{crm_click_flush_failures_total};
+ok($t->reconfigure(conf => { crm_db_connect_timeout => undef, crm_db_statement_timeout => undef }),
+    'reload without crm_db_connect_timeout and crm_db_statement_timeout');
+$rows = clicks_of($link);
+is($t->get("/r/$link")->{status}, 302, 'defaults: the link, 302');
+ok(wait_until(10, sub { clicks_of($link) == $rows + 1 }), 'defaults: its click is written');
+is($t->metrics->{crm_click_flush_failures_total}, $failures, 'defaults: no flush failed');
+unlike($t->error_log, qr/statement_timeout.*exceeds/, 'defaults: no impossible statement_timeout');
+
 $t->done;

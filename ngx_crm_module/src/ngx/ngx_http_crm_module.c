@@ -22,7 +22,9 @@
 #include "crm_url.h"
 
 
-#define NGX_HTTP_CRM_SECRET_MIN  32
+#define NGX_HTTP_CRM_SECRET_MIN             32
+#define NGX_HTTP_CRM_CONNECT_TIMEOUT        3000
+#define NGX_HTTP_CRM_STATEMENT_TIMEOUT      5000
 
 
 static ngx_int_t ngx_http_crm_postconfiguration(ngx_conf_t *cf);
@@ -479,9 +481,16 @@ ngx_http_crm_postconfiguration(ngx_conf_t *cf)
         return NGX_ERROR;
     }
 
+    /* the http level's own values: no merge gives them their defaults */
     mcf->click_db = ngx_http_crm_db(cf, mcf, &lcf->database,
-                                    lcf->connect_timeout,
-                                    lcf->statement_timeout);
+                                    lcf->connect_timeout
+                                    == NGX_CONF_UNSET_MSEC
+                                    ? NGX_HTTP_CRM_CONNECT_TIMEOUT
+                                    : lcf->connect_timeout,
+                                    lcf->statement_timeout
+                                    == NGX_CONF_UNSET_MSEC
+                                    ? NGX_HTTP_CRM_STATEMENT_TIMEOUT
+                                    : lcf->statement_timeout);
 
     return mcf->click_db != NULL ? NGX_OK : NGX_ERROR;
 }
@@ -551,9 +560,10 @@ ngx_http_crm_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     ngx_conf_merge_str_value(conf->database, prev->database, "");
     ngx_conf_merge_msec_value(conf->connect_timeout, prev->connect_timeout,
-                              3000);
+                              NGX_HTTP_CRM_CONNECT_TIMEOUT);
     ngx_conf_merge_msec_value(conf->statement_timeout,
-                              prev->statement_timeout, 5000);
+                              prev->statement_timeout,
+                              NGX_HTTP_CRM_STATEMENT_TIMEOUT);
     ngx_conf_merge_str_value(conf->thread_pool_name, prev->thread_pool_name,
                              "crm");
     ngx_conf_merge_str_value(conf->slow_pool_name, prev->slow_pool_name, "");
