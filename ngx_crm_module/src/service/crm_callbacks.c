@@ -9,7 +9,6 @@
 #include "crm_callbacks.h"
 #include "crm_normalize.h"
 #include "crm_store_attributions.h"
-#include "crm_store_leads.h"
 #include "crm_store_links.h"
 #include "crm_store_wallets.h"
 #include "crm_validate.h"
@@ -67,9 +66,6 @@ static crm_status_e crm_callbacks_install_parse(crm_call_t *call,
     crm_error_t *err);
 static crm_status_e crm_callbacks_install_run(crm_db_t *db,
     crm_call_t *call, crm_error_t *err);
-static crm_status_e crm_callbacks_install_lead(crm_db_t *db,
-    const crm_install_t *in, const crm_link_terms_t *terms, char *lead_id,
-    crm_error_t *err);
 static crm_status_e crm_callbacks_install_reply(crm_call_t *call,
     const crm_attribution_t *att, int created, crm_error_t *err);
 static crm_status_e crm_callbacks_conversion_parse(crm_call_t *call,
@@ -355,118 +351,43 @@ crm_callbacks_install_parse(crm_call_t *call, crm_error_t *err)
 
 
 /*
- * The owner's lead for the shop, created when there is none.  The caller
- * holds the shop's lock, so no concurrent install creates another.
+ * The install is one statement, crm.install() (schema/005-install.sql):
+ * the link's terms, a repeat's first answer, or under the lock of the
+ * owner's shop the lead (the owner's oldest live one for the shop, else a
+ * new one), the attribution and the commission, in its own transaction.
  */
-static crm_status_e
-crm_callbacks_install_lead(crm_db_t *db, const crm_install_t *in,
-    const crm_link_terms_t *terms, char *lead_id, crm_error_t *err)
-{
-    int             found;
-    crm_lead_t      lead;
-    crm_rows_t      rows;
-    crm_status_e    rc;
-    crm_lead_new_t  nl;
-
-    rc = crm_store_lead_by_shop(db, terms->owner_id, in->shop_domain,
-                                lead_id, &found, err);
-    if (rc != CRM_OK || found) {
-        return rc;
-    }
-
-    memset(&nl, 0, sizeof(crm_lead_new_t));
-
-    nl.owner_id = terms->owner_id;
-    nl.name = in->lead_name;
-    nl.email = in->email;
-    nl.shop_domain = in->shop_domain;
-    nl.source = "affiliate";
-    nl.stage = in->stage->name;
-    nl.substage = in->substage->status;
-    nl.score = in->substage->score;
-    nl.currency = terms->currency;
-    nl.notes = "";
-    nl.affiliate_link_id = terms->id;
-
-    rc = crm_store_lead_insert(db, &nl, &rows, err);
-    if (rc != CRM_OK) {
-        return rc;
-    }
-
-    crm_lead_row(&rows, 0, &lead);
-    snprintf(lead_id, CRM_UUID_LEN + 1, "%s", lead.id);
-    crm_rows_free(&rows);
-
-    return CRM_OK;
-}
-
-
 static crm_status_e
 crm_callbacks_install_run(crm_db_t *db, crm_call_t *call, crm_error_t *err)
 {
-    int                     found, link_found, created;
-    char                    lead_id[CRM_UUID_LEN + 1];
-    crm_status_e            rc;
-    crm_install_t          *in;
-    crm_link_terms_t        terms;
-    crm_attribution_t       att;
-    crm_attribution_new_t   an;
+    int                 found, created;
+    crm_status_e        rc;
+    crm_install_t      *in;
+    crm_attribution_t   att;
+    crm_install_new_t   ni;
 
     in = call->input;
 
-    /* the link, and a repeat, which is answered without a transaction */
-    rc = crm_store_attribution_lookup(db, in->link.link_id, in->shop_domain,
-                                      in->event_id, &terms, &link_found,
-                                      &att, &found, err);
-    if (rc != CRM_OK) {
-        return rc;
-    }
+    ni.link_id = in->link.link_id;
+    ni.shop_domain = in->shop_domain;
+    ni.click_id = in->link.click_id;
+    ni.event_id = in->event_id;
+    ni.lead_name = in->lead_name;
+    ni.email = in->email;
+    ni.stage = in->stage->name;
+    ni.substage = in->substage->status;
+    ni.score = in->substage->score;
 
-    if (!link_found) {
-        return crm_error_set(err, CRM_E_NOT_FOUND, NULL, "no such link");
-    }
-
-    if (found) {
-        return crm_callbacks_install_reply(call, &att, 0, err);
-    }
-
-    rc = crm_db_begin(db, err);
-    if (rc != CRM_OK) {
-        return rc;
-    }
-
-    rc = crm_store_lead_lock_shop(db, terms.owner_id, in->shop_domain, err);
-    if (rc != CRM_OK) {
-        return rc;
-    }
-
-    rc = crm_callbacks_install_lead(db, in, &terms, lead_id, err);
-    if (rc != CRM_OK) {
-        return rc;
-    }
-
-    an.link_id = terms.id;
-    an.owner_id = terms.owner_id;
-    an.lead_id = lead_id;
-    an.shop_domain = in->shop_domain;
-    an.click_id = in->link.click_id;
-    an.event_id = in->event_id;
-
-    rc = crm_store_attribution_insert(db, &an, &att, &created, err);
-    if (rc != CRM_OK) {
-        return rc;
-    }
+    rc = crm_store_install(db, &ni, &att, &created, err);
 
     /*
      * a concurrent repeat got there first, for this link and shop or with
-     * this event id: whatever this transaction did (a lead, when the
-     * repeat named another shop) is undone, and the first is the answer
+     * this event id: nothing of this one was kept, and the first is the
+     * answer
      */
-    if (!created) {
-        crm_db_rollback(db);
-
-        rc = crm_store_attribution_find(db, terms.id, in->shop_domain,
-                                        in->event_id, &att, &found, err);
+    if (rc == CRM_E_CONFLICT && err->field[0] == '\0') {
+        rc = crm_store_attribution_find(db, in->link.link_id,
+                                        in->shop_domain, in->event_id, &att,
+                                        &found, err);
         if (rc != CRM_OK) {
             return rc;
         }
@@ -477,22 +398,14 @@ crm_callbacks_install_run(crm_db_t *db, crm_call_t *call, crm_error_t *err)
                                  "not complete; retry");
         }
 
-        return crm_callbacks_install_reply(call, &att, 0, err);
+        created = 0;
     }
 
-    rc = crm_callbacks_credit(db, &terms, "commission_install",
-                              terms.earns ? terms.install_cents : 0, att.id,
-                              in->shop_domain, err);
     if (rc != CRM_OK) {
         return rc;
     }
 
-    rc = crm_db_commit(db, err);
-    if (rc != CRM_OK) {
-        return rc;
-    }
-
-    return crm_callbacks_install_reply(call, &att, 1, err);
+    return crm_callbacks_install_reply(call, &att, created, err);
 }
 
 

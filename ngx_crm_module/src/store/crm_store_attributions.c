@@ -28,24 +28,12 @@ static const crm_stmt_t  crm_attribution_find = {
     3
 };
 
-static const crm_stmt_t  crm_attribution_lookup = {
-    "attribution_lookup",
-    "SELECT " CRM_LINK_TERMS_COLS ", a.id, a.lead_id, a.link_id"
-    " FROM crm.affiliate_links l JOIN crm.accounts o ON o.id = l.owner_id"
-    " LEFT JOIN LATERAL (SELECT id, lead_id, link_id FROM crm.attributions"
-    " WHERE (link_id = l.id AND shop_domain = $2) OR event_id = $3"
-    " ORDER BY (event_id = $3) IS TRUE DESC LIMIT 1) a ON true"
-    " WHERE l.id = $1",
-    3
-};
-
-/* no conflict target: both unique keys, (link, shop) and the event id */
-static const crm_stmt_t  crm_attribution_insert = {
-    "attribution_insert",
-    "INSERT INTO crm.attributions (link_id, owner_id, lead_id, shop_domain,"
-    " click_id, event_id) VALUES ($1, $2, $3, $4, $5, $6)"
-    " ON CONFLICT DO NOTHING RETURNING id, lead_id, link_id",
-    6
+/* columns as crm_attribution_copy() reads them, then whether created */
+static const crm_stmt_t  crm_attribution_install = {
+    "attribution_install",
+    "SELECT r_attribution, r_lead, $1, r_created"
+    " FROM crm.install($1, $2, $3, $4, $5, $6, $7, $8, $9::int)",
+    9
 };
 
 static const crm_stmt_t  crm_attribution_latest = {
@@ -127,20 +115,55 @@ crm_store_attribution_find(crm_db_t *db, const char *link_id,
 
 
 crm_status_e
-crm_store_attribution_insert(crm_db_t *db, const crm_attribution_new_t *in,
+crm_store_install(crm_db_t *db, const crm_install_new_t *in,
     crm_attribution_t *out, int *created, crm_error_t *err)
 {
-    const char  *params[6];
+    char           score[16];
+    crm_rows_t     rows;
+    const char    *params[9];
+    crm_status_e   rc;
+
+    snprintf(score, sizeof(score), "%d", in->score);
 
     params[0] = in->link_id;
-    params[1] = in->owner_id;
-    params[2] = in->lead_id;
-    params[3] = in->shop_domain;
-    params[4] = in->click_id;
-    params[5] = in->event_id;
+    params[1] = in->shop_domain;
+    params[2] = in->click_id;
+    params[3] = in->event_id;
+    params[4] = in->lead_name;
+    params[5] = in->email;
+    params[6] = in->stage;
+    params[7] = in->substage;
+    params[8] = score;
 
-    return crm_store_attribution_one(db, &crm_attribution_insert, params,
-                                     out, created, err);
+    rc = crm_db_query(db, &crm_attribution_install, params, &rows, err);
+
+    /* the function's refusals (schema/005-install.sql) */
+    if (rc != CRM_OK) {
+        if (strcmp(err->sqlstate, "CRML1") == 0) {
+            return crm_error_set(err, CRM_E_NOT_FOUND, NULL, "no such link");
+        }
+
+        if (strcmp(err->sqlstate, "CRML2") == 0) {
+            crm_error_set(err, CRM_E_CONFLICT, NULL, "concurrent install");
+            return crm_error_cause(err, "a concurrent repeat got there "
+                                   "first");
+        }
+
+        if (strcmp(err->sqlstate, "CRML3") == 0) {
+            crm_error_set(err, CRM_E_CONFLICT, "currency",
+                          "the link's owner has a wallet in another "
+                          "currency than the link's");
+            return crm_error_cause(err, "link \"%s\"", in->link_id);
+        }
+
+        return rc;
+    }
+
+    crm_attribution_copy(&rows, 0, out);
+    *created = crm_rows_value(&rows, 0, 3)[0] == 't';
+    crm_rows_free(&rows);
+
+    return CRM_OK;
 }
 
 
@@ -221,40 +244,4 @@ crm_store_conversion_insert(crm_db_t *db, const crm_conversion_new_t *in,
 
     return crm_store_conversion_one(db, &crm_conversion_insert, params, out,
                                     created, err);
-}
-
-
-crm_status_e
-crm_store_attribution_lookup(crm_db_t *db, const char *link_id,
-    const char *shop_domain, const char *event_id, crm_link_terms_t *terms,
-    int *link_found, crm_attribution_t *out, int *found, crm_error_t *err)
-{
-    crm_rows_t     rows;
-    const char    *params[3];
-    crm_status_e   rc;
-
-    params[0] = link_id;
-    params[1] = shop_domain;
-    params[2] = event_id;
-
-    rc = crm_db_query(db, &crm_attribution_lookup, params, &rows, err);
-    if (rc != CRM_OK) {
-        return rc;
-    }
-
-    *link_found = rows.n > 0;
-    *found = rows.n > 0
-             && crm_rows_value(&rows, 0, CRM_LINK_TERMS_NCOLS) != NULL;
-
-    if (*link_found) {
-        crm_link_terms_row(&rows, 0, terms);
-    }
-
-    if (*found) {
-        crm_attribution_copy(&rows, CRM_LINK_TERMS_NCOLS, out);
-    }
-
-    crm_rows_free(&rows);
-
-    return CRM_OK;
 }

@@ -53,6 +53,30 @@ typedef struct {
 } crm_conversion_t;
 
 
+/* an install, as crm.install() (schema/005-install.sql) takes it */
+typedef struct {
+    const char  *link_id;
+    const char  *shop_domain;
+    const char  *click_id;              /* NULL when not sent */
+    const char  *event_id;              /* NULL when not sent */
+    const char  *lead_name;             /* for a new lead */
+    const char  *email;                 /* NULL when not sent */
+    const char  *stage;                 /* a new lead's place */
+    const char  *substage;
+    int          score;
+} crm_install_new_t;
+
+
+/*
+ * An install in one statement, its own transaction: the attribution and
+ * whether this call created it (*created), or a repeat's first one.
+ * CRM_E_NOT_FOUND for an unknown link; CRM_E_CONFLICT when a concurrent
+ * repeat got there first (nothing written: read it) or when the owner's
+ * wallet holds another currency than the link's (err->field "currency").
+ */
+crm_status_e crm_store_install(crm_db_t *db, const crm_install_new_t *in,
+    crm_attribution_t *out, int *created, crm_error_t *err);
+
 /*
  * The attribution with event_id (NULL: none) or else the one of link_id
  * and shop_domain; *found is 0 when neither exists.
@@ -60,23 +84,6 @@ typedef struct {
 crm_status_e crm_store_attribution_find(crm_db_t *db, const char *link_id,
     const char *shop_domain, const char *event_id, crm_attribution_t *out,
     int *found, crm_error_t *err);
-
-/*
- * Inserts unless the link already has the shop or the event id is taken:
- * then *created is 0 and nothing is written.
- */
-/*
- * An install's first look, one round trip: the link's terms (*link_found)
- * and the attribution it may repeat, as crm_store_attribution_find()
- * (*found).
- */
-crm_status_e crm_store_attribution_lookup(crm_db_t *db, const char *link_id,
-    const char *shop_domain, const char *event_id, crm_link_terms_t *terms,
-    int *link_found, crm_attribution_t *out, int *found, crm_error_t *err);
-
-crm_status_e crm_store_attribution_insert(crm_db_t *db,
-    const crm_attribution_new_t *in, crm_attribution_t *out, int *created,
-    crm_error_t *err);
 
 /* the shop's most recent attribution; *found is 0 when it has none */
 crm_status_e crm_store_attribution_latest(crm_db_t *db,

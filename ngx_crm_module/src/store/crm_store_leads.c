@@ -60,26 +60,6 @@ static const crm_stmt_t  crm_lead_insert = {
     15
 };
 
-/*
- * Serialises the installs of one owner's shop until the transaction ends,
- * so two concurrent installs cannot both find no lead and create two; a
- * lock on a key, because there is no row to lock yet
- */
-static const crm_stmt_t  crm_lead_lock_shop = {
-    "lead_lock_shop",
-    "SELECT pg_advisory_xact_lock(hashtextextended("
-    "'crm.leads shop ' || $1::text || ' ' || $2::text, 0))",
-    2
-};
-
-/* the oldest, when a rep entered the shop more than once */
-static const crm_stmt_t  crm_lead_by_shop = {
-    "lead_by_shop",
-    "SELECT id FROM crm.leads WHERE owner_id = $1 AND shop_domain = $2"
-    " AND deleted_at IS NULL ORDER BY created_at, id LIMIT 1",
-    2
-};
-
 static const crm_stmt_t  crm_lead_get = {
     "lead_get",
     "SELECT " CRM_LEAD_COLS("") " FROM crm.leads"
@@ -328,52 +308,6 @@ crm_store_lead_insert(crm_db_t *db, const crm_lead_new_t *in,
     params[14] = in->actor_id;
 
     return crm_db_query(db, &crm_lead_insert, params, out, err);
-}
-
-
-crm_status_e
-crm_store_lead_lock_shop(crm_db_t *db, const char *owner_id,
-    const char *shop_domain, crm_error_t *err)
-{
-    PGresult      *res;
-    const char    *params[2];
-    crm_status_e   rc;
-
-    params[0] = owner_id;
-    params[1] = shop_domain;
-
-    rc = crm_db_exec(db, &crm_lead_lock_shop, params, &res, err);
-    PQclear(res);
-
-    return rc;
-}
-
-
-crm_status_e
-crm_store_lead_by_shop(crm_db_t *db, const char *owner_id,
-    const char *shop_domain, char *id, int *found, crm_error_t *err)
-{
-    crm_rows_t     rows;
-    const char    *params[2];
-    crm_status_e   rc;
-
-    params[0] = owner_id;
-    params[1] = shop_domain;
-
-    rc = crm_db_query(db, &crm_lead_by_shop, params, &rows, err);
-    if (rc != CRM_OK) {
-        return rc;
-    }
-
-    *found = rows.n > 0;
-
-    if (*found) {
-        snprintf(id, CRM_UUID_LEN + 1, "%s", crm_rows_value(&rows, 0, 0));
-    }
-
-    crm_rows_free(&rows);
-
-    return CRM_OK;
 }
 
 

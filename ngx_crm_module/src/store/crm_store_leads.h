@@ -114,21 +114,6 @@ void crm_lead_event_row(const crm_rows_t *rows, size_t i,
 crm_status_e crm_store_lead_insert(crm_db_t *db, const crm_lead_new_t *in,
     crm_rows_t *out, crm_error_t *err);
 
-/*
- * Takes a transaction-long lock on owner_id's leads for shop_domain: what
- * crm_store_lead_by_shop() then finds or misses stays so until the commit
- * for every other transaction that takes the lock.
- */
-crm_status_e crm_store_lead_lock_shop(crm_db_t *db, const char *owner_id,
-    const char *shop_domain, crm_error_t *err);
-
-/*
- * The id (CRM_UUID_LEN + 1 bytes) of owner_id's oldest live lead for
- * shop_domain; *found is 0 when there is none.
- */
-crm_status_e crm_store_lead_by_shop(crm_db_t *db, const char *owner_id,
-    const char *shop_domain, char *id, int *found, crm_error_t *err);
-
 /* a live lead of owner_id; rows->n is 0 when there is none */
 crm_status_e crm_store_lead_get(crm_db_t *db, const char *owner_id,
     const char *id, crm_rows_t *out, crm_error_t *err);

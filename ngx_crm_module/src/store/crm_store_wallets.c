@@ -25,29 +25,14 @@ static const crm_stmt_t  crm_wallet_get = {
 };
 
 /*
- * The upsert locks the wallet row; the ledger row takes the balance it
- * left.  A wallet in another currency is locked but not changed, and
- * returns nothing, so nothing is appended either.
+ * crm.credit() (schema/005-install.sql), which installs use too: the
+ * upsert locks the wallet row; the ledger row takes the balance it left.
+ * A wallet in another currency is locked but not changed, and nothing is
+ * appended or counted: false.
  */
 static const crm_stmt_t  crm_wallet_credit = {
     "wallet_credit",
-    "WITH counted AS (UPDATE crm.affiliate_link_stats"
-    " SET installs = installs + $8::int,"
-    " conversions = conversions + $9::int,"
-    " earnings_cents = earnings_cents + $4::bigint WHERE link_id = $7),"
-    " w AS (INSERT INTO crm.wallets AS cur (account_id, currency,"
-    " balance_cents, lifetime_earnings_cents)"
-    " VALUES ($1, $2, $4::bigint, $4::bigint)"
-    " ON CONFLICT (account_id) DO UPDATE"
-    " SET balance_cents = cur.balance_cents + excluded.balance_cents,"
-    " lifetime_earnings_cents = cur.lifetime_earnings_cents"
-    " + excluded.lifetime_earnings_cents, updated_at = now()"
-    " WHERE cur.currency = excluded.currency"
-    " RETURNING account_id, balance_cents)"
-    " INSERT INTO crm.wallet_transactions (account_id, kind, amount_cents,"
-    " balance_after_cents, reference, source_id)"
-    " SELECT account_id, $3, $4::bigint, balance_cents, left($6, 200),"
-    " $5::uuid FROM w RETURNING id",
+    "SELECT crm.credit($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     9
 };
 
@@ -151,7 +136,7 @@ crm_store_wallet_credit(crm_db_t *db, const crm_wallet_credit_t *in,
         return rc;
     }
 
-    *credited = rows.n > 0;
+    *credited = rows.n > 0 && crm_rows_value(&rows, 0, 0)[0] == 't';
     crm_rows_free(&rows);
 
     return CRM_OK;
