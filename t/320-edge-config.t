@@ -100,7 +100,7 @@ for my $ttl ('0', '25h', 'x') {
         edge => { negative_ttl => $ttl });
 }
 for my $flush ('0', '0ms', '11s', '10001ms', '1m', 'soon', '') {
-    refused("flush=$flush", qr/"flush=\Q$flush\E": flush must be between 1ms and 10s/,
+    refused("flush=$flush", qr/"flush=\Q$flush\E": must be between 1ms and 10s/,
         edge => { flush => $flush });
 }
 for my $batch ('1k', '16383', '65m', '1g', 'big', '') {

@@ -426,10 +426,7 @@ ngx_http_crm_api_done(ngx_event_t *ev)
 static ngx_int_t
 ngx_http_crm_api_respond(ngx_http_request_t *r, crm_call_t *call)
 {
-    ngx_int_t                  rc;
-    ngx_buf_t                 *b;
     ngx_uint_t                 level;
-    ngx_chain_t                out;
     crm_reply_t               *reply;
     crm_header_t              *h;
     crm_changed_t             *changed;
@@ -460,9 +457,6 @@ ngx_http_crm_api_respond(ngx_http_request_t *r, crm_call_t *call)
                       call->error.message, call->error.cause);
     }
 
-    r->headers_out.status = reply->status;
-    r->headers_out.content_length_n = reply->len;
-
     /*
      * preconditions are the services' (If-Match against the version, in
      * the same statement as the change): nginx's not-modified filter would
@@ -470,12 +464,6 @@ ngx_http_crm_api_respond(ngx_http_request_t *r, crm_call_t *call)
      * update and turn it into a 412
      */
     r->disable_not_modified = 1;
-
-    if (reply->content_type != NULL) {
-        r->headers_out.content_type.data = (u_char *) reply->content_type;
-        r->headers_out.content_type.len = ngx_strlen(reply->content_type);
-        r->headers_out.content_type_len = r->headers_out.content_type.len;
-    }
 
     /* replies carry tokens and personal data: never cache them */
     if (ngx_http_crm_add_header(r, "Cache-Control", "no-store")
@@ -493,30 +481,7 @@ ngx_http_crm_api_respond(ngx_http_request_t *r, crm_call_t *call)
         }
     }
 
-    if (reply->len == 0) {
-        r->header_only = 1;
-    }
-
-    rc = ngx_http_send_header(r);
-
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        return rc;
-    }
-
-    b = ngx_calloc_buf(r->pool);
-    if (b == NULL) {
-        return NGX_ERROR;
-    }
-
     /* the body stays in the call, which the pool cleanup frees */
-    b->pos = (u_char *) reply->body;
-    b->last = b->pos + reply->len;
-    b->memory = 1;
-    b->last_buf = (r == r->main) ? 1 : 0;
-    b->last_in_chain = 1;
-
-    out.buf = b;
-    out.next = NULL;
-
-    return ngx_http_output_filter(r, &out);
+    return ngx_http_crm_send(r, reply->status, reply->content_type,
+                             (u_char *) reply->body, reply->len);
 }

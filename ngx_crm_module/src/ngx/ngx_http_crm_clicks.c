@@ -166,7 +166,7 @@ ngx_http_crm_click_queue(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ssize_t                     size, zone_size;
     ngx_str_t                  *value, name, s;
     ngx_int_t                   n;
-    ngx_uint_t                  i;
+    ngx_uint_t                  i, lease;
     ngx_http_crm_clicks_ctx_t  *ctx;
 
     if (mcf->click_zone != NULL) {
@@ -196,35 +196,31 @@ ngx_http_crm_click_queue(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             continue;
         }
 
-        if (ngx_strncmp(value[i].data, "flush=", 6) == 0) {
+        if (ngx_strncmp(value[i].data, "flush=", 6) == 0
+            || ngx_strncmp(value[i].data, "lease=", 6) == 0)
+        {
             s.data = value[i].data + 6;
             s.len = value[i].len - 6;
+            lease = value[i].data[0] == 'l';
 
             n = ngx_parse_time(&s, 0);
-            if (n == NGX_ERROR || n < 1 || n > 10000) {
+            if (n == NGX_ERROR || n < (lease ? 1000 : 1)
+                || n > (lease ? 600000 : 10000))
+            {
                 ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "\"%V\": flush must be between 1ms and "
-                                   "10s", &value[i]);
+                                   "\"%V\": must be between %s",
+                                   &value[i], lease ? "1s and 10m"
+                                                    : "1ms and 10s");
                 return NGX_CONF_ERROR;
             }
 
-            mcf->flush_interval = (ngx_msec_t) n;
-            continue;
-        }
+            if (lease) {
+                mcf->flush_lease = (ngx_msec_t) n;
 
-        if (ngx_strncmp(value[i].data, "lease=", 6) == 0) {
-            s.data = value[i].data + 6;
-            s.len = value[i].len - 6;
-
-            n = ngx_parse_time(&s, 0);
-            if (n == NGX_ERROR || n < 1000 || n > 600000) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "\"%V\": lease must be between 1s and "
-                                   "10m", &value[i]);
-                return NGX_CONF_ERROR;
+            } else {
+                mcf->flush_interval = (ngx_msec_t) n;
             }
 
-            mcf->flush_lease = (ngx_msec_t) n;
             continue;
         }
 

@@ -77,9 +77,11 @@ ngx_http_crm_send(ngx_http_request_t *r, ngx_uint_t status,
     r->headers_out.status = status;
     r->headers_out.content_length_n = len;
 
-    r->headers_out.content_type.data = (u_char *) content_type;
-    r->headers_out.content_type.len = ngx_strlen(content_type);
-    r->headers_out.content_type_len = r->headers_out.content_type.len;
+    if (content_type != NULL) {
+        r->headers_out.content_type.data = (u_char *) content_type;
+        r->headers_out.content_type.len = ngx_strlen(content_type);
+        r->headers_out.content_type_len = r->headers_out.content_type.len;
+    }
 
     if (len == 0) {
         r->header_only = 1;

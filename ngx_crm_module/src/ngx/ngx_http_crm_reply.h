@@ -19,7 +19,10 @@ ngx_int_t ngx_http_crm_add_header(ngx_http_request_t *r, const char *name,
 ngx_int_t ngx_http_crm_problem(ngx_http_request_t *r, crm_status_e code,
     const char *detail);
 
-/* sends status with a body of content_type; the body must outlive r */
+/*
+ * sends status with a body of content_type (NULL: none, for a body of 0
+ * bytes); the body must live as long as r
+ */
 ngx_int_t ngx_http_crm_send(ngx_http_request_t *r, ngx_uint_t status,
     const char *content_type, u_char *body, size_t len);
 

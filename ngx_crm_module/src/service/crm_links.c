@@ -72,6 +72,9 @@ static crm_status_e crm_links_admin_run(crm_db_t *db, crm_call_t *call,
     crm_error_t *err);
 static crm_status_e crm_links_status(crm_str_t value, const char **out,
     crm_error_t *err);
+static crm_status_e crm_links_changed(crm_db_t *db, crm_call_t *call,
+    const char *action, const char *details, const crm_link_t *link,
+    int redirects, crm_error_t *err);
 
 static crm_status_e crm_links_target_url(crm_call_t *call,
     const crm_json_value_t *value, const char **out, crm_error_t *err);
@@ -666,28 +669,10 @@ crm_links_update_run(crm_db_t *db, crm_call_t *call, crm_error_t *err)
 
     snprintf(details + n, sizeof(details) - n, "]}");
 
-    rc = crm_links_audit(db, call, "link.update", link.id, details, err);
-    if (rc != CRM_OK) {
-        goto done;
-    }
-
-    rc = crm_db_commit(db, err);
-    if (rc != CRM_OK) {
-        goto done;
-    }
-
     /* a new name changes nothing the redirect reads */
-    if (t->patch.set & (CRM_LINK_TARGET | CRM_LINK_STATUS)) {
-        rc = crm_call_changed(call, CRM_CHANGED_LINK, link.id, err);
-        if (rc != CRM_OK) {
-            goto done;
-        }
-    }
-
-    rc = crm_links_reply(call, 200, &link, 0, err);
-
-done:
-
+    rc = crm_links_changed(db, call, "link.update", details, &link,
+                           t->patch.set & (CRM_LINK_TARGET | CRM_LINK_STATUS),
+                           err);
     crm_rows_free(&rows);
 
     return rc;
@@ -788,29 +773,43 @@ crm_links_admin_run(crm_db_t *db, crm_call_t *call, crm_error_t *err)
     snprintf(details, sizeof(details), "{\"status\": \"%s\"}",
              t->patch.status);
 
-    rc = crm_links_audit(db, call, "link.admin_update", link.id, details,
-                         err);
+    rc = crm_links_changed(db, call, "link.admin_update", details, &link, 1,
+                           err);
+    crm_rows_free(&rows);
+
+    return rc;
+}
+
+
+/*
+ * The end of a change of link: its audit row, the commit, the redirect
+ * cache's copy dropped when redirects read what changed, the reply.
+ */
+static crm_status_e
+crm_links_changed(crm_db_t *db, crm_call_t *call, const char *action,
+    const char *details, const crm_link_t *link, int redirects,
+    crm_error_t *err)
+{
+    crm_status_e  rc;
+
+    rc = crm_links_audit(db, call, action, link->id, details, err);
     if (rc != CRM_OK) {
-        goto done;
+        return rc;
     }
 
     rc = crm_db_commit(db, err);
     if (rc != CRM_OK) {
-        goto done;
+        return rc;
     }
 
-    rc = crm_call_changed(call, CRM_CHANGED_LINK, link.id, err);
-    if (rc != CRM_OK) {
-        goto done;
+    if (redirects) {
+        rc = crm_call_changed(call, CRM_CHANGED_LINK, link->id, err);
+        if (rc != CRM_OK) {
+            return rc;
+        }
     }
 
-    rc = crm_links_reply(call, 200, &link, 0, err);
-
-done:
-
-    crm_rows_free(&rows);
-
-    return rc;
+    return crm_links_reply(call, 200, link, 0, err);
 }
 
 
