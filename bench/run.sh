@@ -644,6 +644,55 @@ change_row() {
     change_row target "\`PATCH /affiliate/links/{other}\` target_url"
 } >> "$ROOT/bench/RESULTS.md"
 
+# 5. instructions per request, which callgrind counts the same on a busy
+# machine as on an idle one: one nginx process (no master), its event
+# loop alone (the pool threads counted apart), N requests of nginx's own
+# 302 and N of ours, from a cached link
+callgrind_per_request() {
+    local cg=$WORK/cg n=${BENCH_CALLGRIND_REQUESTS:-10000} vpid b r
+    mkdir -p "$cg"
+    "${NGINX[@]}" -s quit 2>/dev/null || true
+    while [ -f "$WORK/nginx.pid" ]; do sleep 0.1; done
+    sed -i 's/^worker_processes 2;/master_process off;\ndaemon off;/' "$WORK/nginx.conf"
+    valgrind --tool=callgrind --separate-threads=yes \
+        --callgrind-out-file="$cg/out.%p" "${NGINX[@]}" > "$cg/valgrind.log" 2>&1 &
+    vpid=$!
+    for _ in $(seq 300); do
+        curl -sf -o /dev/null "$URL/baseline" && break
+        sleep 0.2
+    done
+    curl -s -o /dev/null "$URL/r/$LINK"
+    printf 'local n = 0\nrequest = function() n = n + 1; if n > %d then wrk.thread:stop() end; return wrk.format("GET") end\n' \
+        "$n" > "$cg/n.lua"
+    count() {
+        callgrind_control -z "$vpid" > /dev/null
+        wrk -t1 -c8 -d600s -s "$cg/n.lua" "$1" > /dev/null 2>&1 || true
+        callgrind_control -d "$vpid" > /dev/null
+        sleep 0.5
+        callgrind_annotate "$(ls -t "$cg"/out.*-01 | head -1)" 2>/dev/null \
+            | awk -v n="$n" '/PROGRAM TOTALS/ { gsub(",", "", $1); printf "%.0f", $1 / n }'
+    }
+    b=$(count "$URL/baseline302")
+    r=$(count "$URL/r/$LINK")
+    kill "$vpid"
+    wait "$vpid" 2>/dev/null || true
+    {
+        echo
+        echo "### Instructions per request (callgrind, the event loop alone)"
+        echo
+        echo "| endpoint | instructions per request | ratio to \`return 302\` |"
+        echo "|---|---|---|"
+        echo "| \`return 302\` | $b | 1.000 |"
+        echo "| \`GET /r/{id}\` (cache hit, click queued) | $r | $(ratio "$r" "$b") |"
+        echo
+        echo "One nginx process under valgrind, $n requests each over 8 connections;"
+        echo "the clicks are flushed meanwhile by the pool's threads, counted apart."
+    } >> "$ROOT/bench/RESULTS.md"
+}
+
+start_nginx "${THREAD_SETS[0]}"
+callgrind_per_request
+
 {
     echo
     echo "Targets: \`GET /auth/me\` at 10,000 req/s or more with no errors;"

@@ -279,20 +279,40 @@ crm_ids_check(const crm_link_key_t *key, const char *s, char *out)
 }
 
 
+/*
+ * every redirect reads its id's twelve characters twice: one load each,
+ * not three ranges (-1: not a base62 digit)
+ */
+#define crm_ids_d(c, v)  [(unsigned char) (c)] = (v) + 1
+
+static const unsigned char  crm_ids_digits[256] = {
+    crm_ids_d('0', 0), crm_ids_d('1', 1), crm_ids_d('2', 2),
+    crm_ids_d('3', 3), crm_ids_d('4', 4), crm_ids_d('5', 5),
+    crm_ids_d('6', 6), crm_ids_d('7', 7), crm_ids_d('8', 8),
+    crm_ids_d('9', 9),
+    crm_ids_d('A', 10), crm_ids_d('B', 11), crm_ids_d('C', 12),
+    crm_ids_d('D', 13), crm_ids_d('E', 14), crm_ids_d('F', 15),
+    crm_ids_d('G', 16), crm_ids_d('H', 17), crm_ids_d('I', 18),
+    crm_ids_d('J', 19), crm_ids_d('K', 20), crm_ids_d('L', 21),
+    crm_ids_d('M', 22), crm_ids_d('N', 23), crm_ids_d('O', 24),
+    crm_ids_d('P', 25), crm_ids_d('Q', 26), crm_ids_d('R', 27),
+    crm_ids_d('S', 28), crm_ids_d('T', 29), crm_ids_d('U', 30),
+    crm_ids_d('V', 31), crm_ids_d('W', 32), crm_ids_d('X', 33),
+    crm_ids_d('Y', 34), crm_ids_d('Z', 35),
+    crm_ids_d('a', 36), crm_ids_d('b', 37), crm_ids_d('c', 38),
+    crm_ids_d('d', 39), crm_ids_d('e', 40), crm_ids_d('f', 41),
+    crm_ids_d('g', 42), crm_ids_d('h', 43), crm_ids_d('i', 44),
+    crm_ids_d('j', 45), crm_ids_d('k', 46), crm_ids_d('l', 47),
+    crm_ids_d('m', 48), crm_ids_d('n', 49), crm_ids_d('o', 50),
+    crm_ids_d('p', 51), crm_ids_d('q', 52), crm_ids_d('r', 53),
+    crm_ids_d('s', 54), crm_ids_d('t', 55), crm_ids_d('u', 56),
+    crm_ids_d('v', 57), crm_ids_d('w', 58), crm_ids_d('x', 59),
+    crm_ids_d('y', 60), crm_ids_d('z', 61)
+};
+
+
 static int
 crm_ids_digit(char c)
 {
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-
-    if (c >= 'A' && c <= 'Z') {
-        return c - 'A' + 10;
-    }
-
-    if (c >= 'a' && c <= 'z') {
-        return c - 'a' + 36;
-    }
-
-    return -1;
+    return (int) crm_ids_digits[(unsigned char) c] - 1;
 }
