@@ -40,6 +40,10 @@ $(B)/libcrm.a: $(LIB_OBJS)
 $(B)/crm-admin: $(SRC)/cli/crm_admin.c $(B)/libcrm.a
 	$(CC) $(CFLAGS) -o $@ $< $(B)/libcrm.a $(LIBS)
 
+# microseconds per token verification, for bench/run.sh
+$(B)/verify_speed: bench/verify_speed.c $(B)/libcrm.a
+	$(CC) $(CFLAGS) -o $@ $< $(B)/libcrm.a $(LIBS)
+
 $(B)/unit/%: t/unit/%.c t/unit/crm_check.h $(B)/libcrm.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -It/unit -o $@ $< $(B)/libcrm.a $(LIBS) \

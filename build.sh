@@ -12,6 +12,9 @@
 #   ./build.sh test          unit tests (Check) and integration tests (prove)
 #   ./build.sh bench         wrk benchmarks into bench/RESULTS.md
 #   ./build.sh admin EMAIL   create or promote an admin account
+#   ./build.sh idp-token EMAIL [SUBJECT]
+#                            a one-hour ID token of the development identity
+#                            provider, for the merchant API
 #
 # Environment, for db, db-stop and migrate (tests and benchmarks use it to
 # run clusters of their own): CRM_VAR_DIR (default ./var) holds the
@@ -229,15 +232,67 @@ ensure_secret() {
     done
 }
 
+b64url() { openssl base64 -A | tr '+/' '-_' | tr -d '='; }
+
+# The development identity provider: an RSA key pair under var/idp/ and
+# its public half as a JWKS, which the gateway trusts unless
+# CRM_IDP_KEYS_FILE names other keys.  Its tokens look like Firebase's.
+IDP_KEY=$ROOT/var/idp/dev-key.pem
+IDP_JWKS=$ROOT/var/idp/jwks.json
+IDP_PROJECT=${CRM_IDP_PROJECT_ID:-crm-gateway-dev}
+
+idp_kid() {
+    openssl pkey -in "$IDP_KEY" -pubout -outform DER 2>/dev/null \
+        | openssl dgst -sha256 -r | cut -c1-16
+}
+
+ensure_idp() {
+    [ -s "$IDP_KEY" ] && [ -s "$IDP_JWKS" ] && return 0
+    mkdir -p "$(dirname "$IDP_KEY")"
+    chmod 700 "$(dirname "$IDP_KEY")"
+    (umask 077; openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 \
+        -out "$IDP_KEY" 2>/dev/null)
+    local modulus n
+    modulus=$(openssl rsa -in "$IDP_KEY" -noout -modulus | sed 's/^Modulus=//')
+    n=$(printf '%s' "$modulus" | sed 's/../\\x&/g' | xargs -0 printf '%b' | b64url)
+    printf '{"keys":[{"kty":"RSA","alg":"RS256","use":"sig","kid":"%s","n":"%s","e":"AQAB"}]}\n' \
+        "$(idp_kid)" "$n" > "$IDP_JWKS"
+}
+
+cmd_idp_token() {
+    [ $# -ge 1 ] && [ $# -le 2 ] || die "usage: ./build.sh idp-token EMAIL [SUBJECT]"
+    [ -z "${CRM_IDP_KEYS_FILE:-}" ] \
+        || die "CRM_IDP_KEYS_FILE names other keys: only their owner can sign tokens"
+    ensure_idp
+    local email=$1 sub=${2:-} now header payload signed
+    [ -n "$sub" ] || sub=$(printf '%s' "$email" | openssl dgst -sha256 -r | cut -c1-28)
+    now=$(date +%s)
+    header=$(printf '{"alg":"RS256","kid":"%s","typ":"JWT"}' "$(idp_kid)" | b64url)
+    payload=$(printf '{"iss":"https://securetoken.google.com/%s","aud":"%s","auth_time":%d,"user_id":"%s","sub":"%s","iat":%d,"exp":%d,"email":"%s","email_verified":true,"firebase":{"identities":{"email":["%s"]},"sign_in_provider":"password"}}' \
+        "$IDP_PROJECT" "$IDP_PROJECT" "$now" "$sub" "$sub" "$now" $((now + 3600)) \
+        "$email" "$email" | b64url)
+    signed="$header.$payload"
+    printf '%s.%s\n' "$signed" \
+        "$(printf '%s' "$signed" | openssl dgst -sha256 -sign "$IDP_KEY" -binary | b64url)"
+}
+
 # The directives ./build.sh run takes from the environment, written anew at
 # every run into var/conf/, which conf/nginx.conf includes.
 write_env_conf() {
-    local hosts
+    local hosts keys
     mkdir -p "$VAR/conf"
+    if [ -n "${CRM_IDP_KEYS_FILE:-}" ]; then
+        keys=$(realpath "$CRM_IDP_KEYS_FILE")
+    else
+        ensure_idp
+        keys=$IDP_JWKS
+    fi
     {
         echo "# written by ./build.sh run from its environment"
         hosts=$(printf '%s' "${CRM_REDIRECT_ALLOW_HOSTS:-}" | tr 'A-Z' 'a-z' | xargs)
         [ -z "$hosts" ] || echo "crm_redirect_allow_hosts $hosts;"
+        echo "crm_idp_project_id $IDP_PROJECT;"
+        echo "crm_idp_keys_file \"$keys\";"
     } > "$VAR/conf/env.conf"
 }
 
@@ -331,6 +386,7 @@ main() {
         test) cmd_test ;;
         bench) cmd_bench ;;
         admin) cmd_admin "$@" ;;
+        idp-token) cmd_idp_token "$@" ;;
         *) sed -n '3,17p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
     esac
 }

@@ -646,10 +646,10 @@ change_row() {
 
 # 5. instructions per request, which callgrind counts the same on a busy
 # machine as on an idle one: one nginx process (no master), its event
-# loop alone (the pool threads counted apart), N requests of nginx's own
-# 302 and N of ours, from a cached link
+# loop alone (the pool threads counted apart), counters zeroed before and
+# dumped after a wrk run, divided by the responses wrk counted
 callgrind_per_request() {
-    local cg=$WORK/cg n=${BENCH_CALLGRIND_REQUESTS:-10000} vpid b r
+    local cg=$WORK/cg secs=${BENCH_CALLGRIND_SECONDS:-5} vpid b r bn rn
     mkdir -p "$cg"
     "${NGINX[@]}" -s quit 2>/dev/null || true
     while [ -f "$WORK/nginx.pid" ]; do sleep 0.1; done
@@ -662,36 +662,48 @@ callgrind_per_request() {
         sleep 0.2
     done
     curl -s -o /dev/null "$URL/r/$LINK"
-    printf 'local n = 0\nrequest = function() n = n + 1; if n > %d then wrk.thread:stop() end; return wrk.format("GET") end\n' \
-        "$n" > "$cg/n.lua"
     count() {
+        local n
         callgrind_control -z "$vpid" > /dev/null
-        wrk -t1 -c8 -d600s -s "$cg/n.lua" "$1" > /dev/null 2>&1 || true
+        n=$(wrk -t1 -c8 -d"${secs}s" "$1" | awk '/requests in/ { print $1 }')
         callgrind_control -d "$vpid" > /dev/null
         sleep 0.5
         callgrind_annotate "$(ls -t "$cg"/out.*-01 | head -1)" 2>/dev/null \
-            | awk -v n="$n" '/PROGRAM TOTALS/ { gsub(",", "", $1); printf "%.0f", $1 / n }'
+            | awk -v n="$n" '/PROGRAM TOTALS/ { gsub(",", "", $1); printf "%.0f %d", $1 / n, n }'
     }
-    b=$(count "$URL/baseline302")
-    r=$(count "$URL/r/$LINK")
+    read -r b bn <<< "$(count "$URL/baseline302")"
+    read -r r rn <<< "$(count "$URL/r/$LINK")"
     kill "$vpid"
     wait "$vpid" 2>/dev/null || true
     {
         echo
         echo "### Instructions per request (callgrind, the event loop alone)"
         echo
-        echo "| endpoint | instructions per request | ratio to \`return 302\` |"
-        echo "|---|---|---|"
-        echo "| \`return 302\` | $b | 1.000 |"
-        echo "| \`GET /r/{id}\` (cache hit, click queued) | $r | $(ratio "$r" "$b") |"
+        echo "| endpoint | requests counted | instructions per request | ratio to \`return 302\` |"
+        echo "|---|---|---|---|"
+        echo "| \`return 302\` | $bn | $b | 1.000 |"
+        echo "| \`GET /r/{id}\` (cache hit, click queued) | $rn | $r | $(ratio "$r" "$b") |"
         echo
-        echo "One nginx process under valgrind, $n requests each over 8 connections;"
-        echo "the clicks are flushed meanwhile by the pool's threads, counted apart."
+        echo "One nginx process under valgrind, wrk -t1 -c8 for ${secs} s each; the"
+        echo "clicks are flushed meanwhile by the pool's threads, counted apart."
     } >> "$ROOT/bench/RESULTS.md"
 }
 
 start_nginx "${THREAD_SETS[0]}"
 callgrind_per_request
+
+# 6. a token's verification, as the event loop runs it for every call
+make -s -C "$ROOT" build/verify_speed
+read -r hs rs <<< "$("$ROOT/build/verify_speed" | awk '{ printf "%s ", $2 }')"
+{
+    echo
+    echo "## Token verification (one core, median of 5 runs of 20,000)"
+    echo
+    echo "| token | µs per verification | ratio to HS256 |"
+    echo "|---|---|---|"
+    echo "| the gateway's own, HS256 | $hs | 1.000 |"
+    echo "| an identity provider's ID token, RS256, 2048-bit key | $rs | $(ratio "$rs" "$hs") |"
+} >> "$ROOT/bench/RESULTS.md"
 
 {
     echo

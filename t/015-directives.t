@@ -133,6 +133,26 @@ sub signed_with {
     return 'neither';
 }
 
+# the identity provider's side: keys A and B, one JWKS each; tokens are
+# for the http level's project and issuer unless a case changes them, and
+# a token is accepted when /auth/me answers anything but 401 (404: not
+# bootstrapped)
+my $IDP_A_FILE = $t->write_jwks("$d/idp-a.json", 'a');
+my $IDP_B_FILE = $t->write_jwks("$d/idp-b.json", 'b');
+my $IDP_ISS_HTTP = 'https://issuer-http.example';
+
+sub idp_accepts {
+    my ($port, @variants) = @_;
+    my @ok;
+    for my $v (@variants) {
+        my ($label, %o) = @$v;
+        my $tok = $t->idp_token(key => $o{key} // 'a', subject => 'directives',
+            claims => { iss => $IDP_ISS_HTTP, aud => 'proj-http', %{ $o{claims} || {} } });
+        push @ok, $label if at($port, 'GET', '/auth/me', token => $tok)->{status} != 401;
+    }
+    return join(' ', @ok) || 'none';
+}
+
 sub json_body_of {
     my ($bytes) = @_;
     my $head = '{"email":"nobody@example.com","password":"x","pad":"';
@@ -381,6 +401,33 @@ my @CASES = (
         seen_other => '5 links, then 429 with Retry-After',
         invalid => '0 1h',
         refusal => qr/"crm_link_create_limit": the links must be between 1 and 1000000/,
+    },
+    {
+        name => 'crm_idp_keys_file', kind => 'observed',
+        http => $IDP_A_FILE, other => $IDP_B_FILE,
+        observe => sub { 'trusts ' . idp_accepts($_[0], map { [$_, key => lc $_] } qw(A B)) },
+        seen_http => 'trusts A', seen_other => 'trusts B',
+        invalid => $SHORT_FILE,
+        refusal => qr/invalid "crm_idp_keys_file" file "\Q$SHORT_FILE\E": not a JSON document/,
+    },
+    {
+        name => 'crm_idp_project_id', kind => 'observed',
+        http => 'proj-http', other => 'proj-other',
+        observe => sub {
+            'audience ' . idp_accepts($_[0], map { [$_, claims => { aud => $_ }] } qw(proj-http proj-other));
+        },
+        seen_http => 'audience proj-http', seen_other => 'audience proj-other',
+        invalid => '"has space"', refusal => qr/"crm_idp_project_id" must be at most 64/,
+    },
+    {
+        name => 'crm_idp_issuer', kind => 'observed',
+        http => $IDP_ISS_HTTP, other => 'https://issuer-other.example',
+        observe => sub {
+            'issuer ' . idp_accepts($_[0],
+                map { [$_, claims => { iss => $_ }] } $IDP_ISS_HTTP, 'https://issuer-other.example');
+        },
+        seen_http => "issuer $IDP_ISS_HTTP", seen_other => 'issuer https://issuer-other.example',
+        invalid => '"https://x.example/ y"', refusal => qr/"crm_idp_issuer" must be shorter/,
     },
     { name => 'crm_api', kind => 'handler' },
     { name => 'crm_redirect', kind => 'handler' },

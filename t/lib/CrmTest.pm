@@ -53,6 +53,9 @@ our $NGINX = $ENV{CRM_NGINX} // '/usr/sbin/nginx';
 
 my @LIVE;           # harness objects to tear down at exit
 
+# the project whose ID tokens the harness's identity provider issues
+our $IDP_PROJECT = 'crm-test-project';
+
 # the link ids' key of every harness of this file, unless new() names one
 our $LINK_SECRET = join '', map { sprintf '%02x', int rand 256 } 1 .. 32;
 
@@ -221,6 +224,7 @@ sub write_config {
         unless -f "$d/callback.secret";
     _write_file("$d/link.secret", $self->{link_secret})
         unless -f "$d/link.secret";
+    $self->write_jwks("$d/idp-default.json", 'a') unless -f "$d/idp-default.json";
 
     my %dir = (
         crm_database             => qq{"} . $self->dsn . qq{"},
@@ -238,6 +242,8 @@ sub write_config {
         crm_public_url           => "http://127.0.0.1:$self->{port}",
         crm_default_install_cents  => '500',
         crm_default_conversion_bps => '1000',
+        crm_idp_project_id       => $IDP_PROJECT,
+        crm_idp_keys_file        => "$d/idp-default.json",
         %{ $self->{conf} },
     );
     my @order = qw(crm_database crm_db_connect_timeout crm_db_statement_timeout
@@ -858,6 +864,106 @@ sub forge_token {
             : '';
     return "$input." . b64url($sig);
 }
+
+# ---------------------------------------------------------------------------
+# an identity provider of the test's own: RSA keys made and used with the
+# openssl tool, so the gateway's RS256 code is checked against another
+# implementation
+
+# the private key file of key $name (made on first use; bits default 2048)
+sub idp_key {
+    my ($self, $name, %o) = @_;
+    my $file = "$self->{dir}/idp-$name.pem";
+    return $file if -s $file;
+    my $rc = _run_logged("$self->{dir}/openssl.log", 'openssl', 'genpkey',
+        '-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:' . ($o{bits} // 2048),
+        '-out', $file);
+    croak "openssl genpkey: " . _slurp("$self->{dir}/openssl.log") if $rc;
+    return $file;
+}
+
+# the public JWK of key $name, with kid $name unless another is given
+sub idp_jwk {
+    my ($self, $name, %o) = @_;
+    my $file = $self->idp_key($name);
+    my $mod = `openssl rsa -in '$file' -noout -modulus 2>/dev/null`;
+    $mod =~ s/^Modulus=//;
+    $mod =~ s/\s+//g;
+    croak "no modulus for key $name" unless length $mod;
+    return { kty => 'RSA', alg => 'RS256', use => 'sig',
+        kid => $o{kid} // $name, n => b64url(pack('H*', $mod)), e => 'AQAB' };
+}
+
+# writes a JWKS of the named keys to $file; returns $file
+sub write_jwks {
+    my ($self, $file, @names) = @_;
+    _write_file($file, $JSON->encode({ keys => [ map { $self->idp_jwk($_) } @names ] }));
+    return $file;
+}
+
+# the certificate map Google publishes for Firebase ({kid: PEM}) of the
+# named keys, into $file; returns $file
+sub write_idp_certs {
+    my ($self, $file, @names) = @_;
+    my %map;
+    for my $name (@names) {
+        my $pem = "$self->{dir}/idp-$name.crt";
+        my $rc = _run_logged("$self->{dir}/openssl.log", 'openssl', 'req', '-new',
+            '-x509', '-key', $self->idp_key($name), '-subj', "/CN=$name", '-days', '2',
+            '-out', $pem);
+        croak "openssl req: " . _slurp("$self->{dir}/openssl.log") if $rc;
+        $map{$name} = _slurp($pem);
+    }
+    _write_file($file, $JSON->encode(\%map));
+    return $file;
+}
+
+# An ID token as Firebase issues them, signed RS256 with key $o{key}
+# (default "a") and its name as kid.  Options as forge_token: claims
+# (merged over iss, aud, sub, iat, auth_time, exp, email), header (merged
+# over alg RS256, kid, typ), undef leaves one out; sign => 'none' leaves
+# the signature empty; subject, email: shorthands.
+sub idp_token {
+    my ($self, %o) = @_;
+    my $now = int time;
+    my $key = $o{key} // 'a';
+    my %c = (iss => "https://securetoken.google.com/$IDP_PROJECT", aud => $IDP_PROJECT,
+        sub => $o{subject} // 'subject-1', iat => $now - 5, auth_time => $now - 10,
+        exp => $now + 3600, email => $o{email} // 'merchant@example.com',
+        email_verified => JSON::PP::true, %{ $o{claims} || {} });
+    delete $c{$_} for grep { !defined $c{$_} } keys %c;
+    my %h = (alg => 'RS256', kid => $key, typ => 'JWT', %{ $o{header} || {} });
+    delete $h{$_} for grep { !defined $h{$_} } keys %h;
+
+    my $input = b64url($JSON->encode(\%h)) . '.' . b64url($JSON->encode(\%c));
+    return "$input." if ($o{sign} // '') eq 'none';
+    my $in = "$self->{dir}/idp-input";
+    _write_file($in, $input);
+    my $file = $self->idp_key($key);
+    my $sig = `openssl dgst -sha256 -sign '$file' -binary '$in'`;
+    croak "openssl dgst failed" if $? || !length $sig;
+    return "$input." . b64url($sig);
+}
+
+# configuration for sign-in with the test's provider: a JWKS of the named
+# keys (every configuration trusts key "a" of $IDP_PROJECT by default)
+sub idp_conf {
+    my ($self, @names) = @_;
+    return (crm_idp_project_id => $IDP_PROJECT,
+        crm_idp_keys_file => $self->write_jwks("$self->{dir}/idp-jwks.json", @names));
+}
+
+# a merchant of its own subject, bootstrapped: (account, ID token)
+sub merchant {
+    my ($self, %o) = @_;
+    my $sub = $o{subject} // 'merchant-' . $$ . '-' . ++$self->{merchant_seq};
+    my $token = $self->idp_token(%o, subject => $sub,
+        email => $o{email} // "$sub\@example.com");
+    my $r = $self->post_json('/auth/bootstrap', $o{body} // {}, token => $token);
+    croak "bootstrap $sub: $r->{status} $r->{content}" unless $r->{status} == 201;
+    return ($r->{json}, $token);
+}
+
 
 # (header, claims) of a compact JWT, without verification
 sub decode_jwt {

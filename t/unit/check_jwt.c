@@ -453,7 +453,9 @@ START_TEST(test_jwt_claims)
     check_jwt_rejects(hdr, "{\"iss\":\"crm\",\"aud\":\"crm-api\","
                       "\"exp\":1700003600,\"sub\":"
                       "\"0123456789012345678901234567890123456789"
-                      "012345678901234567890123\"}", "invalid token");
+                      "0123456789012345678901234567890123456789"
+                      "0123456789012345678901234567890123456789"
+                      "012345678\"}", "invalid token");
     check_jwt_rejects(hdr, "{\"iss\":\"crm\",\"aud\":\"crm-api\","
                       "\"exp\":1700003600,\"sub\":42}", "invalid token");
 

@@ -1,5 +1,6 @@
 /*
- * HS256 JSON Web Tokens for the gateway's own tokens.
+ * JSON Web Tokens: HS256 for the gateway's own tokens, RS256 for an
+ * identity provider's ID tokens.
  *
  * Verification order matters: the shape and the header are checked first
  * and the algorithm is pinned before the key is touched; the signature is
@@ -16,26 +17,43 @@
 #include <strings.h>
 
 #include <openssl/crypto.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
 #include "crm_base64.h"
 #include "crm_json.h"
+#include "crm_jwk.h"
 #include "crm_jwt.h"
 
 
 #define CRM_JWT_HEADER    "{\"alg\":\"HS256\",\"typ\":\"JWT\"}"
 #define CRM_JWT_SIG_LEN   32
 #define CRM_JWT_DEPTH     8
+#define CRM_JWT_SUB_MAX   128       /* an ID token's subject, in bytes */
 
 /* far above the 60 s the design allows; only bounds the arithmetic */
 #define CRM_JWT_MAX_LEEWAY  86400
 
 
+static crm_status_e crm_jwt_verify(const char *token, size_t len,
+    const char *alg, const crm_jwt_verify_t *v, crm_jwt_claims_t *claims,
+    crm_error_t *err);
+static crm_status_e crm_jwt_check_hs256(const char *signed_part,
+    size_t signed_len, const char *sig, size_t slen,
+    const crm_jwt_verify_t *v, crm_error_t *err);
+static crm_status_e crm_jwt_check_rs256(const char *signed_part,
+    size_t signed_len, const char *sig, size_t slen, yajl_val kid,
+    const crm_jwt_verify_t *v, crm_error_t *err);
 static crm_status_e crm_jwt_decode_part(const char *p, size_t len,
     yajl_val *root, crm_error_t *err);
 static int crm_jwt_member(yajl_val obj, const char *name, yajl_val *val);
-static crm_status_e crm_jwt_check_header(yajl_val hdr, crm_error_t *err);
+static crm_status_e crm_jwt_check_header(yajl_val hdr, const char *alg,
+    yajl_val *kid, crm_error_t *err);
+static crm_status_e crm_jwt_check_identity(yajl_val payload,
+    const crm_jwt_verify_t *v, int64_t leeway, crm_jwt_claims_t *claims,
+    crm_error_t *err);
+static void crm_jwt_copy_optional(char *dst, size_t size, yajl_val val);
 static crm_status_e crm_jwt_check_claims(yajl_val payload,
     const crm_jwt_verify_t *v, crm_jwt_claims_t *claims, crm_error_t *err);
 static crm_status_e crm_jwt_check_aud(yajl_val aud, const char *expected,
@@ -144,15 +162,30 @@ crm_status_e
 crm_jwt_verify_hs256(const char *token, size_t len,
     const crm_jwt_verify_t *v, crm_jwt_claims_t *claims, crm_error_t *err)
 {
-    size_t          hlen, plen, slen, n;
-    yajl_val        hdr, payload;
+    return crm_jwt_verify(token, len, "HS256", v, claims, err);
+}
+
+
+crm_status_e
+crm_jwt_verify_rs256(const char *token, size_t len,
+    const crm_jwt_verify_t *v, crm_jwt_claims_t *claims, crm_error_t *err)
+{
+    return crm_jwt_verify(token, len, "RS256", v, claims, err);
+}
+
+
+static crm_status_e
+crm_jwt_verify(const char *token, size_t len, const char *alg,
+    const crm_jwt_verify_t *v, crm_jwt_claims_t *claims, crm_error_t *err)
+{
+    size_t          hlen, plen, slen;
+    yajl_val        hdr, payload, kid;
     const char     *dot1, *dot2, *sig;
     crm_status_e    rc;
-    unsigned char   md[CRM_JWT_SIG_LEN];
-    unsigned char   got[CRM_JWT_SIG_LEN];
 
     hdr = NULL;
     payload = NULL;
+    kid = NULL;
 
     memset(claims, 0, sizeof(crm_jwt_claims_t));
 
@@ -188,35 +221,16 @@ crm_jwt_verify_hs256(const char *token, size_t len,
         goto done;
     }
 
-    rc = crm_jwt_check_header(hdr, err);
+    rc = crm_jwt_check_header(hdr, alg, &kid, err);
     if (rc != CRM_OK) {
         goto done;
     }
 
-    if (v->key_len == 0) {
-        rc = crm_jwt_invalid(err, "invalid token signature", "empty key");
-        goto done;
-    }
-
-    /* 43 characters decode to exactly 32 bytes, so got[] cannot overflow */
-    if (slen != crm_base64url_encoded_len(CRM_JWT_SIG_LEN)
-        || crm_base64url_decode(sig, slen, got, &n) != 0
-        || n != CRM_JWT_SIG_LEN)
-    {
-        rc = crm_jwt_invalid(err, "invalid token signature",
-                             "signature encoding");
-        goto done;
-    }
-
-    if (crm_jwt_hmac(v->key, v->key_len, token, hlen + 1 + plen, md) != 0) {
-        crm_error_set(err, CRM_E_INTERNAL, NULL, "internal error");
-        rc = crm_error_cause(err, "HMAC() failed");
-        goto done;
-    }
-
-    if (CRYPTO_memcmp(md, got, CRM_JWT_SIG_LEN) != 0) {
-        rc = crm_jwt_invalid(err, "invalid token signature",
-                             "signature mismatch");
+    rc = alg[0] == 'H'
+         ? crm_jwt_check_hs256(token, hlen + 1 + plen, sig, slen, v, err)
+         : crm_jwt_check_rs256(token, hlen + 1 + plen, sig, slen, kid, v,
+                               err);
+    if (rc != CRM_OK) {
         goto done;
     }
 
@@ -233,11 +247,113 @@ done:
         memset(claims, 0, sizeof(crm_jwt_claims_t));
     }
 
-    OPENSSL_cleanse(md, sizeof(md));
     yajl_tree_free(hdr);
     yajl_tree_free(payload);
 
     return rc;
+}
+
+
+static crm_status_e
+crm_jwt_check_hs256(const char *signed_part, size_t signed_len,
+    const char *sig, size_t slen, const crm_jwt_verify_t *v,
+    crm_error_t *err)
+{
+    size_t          n;
+    crm_status_e    rc;
+    unsigned char   md[CRM_JWT_SIG_LEN];
+    unsigned char   got[CRM_JWT_SIG_LEN];
+
+    if (v->key_len == 0) {
+        return crm_jwt_invalid(err, "invalid token signature", "empty key");
+    }
+
+    /* 43 characters decode to exactly 32 bytes, so got[] cannot overflow */
+    if (slen != crm_base64url_encoded_len(CRM_JWT_SIG_LEN)
+        || crm_base64url_decode(sig, slen, got, &n) != 0
+        || n != CRM_JWT_SIG_LEN)
+    {
+        return crm_jwt_invalid(err, "invalid token signature",
+                               "signature encoding");
+    }
+
+    if (crm_jwt_hmac(v->key, v->key_len, signed_part, signed_len, md) != 0) {
+        crm_error_set(err, CRM_E_INTERNAL, NULL, "internal error");
+        return crm_error_cause(err, "HMAC() failed");
+    }
+
+    rc = CRM_OK;
+
+    if (CRYPTO_memcmp(md, got, CRM_JWT_SIG_LEN) != 0) {
+        rc = crm_jwt_invalid(err, "invalid token signature",
+                             "signature mismatch");
+    }
+
+    OPENSSL_cleanse(md, sizeof(md));
+
+    return rc;
+}
+
+
+/*
+ * PKCS #1 v1.5 with SHA-256 under the key the header names; the key set
+ * holds RSA keys only, so the algorithm cannot be switched by the token
+ */
+static crm_status_e
+crm_jwt_check_rs256(const char *signed_part, size_t signed_len,
+    const char *sig, size_t slen, yajl_val kid, const crm_jwt_verify_t *v,
+    crm_error_t *err)
+{
+    int              ok;
+    size_t           n, size;
+    EVP_PKEY        *pkey;
+    EVP_MD_CTX      *ctx;
+    unsigned char    got[CRM_JWK_MAX_BITS / 8];
+
+    if (kid == NULL || !YAJL_IS_STRING(kid)) {
+        return crm_jwt_invalid(err, "invalid token", "no kid");
+    }
+
+    pkey = v->keys != NULL
+           ? crm_jwk_set_find(v->keys, kid->u.string, strlen(kid->u.string))
+           : NULL;
+
+    if (pkey == NULL) {
+        return crm_jwt_invalid(err, "unknown token signing key",
+                               "kid not trusted");
+    }
+
+    size = (size_t) EVP_PKEY_get_size(pkey);
+
+    if (size > sizeof(got)
+        || slen != crm_base64url_encoded_len(size)
+        || crm_base64url_decode(sig, slen, got, &n) != 0
+        || n != size)
+    {
+        return crm_jwt_invalid(err, "invalid token signature",
+                               "signature encoding");
+    }
+
+    ctx = EVP_MD_CTX_new();
+    if (ctx == NULL) {
+        crm_error_set(err, CRM_E_INTERNAL, NULL, "internal error");
+        return crm_error_cause(err, "EVP_MD_CTX_new() failed");
+    }
+
+    ok = EVP_DigestVerifyInit(ctx, NULL, EVP_sha256(), NULL, pkey) == 1
+         && EVP_DigestVerify(ctx, got, n,
+                             (const unsigned char *) signed_part,
+                             signed_len) == 1;
+
+    EVP_MD_CTX_free(ctx);
+
+    if (!ok) {
+        ERR_clear_error();
+        return crm_jwt_invalid(err, "invalid token signature",
+                               "signature mismatch");
+    }
+
+    return CRM_OK;
 }
 
 
@@ -292,21 +408,25 @@ crm_jwt_decode_part(const char *p, size_t len, yajl_val *root,
 
 
 static crm_status_e
-crm_jwt_check_header(yajl_val hdr, crm_error_t *err)
+crm_jwt_check_header(yajl_val hdr, const char *alg, yajl_val *kid,
+    crm_error_t *err)
 {
     yajl_val  val;
 
     if (crm_jwt_member(hdr, "alg", &val) != 0
         || crm_jwt_member(hdr, "typ", NULL) != 0
-        || crm_jwt_member(hdr, "crit", NULL) != 0)
+        || crm_jwt_member(hdr, "crit", NULL) != 0
+        || crm_jwt_member(hdr, "kid", kid) != 0)
     {
         return crm_jwt_invalid(err, "invalid token",
                                "duplicate header member");
     }
 
-    if (!YAJL_IS_STRING(val) || strcmp(val->u.string, "HS256") != 0) {
+    if (val == NULL || !YAJL_IS_STRING(val)
+        || strcmp(val->u.string, alg) != 0)
+    {
         return crm_jwt_invalid(err, "unsupported token algorithm",
-                               "alg is not HS256");
+                               "alg is not the key source's");
     }
 
     /* we understand no extension, so any "crit" must fail (RFC 7515 4.1.11) */
@@ -410,6 +530,10 @@ crm_jwt_check_claims(yajl_val payload, const crm_jwt_verify_t *v,
         return crm_jwt_invalid(err, "invalid token", "sub");
     }
 
+    if (v->identity) {
+        return crm_jwt_check_identity(payload, v, leeway, claims, err);
+    }
+
     if (role != NULL
         && crm_jwt_copy(claims->role, sizeof(claims->role), role) != 0)
     {
@@ -417,6 +541,64 @@ crm_jwt_check_claims(yajl_val payload, const crm_jwt_verify_t *v,
     }
 
     return CRM_OK;
+}
+
+
+/*
+ * What an identity provider's ID token must also carry (OpenID Connect
+ * Core 2 and Firebase's rules): a subject of 1 to 128 bytes, an issue
+ * time, and no authentication time in the future.  Its email and name
+ * describe the person and are taken when they are strings that fit;
+ * anything it says about roles is not the provider's to say.
+ */
+static crm_status_e
+crm_jwt_check_identity(yajl_val payload, const crm_jwt_verify_t *v,
+    int64_t leeway, crm_jwt_claims_t *claims, crm_error_t *err)
+{
+    yajl_val  auth_time, email, verified, name;
+
+    if (crm_jwt_member(payload, "auth_time", &auth_time) != 0
+        || crm_jwt_member(payload, "email", &email) != 0
+        || crm_jwt_member(payload, "email_verified", &verified) != 0
+        || crm_jwt_member(payload, "name", &name) != 0)
+    {
+        return crm_jwt_invalid(err, "invalid token", "duplicate claim");
+    }
+
+    if (claims->sub[0] == '\0' || strlen(claims->sub) > CRM_JWT_SUB_MAX) {
+        return crm_jwt_invalid(err, "invalid token", "sub");
+    }
+
+    if (claims->iss[0] == '\0' || claims->iat == 0) {
+        return crm_jwt_invalid(err, "invalid token", "iss or iat missing");
+    }
+
+    if (auth_time != NULL) {
+        if (!YAJL_IS_INTEGER(auth_time)) {
+            return crm_jwt_invalid(err, "invalid token", "auth_time");
+        }
+
+        if (YAJL_GET_INTEGER(auth_time) > v->now + leeway) {
+            return crm_jwt_invalid(err, "invalid token",
+                                   "auth_time in future");
+        }
+    }
+
+    crm_jwt_copy_optional(claims->email, sizeof(claims->email), email);
+    crm_jwt_copy_optional(claims->name, sizeof(claims->name), name);
+    claims->email_verified = verified != NULL && YAJL_IS_TRUE(verified);
+
+    return CRM_OK;
+}
+
+
+/* a descriptive claim that does not fit is left out, not cut */
+static void
+crm_jwt_copy_optional(char *dst, size_t size, yajl_val val)
+{
+    if (val == NULL || crm_jwt_copy(dst, size, val) != 0) {
+        dst[0] = '\0';
+    }
 }
 
 
@@ -569,4 +751,35 @@ crm_jwt_invalid(crm_error_t *err, const char *message, const char *cause)
     crm_error_set(err, CRM_E_UNAUTHORIZED, NULL, "%s", message);
 
     return crm_error_cause(err, "%s", cause);
+}
+
+
+void
+crm_jwt_header_alg(const char *token, size_t len, char *alg, size_t size)
+{
+    yajl_val      hdr, val;
+    const char   *dot;
+    crm_error_t   err;
+
+    alg[0] = '\0';
+
+    if (len > CRM_JWT_MAX_LEN) {
+        return;
+    }
+
+    dot = memchr(token, '.', len);
+    if (dot == NULL
+        || crm_jwt_decode_part(token, (size_t) (dot - token), &hdr, &err)
+           != CRM_OK)
+    {
+        return;
+    }
+
+    if (crm_jwt_member(hdr, "alg", &val) == 0 && val != NULL
+        && YAJL_IS_STRING(val))
+    {
+        crm_jwt_copy_optional(alg, size, val);
+    }
+
+    yajl_tree_free(hdr);
 }

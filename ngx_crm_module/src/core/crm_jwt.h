@@ -1,8 +1,9 @@
 /*
- * HS256 JSON Web Tokens (RFC 7519, RFC 7515) for the gateway's own tokens.
- * The algorithm is pinned: a header whose alg is not exactly "HS256" is
- * rejected before any key is used, so "none" and RS/HS confusion cannot
- * pass.  Signatures are compared in constant time.
+ * JSON Web Tokens (RFC 7519, RFC 7515): HS256 for the gateway's own
+ * tokens, RS256 for an identity provider's ID tokens.  The algorithm is
+ * pinned per key source: each verify function takes only its own alg, so
+ * "none" and RS/HS confusion cannot pass, whatever the header says.
+ * HMAC signatures are compared in constant time.
  */
 
 #ifndef CRM_JWT_H
@@ -11,6 +12,7 @@
 #include <stdint.h>
 
 #include "crm_error.h"
+#include "crm_jwk.h"
 
 
 #define CRM_JWT_MAX_LEN  4096
@@ -19,20 +21,32 @@
 typedef struct {
     char      iss[128];
     char      aud[128];
-    char      sub[64];
-    char      role[16];
+    char      sub[129];
+    char      role[16];     /* the gateway's tokens only */
     int64_t   iat;          /* 0 when absent */
     int64_t   exp;
+
+    /* an ID token's description of the person, "" when absent */
+    char      email[255];
+    char      name[801];
+    int       email_verified;
 } crm_jwt_claims_t;
 
 
 typedef struct {
-    const unsigned char  *key;
+    const unsigned char  *key;         /* HS256 */
     size_t                key_len;
+    const crm_jwk_set_t  *keys;        /* RS256, by the header's kid */
     const char           *issuer;      /* NULL: iss is not checked */
     const char           *audience;    /* NULL: aud is not checked */
     int64_t               now;         /* unix seconds */
     int64_t               leeway;      /* seconds, for exp, nbf and iat */
+
+    /*
+     * an identity provider's ID token: sub of 1 to 128 bytes, iss and iat
+     * required, auth_time not in the future; email and name copied
+     */
+    unsigned              identity:1;
 } crm_jwt_verify_t;
 
 
@@ -55,5 +69,20 @@ crm_status_e crm_jwt_sign_hs256(const unsigned char *key, size_t key_len,
  */
 crm_status_e crm_jwt_verify_hs256(const char *token, size_t len,
     const crm_jwt_verify_t *v, crm_jwt_claims_t *claims, crm_error_t *err);
+
+/*
+ * The same for RS256 under v->keys: the header's kid must name a key of
+ * the set ("unknown token signing key" otherwise).
+ */
+crm_status_e crm_jwt_verify_rs256(const char *token, size_t len,
+    const crm_jwt_verify_t *v, crm_jwt_claims_t *claims, crm_error_t *err);
+
+/*
+ * The header's alg when it decodes to an object with one string alg
+ * member, copied into alg (size bytes); "" otherwise.  Chooses a key
+ * source only: the verify function then pins it again.
+ */
+void crm_jwt_header_alg(const char *token, size_t len, char *alg,
+    size_t size);
 
 #endif /* CRM_JWT_H */

@@ -46,6 +46,9 @@ typedef struct {
     crm_host_list_t      *target_hosts;         /* NULL: any host */
     ngx_int_t             link_limit;           /* links per account ... */
     time_t                link_period;          /* ... in this time */
+    ngx_str_t             idp_project_id;       /* "": no merchant sign-in */
+    ngx_str_t             idp_issuer;           /* "": Firebase's */
+    crm_jwk_set_t        *idp_keys;             /* from the keys file */
 
     ngx_flag_t            api;                  /* crm_api in this location */
     ngx_flag_t            redirect;             /* crm_redirect */

@@ -18,6 +18,7 @@
 
 #include <dirent.h>
 
+#include "crm_jwk.h"
 #include "crm_normalize.h"
 #include "crm_url.h"
 
@@ -25,6 +26,7 @@
 #define NGX_HTTP_CRM_SECRET_MIN             32
 #define NGX_HTTP_CRM_CONNECT_TIMEOUT        3000
 #define NGX_HTTP_CRM_STATEMENT_TIMEOUT      5000
+#define NGX_HTTP_CRM_FIREBASE_ISSUER        "https://securetoken.google.com/"
 
 
 static ngx_int_t ngx_http_crm_postconfiguration(ngx_conf_t *cf);
@@ -41,6 +43,11 @@ static char *ngx_http_crm_handler(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_crm_secret_file(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_crm_idp_keys_file(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_crm_read_file(ngx_conf_t *cf, ngx_command_t *cmd,
+    ngx_str_t *name, size_t max, ngx_str_t *out);
+static void ngx_http_crm_jwk_cleanup(void *data);
 static char *ngx_http_crm_public_url(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_crm_pipeline(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -51,6 +58,7 @@ static char *ngx_http_crm_link_limit(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static void ngx_http_crm_pipeline_cleanup(void *data);
 static ngx_uint_t ngx_http_crm_upper_alpha(ngx_str_t *s);
+static ngx_uint_t ngx_http_crm_token_text(ngx_str_t *s);
 static crm_db_conf_t *ngx_http_crm_db(ngx_conf_t *cf,
     ngx_http_crm_main_conf_t *mcf, ngx_str_t *conninfo,
     ngx_msec_t connect_timeout, ngx_msec_t statement_timeout);
@@ -171,6 +179,27 @@ static ngx_command_t  ngx_http_crm_commands[] = {
       ngx_http_crm_secret_file,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_crm_loc_conf_t, jwt_secret),
+      NULL },
+
+    { ngx_string("crm_idp_project_id"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_crm_loc_conf_t, idp_project_id),
+      NULL },
+
+    { ngx_string("crm_idp_issuer"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_crm_loc_conf_t, idp_issuer),
+      NULL },
+
+    { ngx_string("crm_idp_keys_file"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_crm_idp_keys_file,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_crm_loc_conf_t, idp_keys),
       NULL },
 
     { ngx_string("crm_callback_secret_file"),
@@ -517,6 +546,8 @@ ngx_http_crm_create_loc_conf(ngx_conf_t *cf)
      *     conf->callback_secret = { 0, NULL };
      *     conf->public_url = { 0, NULL };
      *     conf->currency = { 0, NULL };
+     *     conf->idp_project_id = { 0, NULL };
+     *     conf->idp_issuer = { 0, NULL };
      *     conf->thread_pool = NULL;
      *     conf->slow_pool = NULL;
      *     conf->db = NULL;
@@ -535,6 +566,7 @@ ngx_http_crm_create_loc_conf(ngx_conf_t *cf)
     conf->target_hosts = NGX_CONF_UNSET_PTR;
     conf->link_limit = NGX_CONF_UNSET;
     conf->link_period = NGX_CONF_UNSET;
+    conf->idp_keys = NGX_CONF_UNSET_PTR;
     conf->api = NGX_CONF_UNSET;
     conf->redirect = NGX_CONF_UNSET;
 
@@ -587,6 +619,9 @@ ngx_http_crm_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_ptr_value(conf->target_hosts, prev->target_hosts, NULL);
     ngx_conf_merge_value(conf->link_limit, prev->link_limit, 1000);
     ngx_conf_merge_sec_value(conf->link_period, prev->link_period, 3600);
+    ngx_conf_merge_str_value(conf->idp_project_id, prev->idp_project_id, "");
+    ngx_conf_merge_str_value(conf->idp_issuer, prev->idp_issuer, "");
+    ngx_conf_merge_ptr_value(conf->idp_keys, prev->idp_keys, NULL);
 
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
     mcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_crm_module);
@@ -764,7 +799,50 @@ ngx_http_crm_check_loc_conf(ngx_conf_t *cf, ngx_http_crm_main_conf_t *mcf,
         return NGX_CONF_ERROR;
     }
 
+    /* both end up in a claim buffer, with Firebase's issuer prefix */
+    if (conf->idp_project_id.len > 64
+        || !ngx_http_crm_token_text(&conf->idp_project_id))
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"crm_idp_project_id\" must be at most 64 "
+                           "printable characters without spaces");
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->idp_issuer.len >= sizeof(((crm_jwt_claims_t *) 0)->iss)
+        || !ngx_http_crm_token_text(&conf->idp_issuer))
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"crm_idp_issuer\" must be shorter than %uz "
+                           "printable characters without spaces",
+                           sizeof(((crm_jwt_claims_t *) 0)->iss));
+        return NGX_CONF_ERROR;
+    }
+
+    if ((conf->idp_keys != NULL) != (conf->idp_project_id.len != 0)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"crm_idp_keys_file\" and \"crm_idp_project_id\" "
+                           "go together");
+        return NGX_CONF_ERROR;
+    }
+
     return NGX_CONF_OK;
+}
+
+
+/* a value that is compared with a token's claim: visible ASCII only */
+static ngx_uint_t
+ngx_http_crm_token_text(ngx_str_t *s)
+{
+    size_t  i;
+
+    for (i = 0; i < s->len; i++) {
+        if (s->data[i] <= ' ' || s->data[i] >= 0x7f) {
+            return 0;
+        }
+    }
+
+    return 1;
 }
 
 
@@ -848,6 +926,7 @@ static char *
 ngx_http_crm_build_service(ngx_conf_t *cf, ngx_http_crm_main_conf_t *mcf,
     ngx_http_crm_loc_conf_t *conf)
 {
+    ngx_str_t            issuer;
     crm_service_conf_t  *svc;
 
     svc = ngx_pcalloc(cf->pool, sizeof(crm_service_conf_t));
@@ -879,9 +958,29 @@ ngx_http_crm_build_service(ngx_conf_t *cf, ngx_http_crm_main_conf_t *mcf,
     svc->target_hosts = conf->target_hosts;
     svc->link_limit = conf->link_limit;
     svc->link_period = conf->link_period;
+    svc->idp_keys = conf->idp_keys;
+    svc->idp_audience = ngx_http_crm_cstr(cf, &conf->idp_project_id);
+
+    /* Firebase's issuer for the project, unless another is named */
+    issuer = conf->idp_issuer;
+
+    if (issuer.len == 0 && conf->idp_project_id.len) {
+        issuer.len = sizeof(NGX_HTTP_CRM_FIREBASE_ISSUER) - 1
+                     + conf->idp_project_id.len;
+        issuer.data = ngx_pnalloc(cf->pool, issuer.len);
+        if (issuer.data == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_sprintf(issuer.data, NGX_HTTP_CRM_FIREBASE_ISSUER "%V",
+                    &conf->idp_project_id);
+    }
+
+    svc->idp_issuer = ngx_http_crm_cstr(cf, &issuer);
 
     if (svc->jwt_issuer == NULL || svc->public_url == NULL
-        || svc->currency == NULL)
+        || svc->currency == NULL || svc->idp_audience == NULL
+        || svc->idp_issuer == NULL)
     {
         return NGX_CONF_ERROR;
     }
@@ -972,11 +1071,7 @@ ngx_http_crm_secret_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_str_t  *secret = (ngx_str_t *) ((u_char *) conf + cmd->offset);
 
-    ssize_t           n;
-    ngx_fd_t          fd;
-    ngx_str_t        *value, name;
-    ngx_file_t        file;
-    ngx_file_info_t   fi;
+    ngx_str_t  *value, name;
 
     if (secret->data != NULL) {
         return "is duplicate";
@@ -985,68 +1080,149 @@ ngx_http_crm_secret_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     value = cf->args->elts;
     name = value[1];
 
-    if (ngx_conf_full_name(cf->cycle, &name, 1) != NGX_OK) {
+    if (ngx_http_crm_read_file(cf, cmd, &name, 4096, secret)
+        != NGX_CONF_OK)
+    {
         return NGX_CONF_ERROR;
     }
 
-    fd = ngx_open_file(name.data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+    if (secret->len > 0 && secret->data[secret->len - 1] == '\n') {
+        secret->len--;
+    }
+
+    if (secret->len < NGX_HTTP_CRM_SECRET_MIN) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" file \"%V\" holds %uz bytes, "
+                           "at least %d are required", &cmd->name, &name,
+                           secret->len, NGX_HTTP_CRM_SECRET_MIN);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * An identity provider's public keys (crm_jwk.h), read with the rest of
+ * the configuration: a reload applies a new file, and a key dropped from
+ * it stops working with the old cycle, since nothing else keeps keys
+ */
+static char *
+ngx_http_crm_idp_keys_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    crm_jwk_set_t  **keys = (crm_jwk_set_t **) ((u_char *) conf
+                                                + cmd->offset);
+
+    ngx_str_t           *value, name, doc;
+    crm_error_t          err;
+    ngx_pool_cleanup_t  *cln;
+
+    if (*keys != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    name = value[1];
+
+    if (ngx_http_crm_read_file(cf, cmd, &name, CRM_JWK_MAX_DOCUMENT, &doc)
+        != NGX_CONF_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    cln = ngx_pool_cleanup_add(cf->pool, 0);
+    if (cln == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(&err, sizeof(crm_error_t));
+
+    if (crm_jwk_set_parse((const char *) doc.data, doc.len, keys, &err)
+        != CRM_OK)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid \"%V\" file \"%V\": %s", &cmd->name,
+                           &name, err.message);
+        return NGX_CONF_ERROR;
+    }
+
+    cln->handler = ngx_http_crm_jwk_cleanup;
+    cln->data = *keys;
+
+    return NGX_CONF_OK;
+}
+
+
+static void
+ngx_http_crm_jwk_cleanup(void *data)
+{
+    crm_jwk_set_free(data);
+}
+
+
+/*
+ * A whole file of at most max bytes into the configuration's pool; name
+ * is made absolute.  Errors name the directive and the file.
+ */
+static char *
+ngx_http_crm_read_file(ngx_conf_t *cf, ngx_command_t *cmd, ngx_str_t *name,
+    size_t max, ngx_str_t *out)
+{
+    char             *rv;
+    ssize_t           n;
+    ngx_fd_t          fd;
+    ngx_file_t        file;
+    ngx_file_info_t   fi;
+
+    if (ngx_conf_full_name(cf->cycle, name, 1) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    fd = ngx_open_file(name->data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
     if (fd == NGX_INVALID_FILE) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
-                           "cannot open \"%V\" \"%V\"", &cmd->name, &name);
+                           "cannot open \"%V\" \"%V\"", &cmd->name, name);
         return NGX_CONF_ERROR;
     }
 
     ngx_memzero(&file, sizeof(ngx_file_t));
     file.fd = fd;
-    file.name = name;
+    file.name = *name;
     file.log = cf->log;
+
+    rv = NGX_CONF_ERROR;
 
     if (ngx_fd_info(fd, &fi) == NGX_FILE_ERROR) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
-                           ngx_fd_info_n " \"%V\" failed", &name);
-        goto failed;
+                           ngx_fd_info_n " \"%V\" failed", name);
+        goto done;
     }
 
-    if (ngx_file_size(&fi) > 4096) {
+    if ((size_t) ngx_file_size(&fi) > max) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"%V\" file \"%V\" is larger than 4k",
-                           &cmd->name, &name);
-        goto failed;
+                           "\"%V\" file \"%V\" is larger than %uzk",
+                           &cmd->name, name, max / 1024);
+        goto done;
     }
 
-    secret->data = ngx_pnalloc(cf->pool, ngx_file_size(&fi) + 1);
-    if (secret->data == NULL) {
-        goto failed;
+    out->data = ngx_pnalloc(cf->pool, ngx_file_size(&fi) + 1);
+    if (out->data == NULL) {
+        goto done;
     }
 
-    n = ngx_read_file(&file, secret->data, ngx_file_size(&fi), 0);
+    n = ngx_read_file(&file, out->data, ngx_file_size(&fi), 0);
     if (n == NGX_ERROR) {
-        goto failed;
+        goto done;
     }
 
-    if (n > 0 && secret->data[n - 1] == '\n') {
-        n--;
-    }
+    out->len = n;
+    rv = NGX_CONF_OK;
 
-    secret->len = n;
-
-    if (n < NGX_HTTP_CRM_SECRET_MIN) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"%V\" file \"%V\" holds %z bytes, "
-                           "at least %d are required", &cmd->name, &name, n,
-                           NGX_HTTP_CRM_SECRET_MIN);
-        goto failed;
-    }
+done:
 
     ngx_close_file(fd);
 
-    return NGX_CONF_OK;
-
-failed:
-
-    ngx_close_file(fd);
-
-    return NGX_CONF_ERROR;
+    return rv;
 }
 
 

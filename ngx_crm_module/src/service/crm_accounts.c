@@ -70,17 +70,33 @@ crm_account_render(yajl_gen g, const crm_account_t *acct)
 {
     if (yajl_gen_map_open(g) != yajl_gen_status_ok
         || crm_json_gen_kv_str(g, "id", acct->id) != 0
-        || crm_json_gen_kv_str(g, "email", acct->email) != 0
+        || crm_json_gen_kv_str(g, "email", acct->email[0] != '\0'
+                                           ? acct->email : NULL) != 0
         || crm_json_gen_kv_str(g, "full_name", acct->full_name) != 0
         || crm_json_gen_kv_str(g, "role", crm_role_name(acct->role)) != 0
         || crm_json_gen_kv_bool(g, "is_active", acct->is_active) != 0
         || crm_json_gen_kv_str(g, "created_at", acct->created_at) != 0
-        || yajl_gen_map_close(g) != yajl_gen_status_ok)
+        || crm_json_gen_kv_str(g, "display_name", acct->display_name) != 0
+        || crm_json_gen_kv_str(g, "company", acct->company) != 0
+        || crm_json_gen_kv_str(g, "phone", acct->phone[0] != '\0'
+                                           ? acct->phone : NULL) != 0)
     {
         return -1;
     }
 
-    return 0;
+    /* a merchant: signed in by an identity provider's user */
+    if (acct->idp_issuer[0] != '\0'
+        && (crm_json_gen_kv_str(g, "merchant_id", acct->id) != 0
+            || crm_json_gen_key(g, "identity") != 0
+            || yajl_gen_map_open(g) != yajl_gen_status_ok
+            || crm_json_gen_kv_str(g, "issuer", acct->idp_issuer) != 0
+            || crm_json_gen_kv_str(g, "subject", acct->idp_subject) != 0
+            || yajl_gen_map_close(g) != yajl_gen_status_ok))
+    {
+        return -1;
+    }
+
+    return yajl_gen_map_close(g) == yajl_gen_status_ok ? 0 : -1;
 }
 
 

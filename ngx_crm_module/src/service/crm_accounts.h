@@ -22,7 +22,11 @@ crm_status_e crm_accounts_make_admin(crm_db_t *db, const char *email,
     const char *password, const crm_argon2_params_t *argon2,
     crm_account_t *out, int *created, crm_error_t *err);
 
-/* writes {id, email, full_name, role, is_active, created_at}; 0 or -1 */
+/*
+ * writes {id, email, full_name, role, is_active, created_at, display_name,
+ * company, phone}, and for a merchant merchant_id and identity {issuer,
+ * subject}; 0 or -1
+ */
 int crm_account_render(yajl_gen g, const crm_account_t *acct);
 
 /* makes acct the call's JSON reply with status */

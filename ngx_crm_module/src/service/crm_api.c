@@ -19,6 +19,8 @@ const crm_route_t  crm_api_routes[] = {
     { CRM_M_POST,  "/auth/register",      &crm_auth_register },
     { CRM_M_POST,  "/auth/login",         &crm_auth_login },
     { CRM_M_GET,   "/auth/me",            &crm_auth_me },
+    { CRM_M_POST,  "/auth/bootstrap",     &crm_auth_bootstrap },
+    { CRM_M_PATCH, "/auth/profile",       &crm_auth_profile },
     { CRM_M_GET,   "/admin/users",        &crm_accounts_list },
     { CRM_M_PATCH, "/admin/users/{id}",   &crm_accounts_update },
     { CRM_M_GET,   "/admin/leads",        &crm_leads_admin_list },

@@ -1,6 +1,7 @@
 /*
- * Authentication: register, login (JSON or the OAuth2 password form) and
- * the caller's own account.
+ * Authentication: register, login (JSON or the OAuth2 password form), a
+ * merchant's first sign-in with an identity provider's token, and the
+ * caller's own account and profile.
  */
 
 #include <stdio.h>
@@ -50,6 +51,20 @@ static crm_status_e crm_auth_register_parse(crm_call_t *call,
     crm_error_t *err);
 static crm_status_e crm_auth_register_run(crm_db_t *db, crm_call_t *call,
     crm_error_t *err);
+typedef struct {
+    crm_json_value_t  display_name;
+    crm_json_value_t  company;
+} crm_bootstrap_body_t;
+
+
+typedef struct {
+    crm_json_value_t  full_name;
+    crm_json_value_t  display_name;
+    crm_json_value_t  company;
+    crm_json_value_t  phone;
+} crm_profile_body_t;
+
+
 static crm_status_e crm_auth_password_check(crm_str_t pw, crm_error_t *err);
 static crm_status_e crm_auth_login_parse(crm_call_t *call, crm_error_t *err);
 static crm_status_e crm_auth_login_form(crm_call_t *call, crm_login_in_t *in,
@@ -64,6 +79,19 @@ static crm_status_e crm_auth_login_succeeded(crm_db_t *db,
     int rehash, crm_error_t *err);
 static crm_status_e crm_auth_me_run(crm_db_t *db, crm_call_t *call,
     crm_error_t *err);
+static crm_status_e crm_auth_bootstrap_parse(crm_call_t *call,
+    crm_error_t *err);
+static crm_status_e crm_auth_bootstrap_run(crm_db_t *db, crm_call_t *call,
+    crm_error_t *err);
+static crm_status_e crm_auth_signin_log(crm_db_t *db, crm_call_t *call,
+    const char *account_id, int success, const char *reason,
+    crm_error_t *err);
+static crm_status_e crm_auth_profile_parse(crm_call_t *call,
+    crm_error_t *err);
+static crm_status_e crm_auth_profile_run(crm_db_t *db, crm_call_t *call,
+    crm_error_t *err);
+static const char *crm_auth_text(crm_call_t *call,
+    const crm_json_value_t *v);
 
 
 static const crm_json_field_t  crm_register_fields[] = {
@@ -84,6 +112,30 @@ static const crm_json_field_t  crm_login_fields[] = {
     { .name = "password", .kind = CRM_JSON_STRING, .required = 1,
       .min_len = 1, .max_len = CRM_PASSWORD_MAX,
       .offset = offsetof(crm_login_body_t, password) },
+};
+
+static const crm_json_field_t  crm_bootstrap_fields[] = {
+    { .name = "display_name", .kind = CRM_JSON_STRING,
+      .max_len = CRM_PROFILE_MAX,
+      .offset = offsetof(crm_bootstrap_body_t, display_name) },
+    { .name = "company", .kind = CRM_JSON_STRING,
+      .max_len = CRM_PROFILE_MAX,
+      .offset = offsetof(crm_bootstrap_body_t, company) },
+};
+
+static const crm_json_field_t  crm_profile_fields[] = {
+    { .name = "full_name", .kind = CRM_JSON_STRING,
+      .max_len = CRM_FULL_NAME_MAX,
+      .offset = offsetof(crm_profile_body_t, full_name) },
+    { .name = "display_name", .kind = CRM_JSON_STRING,
+      .max_len = CRM_PROFILE_MAX,
+      .offset = offsetof(crm_profile_body_t, display_name) },
+    { .name = "company", .kind = CRM_JSON_STRING,
+      .max_len = CRM_PROFILE_MAX,
+      .offset = offsetof(crm_profile_body_t, company) },
+    { .name = "phone", .kind = CRM_JSON_STRING, .nullable = 1,
+      .max_len = 64,
+      .offset = offsetof(crm_profile_body_t, phone) },
 };
 
 /* OAuth2PasswordRequestForm's fields */
@@ -111,6 +163,20 @@ const crm_endpoint_t  crm_auth_me = {
     .verifier = &crm_verify_bearer,
     .body = CRM_BODY_NONE,
     .run = crm_auth_me_run
+};
+
+const crm_endpoint_t  crm_auth_bootstrap = {
+    .verifier = &crm_verify_signin,
+    .body = CRM_BODY_JSON_OPTIONAL,
+    .parse = crm_auth_bootstrap_parse,
+    .run = crm_auth_bootstrap_run
+};
+
+const crm_endpoint_t  crm_auth_profile = {
+    .verifier = &crm_verify_bearer,
+    .body = CRM_BODY_JSON,
+    .parse = crm_auth_profile_parse,
+    .run = crm_auth_profile_run
 };
 
 
@@ -508,4 +574,293 @@ crm_auth_me_run(crm_db_t *db, crm_call_t *call, crm_error_t *err)
     (void) db;
 
     return crm_account_reply(call, 200, call->caller, err);
+}
+
+
+/* a decoded string field as a NUL-terminated copy; NULL when absent */
+static const char *
+crm_auth_text(crm_call_t *call, const crm_json_value_t *v)
+{
+    if (!v->present) {
+        return NULL;
+    }
+
+    if (v->null) {
+        return "";
+    }
+
+    return crm_arena_strdup(&call->arena, v->str);
+}
+
+
+static crm_status_e
+crm_auth_bootstrap_parse(crm_call_t *call, crm_error_t *err)
+{
+    crm_status_e           rc;
+    crm_merchant_new_t    *m;
+    crm_bootstrap_body_t   body;
+
+    /* a refused token: its run records the refusal, nothing is read */
+    if (call->refusal != NULL) {
+        return CRM_OK;
+    }
+
+    memset(&body, 0, sizeof(body));
+
+    if (call->json != NULL) {
+        rc = crm_json_decode_table(call->json, crm_bootstrap_fields, &body,
+                                   err);
+        if (rc != CRM_OK) {
+            return rc;
+        }
+    }
+
+    m = crm_arena_alloc(&call->arena, sizeof(crm_merchant_new_t));
+    if (m == NULL) {
+        return crm_error_set(err, CRM_E_INTERNAL, NULL, "out of memory");
+    }
+
+    memset(m, 0, sizeof(crm_merchant_new_t));
+
+    m->issuer = call->claims.iss;
+    m->subject = call->claims.sub;
+
+    /* a name the profile could not hold is the provider's oddity: left out */
+    m->full_name = crm_utf8_length(crm_str_c(call->claims.name))
+                   <= CRM_PROFILE_MAX ? call->claims.name : "";
+    m->display_name = crm_auth_text(call, &body.display_name);
+    m->company = crm_auth_text(call, &body.company);
+
+    if (m->display_name == NULL) {
+        m->display_name = m->full_name;
+    }
+
+    if (m->company == NULL) {
+        m->company = "";
+    }
+
+    /* an address the provider gives that is not one is not kept */
+    if (call->claims.email[0] != '\0') {
+        m->email = crm_arena_alloc(&call->arena, CRM_EMAIL_MAX + 1);
+        if (m->email == NULL) {
+            return crm_error_set(err, CRM_E_INTERNAL, NULL, "out of memory");
+        }
+
+        if (crm_email_normalize(crm_str_c(call->claims.email), "email",
+                                (char *) m->email, err)
+            != CRM_OK)
+        {
+            m->email = NULL;
+            memset(err, 0, sizeof(crm_error_t));
+        }
+    }
+
+    call->input = m;
+
+    return CRM_OK;
+}
+
+
+/*
+ * The merchant's first call creates its account (201); later ones find it
+ * (200).  Accepted and refused tokens both reach the login log, so that
+ * sign-ins read the same as password logins there.
+ */
+static crm_status_e
+crm_auth_bootstrap_run(crm_db_t *db, crm_call_t *call, crm_error_t *err)
+{
+    int                   created;
+    char                  reason[sizeof(err->message)
+                                 + sizeof(err->cause) + 32];
+    crm_status_e          rc;
+    crm_account_t         acct;
+    crm_audit_entry_t     audit;
+    crm_merchant_new_t   *m;
+
+    if (call->refusal != NULL) {
+        snprintf(reason, sizeof(reason), "idp_token_refused: %s (%s)",
+                 call->refusal->message, call->refusal->cause);
+
+        rc = crm_auth_signin_log(db, call, NULL, 0, reason, err);
+        if (rc != CRM_OK) {
+            return rc;
+        }
+
+        *err = *call->refusal;
+
+        return err->code;
+    }
+
+    m = call->input;
+
+    rc = crm_db_begin(db, err);
+    if (rc != CRM_OK) {
+        return rc;
+    }
+
+    rc = crm_store_merchant_bootstrap(db, m, &acct, &created, err);
+    if (rc != CRM_OK) {
+        return rc;
+    }
+
+    if (!acct.is_active) {
+        crm_db_rollback(db);
+
+        rc = crm_auth_signin_log(db, call, acct.id, 0, "inactive_account",
+                                 err);
+        if (rc != CRM_OK) {
+            return rc;
+        }
+
+        return crm_error_set(err, CRM_E_UNAUTHORIZED, NULL,
+                             "account is not active");
+    }
+
+    if (created) {
+        audit.actor_id = acct.id;
+        audit.action = "account.bootstrap";
+        audit.object_type = "account";
+        audit.object_id = acct.id;
+        audit.details = "{}";
+
+        rc = crm_store_audit(db, &audit, err);
+        if (rc != CRM_OK) {
+            return rc;
+        }
+    }
+
+    rc = crm_auth_signin_log(db, call, acct.id, 1, "idp_token", err);
+    if (rc != CRM_OK) {
+        return rc;
+    }
+
+    rc = crm_db_commit(db, err);
+    if (rc != CRM_OK) {
+        return rc;
+    }
+
+    return crm_account_reply(call, created ? 201 : 200, &acct, err);
+}
+
+
+static crm_status_e
+crm_auth_signin_log(crm_db_t *db, crm_call_t *call, const char *account_id,
+    int success, const char *reason, crm_error_t *err)
+{
+    crm_merchant_new_t    *m;
+    crm_login_attempt_t    attempt;
+
+    m = call->input;
+
+    attempt.account_id = account_id;
+    attempt.email = m != NULL ? m->email : NULL;
+    attempt.success = success;
+    attempt.reason = reason;
+    attempt.ip = call->ip;
+    attempt.user_agent = call->user_agent;
+
+    return crm_store_login_log(db, &attempt, err);
+}
+
+
+static crm_status_e
+crm_auth_profile_parse(crm_call_t *call, crm_error_t *err)
+{
+    char                 *phone;
+    crm_status_e          rc;
+    crm_profile_t        *p;
+    crm_profile_body_t    body;
+
+    memset(&body, 0, sizeof(body));
+
+    rc = crm_json_decode_table(call->json, crm_profile_fields, &body, err);
+    if (rc != CRM_OK) {
+        return rc;
+    }
+
+    if (!body.full_name.present && !body.display_name.present
+        && !body.company.present && !body.phone.present)
+    {
+        return crm_error_set(err, CRM_E_INVALID, "body",
+                             "must set at least one of full_name, "
+                             "display_name, company, phone");
+    }
+
+    p = crm_arena_alloc(&call->arena, sizeof(crm_profile_t));
+    if (p == NULL) {
+        return crm_error_set(err, CRM_E_INTERNAL, NULL, "out of memory");
+    }
+
+    p->full_name = crm_auth_text(call, &body.full_name);
+    p->display_name = crm_auth_text(call, &body.display_name);
+    p->company = crm_auth_text(call, &body.company);
+    p->phone = crm_auth_text(call, &body.phone);
+
+    if (p->phone != NULL && p->phone[0] != '\0') {
+        phone = crm_arena_alloc(&call->arena, CRM_PHONE_MAX + 1);
+        if (phone == NULL) {
+            return crm_error_set(err, CRM_E_INTERNAL, NULL, "out of memory");
+        }
+
+        rc = crm_phone_normalize(body.phone.str, "phone", phone, err);
+        if (rc != CRM_OK) {
+            return rc;
+        }
+
+        p->phone = phone;
+    }
+
+    if ((body.full_name.present && p->full_name == NULL)
+        || (body.display_name.present && p->display_name == NULL)
+        || (body.company.present && p->company == NULL))
+    {
+        return crm_error_set(err, CRM_E_INTERNAL, NULL, "out of memory");
+    }
+
+    call->input = p;
+
+    return CRM_OK;
+}
+
+
+static crm_status_e
+crm_auth_profile_run(crm_db_t *db, crm_call_t *call, crm_error_t *err)
+{
+    int                 found;
+    crm_status_e        rc;
+    crm_account_t       acct;
+    crm_audit_entry_t   audit;
+
+    rc = crm_db_begin(db, err);
+    if (rc != CRM_OK) {
+        return rc;
+    }
+
+    rc = crm_store_account_profile(db, call->account_id, call->input, &acct,
+                                   &found, err);
+    if (rc != CRM_OK) {
+        return rc;
+    }
+
+    if (!found) {
+        return crm_error_set(err, CRM_E_NOT_FOUND, NULL, "no such account");
+    }
+
+    audit.actor_id = acct.id;
+    audit.action = "account.profile";
+    audit.object_type = "account";
+    audit.object_id = acct.id;
+    audit.details = "{}";
+
+    rc = crm_store_audit(db, &audit, err);
+    if (rc != CRM_OK) {
+        return rc;
+    }
+
+    rc = crm_db_commit(db, err);
+    if (rc != CRM_OK) {
+        return rc;
+    }
+
+    return crm_account_reply(call, 200, &acct, err);
 }

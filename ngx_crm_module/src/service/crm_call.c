@@ -217,7 +217,23 @@ crm_call_authenticate(crm_call_t *call, int64_t now)
         return CRM_OK;
     }
 
-    return crm_call_record(call, v->verify(call, &call->error));
+    if (v->verify(call, &call->error) == CRM_OK) {
+        return crm_call_record(call, CRM_OK);
+    }
+
+    if (!v->refusal_runs) {
+        return crm_call_record(call, call->error.code);
+    }
+
+    call->refusal = crm_arena_alloc(&call->arena, sizeof(crm_error_t));
+    if (call->refusal == NULL) {
+        return crm_call_fail(call, CRM_E_INTERNAL, "out of memory");
+    }
+
+    *call->refusal = call->error;
+    memset(&call->error, 0, sizeof(crm_error_t));
+
+    return crm_call_record(call, CRM_OK);
 }
 
 
@@ -256,6 +272,15 @@ crm_call_set_body(crm_call_t *call, crm_str_t content_type, crm_str_t body)
     err = &call->error;
 
     /* nginx has bounded the body already (crm_max_body_size) */
+
+    /* a refused credential's body is never parsed, only its refusal run */
+    if (call->refusal != NULL) {
+        return CRM_OK;
+    }
+
+    if (body.len == 0 && call->endpoint->body == CRM_BODY_JSON_OPTIONAL) {
+        return CRM_OK;
+    }
 
     p = crm_arena_strdup(&call->arena, body);
     if (p == NULL) {
@@ -333,10 +358,28 @@ crm_call_load_caller(crm_db_t *db, crm_call_t *call, crm_error_t *err)
         return crm_error_set(err, CRM_E_INTERNAL, NULL, "out of memory");
     }
 
-    rc = crm_store_account_by_id(db, call->claims.sub, call->caller, &found,
-                                 err);
-    if (rc != CRM_OK) {
-        return rc;
+    if (call->idp) {
+        rc = crm_store_account_by_identity(db, call->claims.iss,
+                                           call->claims.sub, call->caller,
+                                           &found, err);
+        if (rc != CRM_OK) {
+            return rc;
+        }
+
+        if (!found) {
+            return crm_error_set(err, CRM_E_NOT_FOUND, NULL,
+                                 "no account for this identity yet: call "
+                                 "POST /auth/bootstrap first");
+        }
+
+        memcpy(call->account_id, call->caller->id, CRM_UUID_LEN + 1);
+
+    } else {
+        rc = crm_store_account_by_id(db, call->account_id, call->caller,
+                                     &found, err);
+        if (rc != CRM_OK) {
+            return rc;
+        }
     }
 
     if (!found || !call->caller->is_active) {
@@ -365,10 +408,14 @@ crm_call_execute(crm_db_t *db, crm_call_t *call)
         return;
     }
 
-    /* a signed callback comes from a sender, not from an account */
+    /*
+     * a signed callback comes from a sender, not from an account; a hot
+     * read checks the caller itself, once an identity provider's user is
+     * known by account id
+     */
     if (call->endpoint->verifier != NULL
         && call->endpoint->verifier->account
-        && !call->endpoint->caller_in_query)
+        && (!call->endpoint->caller_in_query || call->idp))
     {
         rc = crm_call_load_caller(db, call, &call->error);
         if (rc != CRM_OK) {
@@ -587,6 +634,7 @@ void
 crm_call_finish(crm_call_t *call)
 {
     char         *allow, retry[16];
+    const char   *scheme;
     crm_reply_t  *reply;
 
     if (call->rc == CRM_OK) {
@@ -615,10 +663,15 @@ crm_call_finish(crm_call_t *call)
     switch (call->rc) {
 
     case CRM_E_UNAUTHORIZED:
-        crm_call_add_header(call, "WWW-Authenticate",
-                            call->endpoint != NULL
-                            && call->endpoint->verifier != NULL
-                            ? call->endpoint->verifier->scheme : "Bearer");
+        scheme = call->endpoint != NULL && call->endpoint->verifier != NULL
+                 ? call->endpoint->verifier->scheme : "Bearer";
+
+        /* RFC 6750 3.1: a token was there, and it is not good */
+        if (call->invalid_token && strcmp(scheme, "Bearer") == 0) {
+            scheme = "Bearer error=\"invalid_token\"";
+        }
+
+        crm_call_add_header(call, "WWW-Authenticate", scheme);
         break;
 
     case CRM_E_UNAVAILABLE:

@@ -45,6 +45,7 @@
 #define CRM_VERSION       "0.1.0"
 #define CRM_JWT_AUDIENCE  "crm-api"
 #define CRM_JWT_LEEWAY    30
+#define CRM_IDP_LEEWAY    60
 
 
 typedef struct crm_call_s      crm_call_t;
@@ -71,12 +72,16 @@ typedef struct {
     const crm_host_list_t *target_hosts;    /* NULL: any host */
     int64_t                link_limit;      /* links an account may make */
     int64_t                link_period;     /* ... in this many seconds */
+    const crm_jwk_set_t   *idp_keys;        /* NULL: no merchant sign-in */
+    const char            *idp_issuer;      /* what iss must be */
+    const char            *idp_audience;    /* ... and aud: the project */
 } crm_service_conf_t;
 
 
 typedef enum {
     CRM_BODY_NONE = 0,
     CRM_BODY_JSON,
+    CRM_BODY_JSON_OPTIONAL,         /* JSON, or no body at all */
     CRM_BODY_JSON_OR_FORM
 } crm_body_e;
 
@@ -93,6 +98,12 @@ struct crm_verifier_s {
 
     /* names an account, which crm_call_execute() loads (is it active?) */
     unsigned       account:1;
+
+    /*
+     * a refusal is the endpoint's to record (a sign-in's login log): the
+     * call goes on with call->refusal set and its body unparsed
+     */
+    unsigned       refusal_runs:1;
 
     /* the event loop: the request's headers (and body) -> call->claims */
     crm_status_e (*verify)(crm_call_t *call, crm_error_t *err);
@@ -179,6 +190,14 @@ struct crm_call_s {
     const char                *ip;
     const char                *user_agent;
     crm_jwt_claims_t           claims;      /* the verifier's */
+    /* claims.iss and claims.sub name an identity provider's user, whose
+       account crm_call_execute() finds */
+    unsigned                   idp:1;
+    /* a token was presented and refused: 401 says error="invalid_token" */
+    unsigned                   invalid_token:1;
+    crm_error_t               *refusal;     /* see refusal_runs */
+    /* the caller's account id: from the token, or found by identity */
+    char                       account_id[CRM_UUID_LEN + 1];
     crm_account_t             *caller;      /* loaded by crm_call_execute */
     void                      *input;       /* endpoint->parse's output */
     /* what the run changed, or may have: dropping a cache entry that did

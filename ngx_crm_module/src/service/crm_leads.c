@@ -779,7 +779,7 @@ crm_leads_get_run(crm_db_t *db, crm_call_t *call, crm_error_t *err)
 
     t = call->input;
 
-    rc = crm_store_lead_get_as(db, call->claims.sub, t->id, &rows, &active,
+    rc = crm_store_lead_get_as(db, call->account_id, t->id, &rows, &active,
                                err);
     if (rc != CRM_OK) {
         return rc;

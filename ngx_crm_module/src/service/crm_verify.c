@@ -4,6 +4,7 @@
  * token is loaded (and checked active) on the pool, by crm_call_execute().
  */
 
+#include <string.h>
 #include <strings.h>
 
 #include "crm_sig.h"
@@ -12,6 +13,12 @@
 
 
 static crm_status_e crm_verify_bearer_token(crm_call_t *call,
+    crm_error_t *err);
+static crm_status_e crm_verify_signin_token(crm_call_t *call,
+    crm_error_t *err);
+static crm_status_e crm_verify_bearer_value(crm_call_t *call,
+    crm_str_t *token, crm_error_t *err);
+static crm_status_e crm_verify_idp_token(crm_call_t *call, crm_str_t token,
     crm_error_t *err);
 static crm_status_e crm_verify_callback_signature(crm_call_t *call,
     crm_error_t *err);
@@ -23,6 +30,12 @@ const crm_verifier_t  crm_verify_bearer = {
     .verify = crm_verify_bearer_token
 };
 
+const crm_verifier_t  crm_verify_signin = {
+    .scheme = "Bearer",
+    .refusal_runs = 1,
+    .verify = crm_verify_signin_token
+};
+
 const crm_verifier_t  crm_verify_callback = {
     .scheme = "CRM-Signature",
     .body = 1,
@@ -30,12 +43,12 @@ const crm_verifier_t  crm_verify_callback = {
 };
 
 
+/* the token of "Authorization: Bearer <token>" */
 static crm_status_e
-crm_verify_bearer_token(crm_call_t *call, crm_error_t *err)
+crm_verify_bearer_value(crm_call_t *call, crm_str_t *token,
+    crm_error_t *err)
 {
-    crm_str_t          header;
-    crm_status_e       rc;
-    crm_jwt_verify_t   v;
+    crm_str_t  header;
 
     header = crm_call_header(call, "Authorization");
 
@@ -52,6 +65,39 @@ crm_verify_bearer_token(crm_call_t *call, crm_error_t *err)
         header.len--;
     }
 
+    *token = header;
+    call->invalid_token = 1;
+
+    return CRM_OK;
+}
+
+
+/*
+ * The token's alg picks the key source, and the source's verify function
+ * takes only its own alg: an HS256 token cannot reach the provider's keys,
+ * and one signed with a provider's public key as an HMAC secret meets our
+ * secret instead
+ */
+static crm_status_e
+crm_verify_bearer_token(crm_call_t *call, crm_error_t *err)
+{
+    char               alg[8];
+    crm_str_t          token;
+    crm_status_e       rc;
+    crm_jwt_verify_t   v;
+
+    rc = crm_verify_bearer_value(call, &token, err);
+    if (rc != CRM_OK) {
+        return rc;
+    }
+
+    crm_jwt_header_alg(token.data, token.len, alg, sizeof(alg));
+
+    if (call->conf->idp_keys != NULL && strcmp(alg, "RS256") == 0) {
+        return crm_verify_idp_token(call, token, err);
+    }
+
+    memset(&v, 0, sizeof(v));
     v.key = call->conf->jwt_key;
     v.key_len = call->conf->jwt_key_len;
     v.issuer = call->conf->jwt_issuer;
@@ -59,8 +105,7 @@ crm_verify_bearer_token(crm_call_t *call, crm_error_t *err)
     v.now = call->now;
     v.leeway = CRM_JWT_LEEWAY;
 
-    rc = crm_jwt_verify_hs256(header.data, header.len, &v, &call->claims,
-                              err);
+    rc = crm_jwt_verify_hs256(token.data, token.len, &v, &call->claims, err);
     if (rc != CRM_OK) {
         return rc;
     }
@@ -70,7 +115,60 @@ crm_verify_bearer_token(crm_call_t *call, crm_error_t *err)
         return crm_error_set(err, CRM_E_UNAUTHORIZED, NULL, "invalid token");
     }
 
+    memcpy(call->account_id, call->claims.sub, CRM_UUID_LEN + 1);
+    call->invalid_token = 0;
+
     return CRM_OK;
+}
+
+
+static crm_status_e
+crm_verify_idp_token(crm_call_t *call, crm_str_t token, crm_error_t *err)
+{
+    crm_status_e       rc;
+    crm_jwt_verify_t   v;
+
+    if (call->conf->idp_keys == NULL) {
+        return crm_error_set(err, CRM_E_UNAUTHORIZED, NULL,
+                             "identity provider sign-in is not configured");
+    }
+
+    memset(&v, 0, sizeof(v));
+    v.keys = call->conf->idp_keys;
+    v.issuer = call->conf->idp_issuer;
+    v.audience = call->conf->idp_audience;
+    v.now = call->now;
+    v.leeway = CRM_IDP_LEEWAY;
+    v.identity = 1;
+
+    rc = crm_jwt_verify_rs256(token.data, token.len, &v, &call->claims, err);
+    if (rc != CRM_OK) {
+        return rc;
+    }
+
+    call->idp = 1;
+    call->invalid_token = 0;
+
+    return CRM_OK;
+}
+
+
+/*
+ * A sign-in takes an identity provider's token only, and records a
+ * refused one in the login log itself (crm_verifier_t.refusal_runs)
+ */
+static crm_status_e
+crm_verify_signin_token(crm_call_t *call, crm_error_t *err)
+{
+    crm_str_t     token;
+    crm_status_e  rc;
+
+    rc = crm_verify_bearer_value(call, &token, err);
+    if (rc == CRM_OK) {
+        rc = crm_verify_idp_token(call, token, err);
+    }
+
+    return rc;
 }
 
 

@@ -3,13 +3,18 @@
  * endpoint names the one it takes (crm_endpoint_t.verifier).
  *
  *   crm_verify_bearer     "Authorization: Bearer <token>": the gateway's
- *                         HS256 tokens, naming an account
+ *                         HS256 tokens, naming an account, or an
+ *                         identity provider's RS256 ID tokens, naming a
+ *                         merchant by (iss, sub)
+ *   crm_verify_signin     an identity provider's ID token only, for the
+ *                         merchant's first call, which creates the
+ *                         account; refusals reach the endpoint's run
  *   crm_verify_callback   "X-CRM-Signature: t=..,v1=..": an HMAC-SHA256
  *                         of the raw body by the configured sender
  *
- * A new kind of credential (an identity provider's tokens, a webhook
- * sender's signature) is a new verifier here, or a new token kind inside
- * crm_verify_bearer; endpoints and the glue do not change.
+ * A new kind of credential (a webhook sender's signature) is a new
+ * verifier here, or a new token kind inside crm_verify_bearer; endpoints
+ * and the glue do not change.
  */
 
 #ifndef CRM_VERIFY_H
@@ -19,6 +24,7 @@
 
 
 extern const crm_verifier_t  crm_verify_bearer;
+extern const crm_verifier_t  crm_verify_signin;
 extern const crm_verifier_t  crm_verify_callback;
 
 #endif /* CRM_VERIFY_H */

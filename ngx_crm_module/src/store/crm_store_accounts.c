@@ -12,9 +12,12 @@
 
 /* the columns crm_store_account_row() reads, in order */
 #define CRM_ACCOUNT_COLUMNS                                                   \
-    "id, email, full_name, role, is_active, "                                 \
+    "id, coalesce(email, ''), full_name, role, is_active, "                   \
     CRM_SQL_RFC3339("created_at") ", "                                        \
-    CRM_SQL_EPOCH_US("created_at") ", coalesce(password_hash, '')"
+    CRM_SQL_EPOCH_US("created_at") ", coalesce(password_hash, ''), "          \
+    "display_name, company, phone, coalesce(idp_issuer, ''), "                \
+    "coalesce(idp_subject, '')"
+#define CRM_ACCOUNT_NCOLUMNS  13
 
 
 static void crm_store_copy(char *dst, size_t size, const char *src);
@@ -34,7 +37,8 @@ static const crm_stmt_t  crm_account_insert = {
 
 static const crm_stmt_t  crm_account_by_email = {
     "account_by_email",
-    "SELECT " CRM_ACCOUNT_COLUMNS " FROM crm.accounts WHERE email = $1",
+    "SELECT " CRM_ACCOUNT_COLUMNS " FROM crm.accounts"
+    " WHERE email = $1 AND idp_issuer IS NULL",
     1
 };
 
@@ -42,6 +46,47 @@ static const crm_stmt_t  crm_account_by_id = {
     "account_by_id",
     "SELECT " CRM_ACCOUNT_COLUMNS " FROM crm.accounts WHERE id = $1",
     1
+};
+
+static const crm_stmt_t  crm_account_by_identity = {
+    "account_by_identity",
+    "SELECT " CRM_ACCOUNT_COLUMNS " FROM crm.accounts"
+    " WHERE idp_issuer = $1 AND idp_subject = $2",
+    2
+};
+
+/*
+ * Concurrent first calls for one identity meet in the unique index: one
+ * inserts, the others wait for it and insert nothing, then read its row
+ */
+static const crm_stmt_t  crm_merchant_insert = {
+    "merchant_insert",
+    "INSERT INTO crm.accounts (idp_issuer, idp_subject, email, full_name,"
+    " role, display_name, company)"
+    " VALUES ($1, $2, $3, $4, 'merchant', $5, $6)"
+    " ON CONFLICT (idp_issuer, idp_subject) WHERE idp_issuer IS NOT NULL"
+    " DO NOTHING RETURNING " CRM_ACCOUNT_COLUMNS,
+    6
+};
+
+/* the provider is the authority on the person's email */
+static const crm_stmt_t  crm_merchant_refresh = {
+    "merchant_refresh",
+    "UPDATE crm.accounts SET email = $3, updated_at = now()"
+    " WHERE idp_issuer = $1 AND idp_subject = $2"
+    "   AND email IS DISTINCT FROM $3"
+    " RETURNING " CRM_ACCOUNT_COLUMNS,
+    3
+};
+
+static const crm_stmt_t  crm_account_profile = {
+    "account_profile",
+    "UPDATE crm.accounts SET full_name = coalesce($2, full_name),"
+    " display_name = coalesce($3, display_name),"
+    " company = coalesce($4, company), phone = coalesce($5, phone),"
+    " updated_at = now()"
+    " WHERE id = $1 RETURNING " CRM_ACCOUNT_COLUMNS,
+    5
 };
 
 static const crm_stmt_t  crm_account_set_password = {
@@ -63,7 +108,7 @@ static const crm_stmt_t  crm_account_make_admin = {
     "account_make_admin",
     "INSERT INTO crm.accounts (email, role, password_hash)"
     " VALUES ($1, 'admin', $2)"
-    " ON CONFLICT (email) DO UPDATE"
+    " ON CONFLICT (email) WHERE idp_issuer IS NULL DO UPDATE"
     " SET role = 'admin', is_active = true, updated_at = now()"
     " RETURNING " CRM_ACCOUNT_COLUMNS ", (xmax = 0)",
     2
@@ -163,6 +208,15 @@ crm_store_account_row(const PGresult *res, int row, crm_account_t *out)
     out->created_us = strtoll(PQgetvalue(res, row, 6), NULL, 10);
     crm_store_copy(out->password_hash, sizeof(out->password_hash),
                    PQgetvalue(res, row, 7));
+    crm_store_copy(out->display_name, sizeof(out->display_name),
+                   PQgetvalue(res, row, 8));
+    crm_store_copy(out->company, sizeof(out->company),
+                   PQgetvalue(res, row, 9));
+    crm_store_copy(out->phone, sizeof(out->phone), PQgetvalue(res, row, 10));
+    crm_store_copy(out->idp_issuer, sizeof(out->idp_issuer),
+                   PQgetvalue(res, row, 11));
+    crm_store_copy(out->idp_subject, sizeof(out->idp_subject),
+                   PQgetvalue(res, row, 12));
 }
 
 
@@ -236,6 +290,75 @@ crm_store_account_by_id(crm_db_t *db, const char *id, crm_account_t *out,
 
 
 crm_status_e
+crm_store_account_by_identity(crm_db_t *db, const char *issuer,
+    const char *subject, crm_account_t *out, int *found, crm_error_t *err)
+{
+    const char  *params[2];
+
+    params[0] = issuer;
+    params[1] = subject;
+
+    return crm_store_account_one(db, &crm_account_by_identity, params, out,
+                                 found, err);
+}
+
+
+crm_status_e
+crm_store_merchant_bootstrap(crm_db_t *db, const crm_merchant_new_t *m,
+    crm_account_t *out, int *created, crm_error_t *err)
+{
+    int            found;
+    crm_status_e   rc;
+    const char    *params[6];
+
+    params[0] = m->issuer;
+    params[1] = m->subject;
+    params[2] = m->email;
+    params[3] = m->full_name;
+    params[4] = m->display_name;
+    params[5] = m->company;
+
+    rc = crm_store_account_one(db, &crm_merchant_insert, params, out,
+                               created, err);
+    if (rc != CRM_OK || *created) {
+        return rc;
+    }
+
+    rc = crm_store_account_one(db, &crm_merchant_refresh, params, out,
+                               &found, err);
+    if (rc != CRM_OK || found) {
+        return rc;
+    }
+
+    rc = crm_store_account_by_identity(db, m->issuer, m->subject, out,
+                                       &found, err);
+    if (rc == CRM_OK && !found) {
+        crm_error_set(err, CRM_E_INTERNAL, NULL, "internal error");
+        return crm_error_cause(err, "merchant vanished during bootstrap");
+    }
+
+    return rc;
+}
+
+
+crm_status_e
+crm_store_account_profile(crm_db_t *db, const char *id,
+    const crm_profile_t *p, crm_account_t *out, int *found, crm_error_t *err)
+{
+    const char  *params[5];
+
+    params[0] = id;
+    params[1] = p->full_name;
+    params[2] = p->display_name;
+    params[3] = p->company;
+    params[4] = p->phone;
+
+    return crm_store_account_one(db, &crm_account_profile, params, out,
+                                 found, err);
+}
+
+
+crm_status_e
 crm_store_account_set_password(crm_db_t *db, const char *id,
     const char *password_hash, crm_error_t *err)
 {
@@ -286,7 +409,7 @@ crm_store_account_make_admin(crm_db_t *db, const char *email,
     }
 
     crm_store_account_row(res, 0, out);
-    *created = PQgetvalue(res, 0, 8)[0] == 't';
+    *created = PQgetvalue(res, 0, CRM_ACCOUNT_NCOLUMNS)[0] == 't';
     PQclear(res);
 
     return CRM_OK;

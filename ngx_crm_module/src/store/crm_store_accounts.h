@@ -8,12 +8,16 @@
 #include <stdint.h>
 
 #include "crm_db.h"
+#include "crm_normalize.h"
 #include "crm_page.h"
 #include "crm_password.h"
 #include "crm_validate.h"
 
 
 #define CRM_FULL_NAME_MAX  200      /* characters */
+#define CRM_PROFILE_MAX    200      /* display_name, company: characters */
+#define CRM_ISSUER_MAX     254
+#define CRM_SUBJECT_MAX    128
 
 
 typedef enum {
@@ -33,7 +37,32 @@ typedef struct {
     char        created_at[32];             /* RFC 3339, UTC */
     int64_t     created_us;                 /* for cursors */
     char        password_hash[CRM_PASSWORD_HASH_SIZE];
+    char        display_name[CRM_PROFILE_MAX * 4 + 1];
+    char        company[CRM_PROFILE_MAX * 4 + 1];
+    char        phone[CRM_PHONE_MAX + 1];
+    char        idp_issuer[CRM_ISSUER_MAX + 1];    /* "": not a merchant's */
+    char        idp_subject[CRM_SUBJECT_MAX + 1];
 } crm_account_t;
+
+
+/* a merchant as its first ID token describes it */
+typedef struct {
+    const char  *issuer;
+    const char  *subject;
+    const char  *email;                     /* NULL: none given */
+    const char  *full_name;
+    const char  *display_name;
+    const char  *company;
+} crm_merchant_new_t;
+
+
+/* the profile fields a PATCH sets; NULL leaves one as it is */
+typedef struct {
+    const char  *full_name;
+    const char  *display_name;
+    const char  *company;
+    const char  *phone;
+} crm_profile_t;
 
 
 typedef struct {
@@ -59,6 +88,22 @@ crm_status_e crm_store_account_by_email(crm_db_t *db, const char *email,
     crm_account_t *out, int *found, crm_error_t *err);
 crm_status_e crm_store_account_by_id(crm_db_t *db, const char *id,
     crm_account_t *out, int *found, crm_error_t *err);
+
+/* the merchant signed in with (issuer, subject) */
+crm_status_e crm_store_account_by_identity(crm_db_t *db, const char *issuer,
+    const char *subject, crm_account_t *out, int *found, crm_error_t *err);
+
+/*
+ * The merchant of (issuer, subject): created, or the existing one with its
+ * email brought up to date.  *created tells which.  Safe under any number
+ * of concurrent calls for the same identity.
+ */
+crm_status_e crm_store_merchant_bootstrap(crm_db_t *db,
+    const crm_merchant_new_t *m, crm_account_t *out, int *created,
+    crm_error_t *err);
+
+crm_status_e crm_store_account_profile(crm_db_t *db, const char *id,
+    const crm_profile_t *p, crm_account_t *out, int *found, crm_error_t *err);
 
 crm_status_e crm_store_account_set_password(crm_db_t *db, const char *id,
     const char *password_hash, crm_error_t *err);
