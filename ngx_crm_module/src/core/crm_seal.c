@@ -11,13 +11,13 @@
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
 
+#include "crm_hex.h"
 #include "crm_seal.h"
 
 
 #define CRM_SEAL_ID_LABEL  "crm-gateway sealed record key id"
 
 
-static int crm_seal_hex(char c);
 static int crm_aes256gcm(int enc, const unsigned char *key,
     const unsigned char *iv, const unsigned char *aad, size_t aad_len,
     const unsigned char *in, size_t len, unsigned char *out,
@@ -28,34 +28,21 @@ crm_status_e
 crm_seal_key_parse(const char *text, size_t len, crm_seal_key_t *key,
     crm_error_t *err)
 {
-    int            hi, lo;
-    size_t         i;
     unsigned int   md_len;
     unsigned char  md[EVP_MAX_MD_SIZE];
-    static const char  hex[] = "0123456789abcdef";
 
     if (len > 0 && text[len - 1] == '\n') {
         len--;
     }
 
-    if (len != CRM_SEAL_KEY_LEN * 2) {
+    if (crm_hex_decode((crm_str_t) { text, len }, key->key,
+                       CRM_SEAL_KEY_LEN)
+        != 0)
+    {
+        OPENSSL_cleanse(key->key, sizeof(key->key));
         return crm_error_set(err, CRM_E_INVALID, NULL,
                              "a key is 64 hexadecimal digits (\"openssl "
                              "rand -hex 32\")");
-    }
-
-    for (i = 0; i < CRM_SEAL_KEY_LEN; i++) {
-        hi = crm_seal_hex(text[2 * i]);
-        lo = crm_seal_hex(text[2 * i + 1]);
-
-        if (hi < 0 || lo < 0) {
-            OPENSSL_cleanse(key->key, sizeof(key->key));
-            return crm_error_set(err, CRM_E_INVALID, NULL,
-                                 "a key is 64 hexadecimal digits "
-                                 "(\"openssl rand -hex 32\")");
-        }
-
-        key->key[i] = (unsigned char) (hi << 4 | lo);
     }
 
     if (HMAC(EVP_sha256(), key->key, CRM_SEAL_KEY_LEN,
@@ -66,33 +53,9 @@ crm_seal_key_parse(const char *text, size_t len, crm_seal_key_t *key,
         return crm_error_set(err, CRM_E_INTERNAL, NULL, "HMAC() failed");
     }
 
-    for (i = 0; i < CRM_SEAL_KEY_ID_LEN / 2; i++) {
-        key->id[2 * i] = hex[md[i] >> 4];
-        key->id[2 * i + 1] = hex[md[i] & 0xf];
-    }
-
-    key->id[CRM_SEAL_KEY_ID_LEN] = '\0';
+    crm_hex_encode(md, CRM_SEAL_KEY_ID_LEN / 2, key->id);
 
     return CRM_OK;
-}
-
-
-static int
-crm_seal_hex(char c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-
-    return -1;
 }
 
 

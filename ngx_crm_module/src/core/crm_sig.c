@@ -13,6 +13,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include "crm_hex.h"
 #include "crm_sig.h"
 
 
@@ -23,8 +24,6 @@
 
 static int crm_sig_mac(const unsigned char *key, size_t key_len,
     crm_str_t t, crm_str_t body, unsigned char *md);
-static int crm_sig_unhex(crm_str_t hex, unsigned char *out);
-static int crm_sig_nibble(char c);
 
 
 crm_status_e
@@ -70,7 +69,7 @@ crm_sig_verify(const unsigned char *key, size_t key_len, crm_str_t header,
             nt++;
 
         } else if (crm_str_eq(name, "v1")) {
-            if (nv == CRM_SIG_V1_MAX || crm_sig_unhex(value, v1[nv]) != 0) {
+            if (nv == CRM_SIG_V1_MAX || crm_hex_decode(value, v1[nv], CRM_SIG_MD_LEN) != 0) {
                 goto malformed;
             }
 
@@ -141,11 +140,8 @@ crm_sig_sign(const unsigned char *key, size_t key_len, int64_t t,
     crm_str_t body, char *out)
 {
     int             n;
-    size_t          i;
     char            ts[24];
     unsigned char   md[CRM_SIG_MD_LEN];
-
-    static const char  hex[] = "0123456789abcdef";
 
     n = snprintf(ts, sizeof(ts), "%lld", (long long) t);
     if (n <= 0 || (size_t) n >= sizeof(ts)) {
@@ -158,12 +154,7 @@ crm_sig_sign(const unsigned char *key, size_t key_len, int64_t t,
         return -1;
     }
 
-    for (i = 0; i < CRM_SIG_MD_LEN; i++) {
-        out[2 * i] = hex[md[i] >> 4];
-        out[2 * i + 1] = hex[md[i] & 0x0f];
-    }
-
-    out[CRM_SIG_HEX_LEN] = '\0';
+    crm_hex_encode(md, CRM_SIG_MD_LEN, out);
 
     return 0;
 }
@@ -206,48 +197,4 @@ crm_sig_mac(const unsigned char *key, size_t key_len, crm_str_t t,
     EVP_MAC_CTX_free(ctx);
 
     return rc ? 0 : -1;
-}
-
-
-static int
-crm_sig_unhex(crm_str_t hex, unsigned char *out)
-{
-    size_t  i;
-    int     hi, lo;
-
-    if (hex.len != CRM_SIG_HEX_LEN) {
-        return -1;
-    }
-
-    for (i = 0; i < CRM_SIG_MD_LEN; i++) {
-        hi = crm_sig_nibble(hex.data[2 * i]);
-        lo = crm_sig_nibble(hex.data[2 * i + 1]);
-
-        if (hi < 0 || lo < 0) {
-            return -1;
-        }
-
-        out[i] = (unsigned char) (hi << 4 | lo);
-    }
-
-    return 0;
-}
-
-
-static int
-crm_sig_nibble(char c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-
-    return -1;
 }
