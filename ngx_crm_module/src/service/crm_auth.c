@@ -92,6 +92,9 @@ static crm_status_e crm_auth_profile_run(crm_db_t *db, crm_call_t *call,
     crm_error_t *err);
 static const char *crm_auth_text(crm_call_t *call,
     const crm_json_value_t *v);
+static crm_status_e crm_auth_account_changed(crm_db_t *db, crm_call_t *call,
+    const crm_account_t *acct, const char *action, unsigned status,
+    crm_error_t *err);
 
 
 static const crm_json_field_t  crm_register_fields[] = {
@@ -236,7 +239,6 @@ crm_auth_register_run(crm_db_t *db, crm_call_t *call, crm_error_t *err)
     char                hash[CRM_PASSWORD_HASH_SIZE];
     crm_status_e        rc;
     crm_account_t       acct;
-    crm_audit_entry_t   audit;
     crm_register_in_t  *in;
 
     in = call->input;
@@ -263,23 +265,8 @@ crm_auth_register_run(crm_db_t *db, crm_call_t *call, crm_error_t *err)
         return rc;
     }
 
-    audit.actor_id = acct.id;
-    audit.action = "account.register";
-    audit.object_type = "account";
-    audit.object_id = acct.id;
-    audit.details = "{}";
-
-    rc = crm_store_audit(db, &audit, err);
-    if (rc != CRM_OK) {
-        return rc;
-    }
-
-    rc = crm_db_commit(db, err);
-    if (rc != CRM_OK) {
-        return rc;
-    }
-
-    return crm_account_reply(call, 201, &acct, err);
+    return crm_auth_account_changed(db, call, &acct, "account.register", 201,
+                                    err);
 }
 
 
@@ -674,7 +661,6 @@ crm_auth_bootstrap_run(crm_db_t *db, crm_call_t *call, crm_error_t *err)
                                  + sizeof(err->cause) + 32];
     crm_status_e          rc;
     crm_account_t         acct;
-    crm_audit_entry_t     audit;
     crm_merchant_new_t   *m;
 
     if (call->refusal != NULL) {
@@ -716,30 +702,14 @@ crm_auth_bootstrap_run(crm_db_t *db, crm_call_t *call, crm_error_t *err)
                              "account is not active");
     }
 
-    if (created) {
-        audit.actor_id = acct.id;
-        audit.action = "account.bootstrap";
-        audit.object_type = "account";
-        audit.object_id = acct.id;
-        audit.details = "{}";
-
-        rc = crm_store_audit(db, &audit, err);
-        if (rc != CRM_OK) {
-            return rc;
-        }
-    }
-
     rc = crm_auth_signin_log(db, call, acct.id, 1, "idp_token", err);
     if (rc != CRM_OK) {
         return rc;
     }
 
-    rc = crm_db_commit(db, err);
-    if (rc != CRM_OK) {
-        return rc;
-    }
-
-    return crm_account_reply(call, created ? 201 : 200, &acct, err);
+    return crm_auth_account_changed(db, call, &acct,
+                                    created ? "account.bootstrap" : NULL,
+                                    created ? 201 : 200, err);
 }
 
 
@@ -829,7 +799,6 @@ crm_auth_profile_run(crm_db_t *db, crm_call_t *call, crm_error_t *err)
     int                 found;
     crm_status_e        rc;
     crm_account_t       acct;
-    crm_audit_entry_t   audit;
 
     rc = crm_db_begin(db, err);
     if (rc != CRM_OK) {
@@ -846,15 +815,34 @@ crm_auth_profile_run(crm_db_t *db, crm_call_t *call, crm_error_t *err)
         return crm_error_set(err, CRM_E_NOT_FOUND, NULL, "no such account");
     }
 
-    audit.actor_id = acct.id;
-    audit.action = "account.profile";
-    audit.object_type = "account";
-    audit.object_id = acct.id;
-    audit.details = "{}";
+    return crm_auth_account_changed(db, call, &acct, "account.profile", 200,
+                                    err);
+}
 
-    rc = crm_store_audit(db, &audit, err);
-    if (rc != CRM_OK) {
-        return rc;
+
+/*
+ * The end of a change to the caller's own account: its audit row (none
+ * when action is NULL), the commit, and the account as the reply
+ */
+static crm_status_e
+crm_auth_account_changed(crm_db_t *db, crm_call_t *call,
+    const crm_account_t *acct, const char *action, unsigned status,
+    crm_error_t *err)
+{
+    crm_status_e        rc;
+    crm_audit_entry_t   audit;
+
+    if (action != NULL) {
+        audit.actor_id = acct->id;
+        audit.action = action;
+        audit.object_type = "account";
+        audit.object_id = acct->id;
+        audit.details = "{}";
+
+        rc = crm_store_audit(db, &audit, err);
+        if (rc != CRM_OK) {
+            return rc;
+        }
     }
 
     rc = crm_db_commit(db, err);
@@ -862,5 +850,5 @@ crm_auth_profile_run(crm_db_t *db, crm_call_t *call, crm_error_t *err)
         return rc;
     }
 
-    return crm_account_reply(call, 200, &acct, err);
+    return crm_account_reply(call, status, acct, err);
 }
