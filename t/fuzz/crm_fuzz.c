@@ -14,6 +14,7 @@
 #include "crm_form.h"
 #include "crm_ids.h"
 #include "crm_json.h"
+#include "crm_jwk.h"
 #include "crm_jwt.h"
 #include "crm_page.h"
 #include "crm_router.h"
@@ -40,6 +41,7 @@ static void crm_fuzz_route(crm_str_t in);
 static void crm_fuzz_url(crm_str_t in);
 static void crm_fuzz_ids(crm_str_t in);
 static void crm_fuzz_sig(crm_str_t in);
+static void crm_fuzz_jwk(crm_str_t in);
 
 
 static const crm_json_field_t  crm_fuzz_fields[] = {
@@ -80,7 +82,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     in.data = (const char *) data + 1;
     in.len = size - 1;
 
-    switch (data[0] % 9) {
+    switch (data[0] % 10) {
 
     case 0:
         crm_fuzz_json(in);
@@ -112,6 +114,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     case 7:
         crm_fuzz_sig(in);
+        break;
+
+    case 9:
+        crm_fuzz_jwk(in);
         break;
 
     default:
@@ -147,12 +153,31 @@ crm_fuzz_jwt(crm_str_t in)
 {
     crm_error_t        err;
     crm_jwt_claims_t   claims;
+    char               alg[8];
     crm_jwt_verify_t   v = {
-        crm_fuzz_key, sizeof(crm_fuzz_key) - 1, "crm-gateway", "crm-api",
-        1795236119, 30
+        .key = crm_fuzz_key, .key_len = sizeof(crm_fuzz_key) - 1,
+        .issuer = "crm-gateway", .audience = "crm-api",
+        .now = 1795236119, .leeway = 30
     };
 
     (void) crm_jwt_verify_hs256(in.data, in.len, &v, &claims, &err);
+
+    /* an ID token's path: the header, its kid, no key to find */
+    crm_jwt_header_alg(in.data, in.len, alg, sizeof(alg));
+    v.identity = 1;
+    (void) crm_jwt_verify_rs256(in.data, in.len, &v, &claims, &err);
+}
+
+
+static void
+crm_fuzz_jwk(crm_str_t in)
+{
+    crm_error_t     err;
+    crm_jwk_set_t  *set;
+
+    if (crm_jwk_set_parse(in.data, in.len, &set, &err) == CRM_OK) {
+        crm_jwk_set_free(set);
+    }
 }
 
 
