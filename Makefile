@@ -10,8 +10,8 @@ CFLAGS   ?= -O2 -g
 CFLAGS   += -std=gnu11 -fPIC -Wall -Wextra -Werror -Wshadow \
             -Wstrict-prototypes -Wmissing-prototypes -D_GNU_SOURCE \
             -I$(SRC)/core -I$(SRC)/store -I$(SRC)/service \
-            -I$(shell pg_config --includedir)
-LIBS     := -lpq -lyajl -lcurl -largon2 -lcrypt -lcrypto -lpthread
+            -I$(shell pg_config --includedir) -I/usr/include/libxml2
+LIBS     := -lpq -lyajl -lcurl -lxml2 -largon2 -lcrypt -lcrypto -lpthread
 
 LIB_SRCS := $(wildcard $(SRC)/core/*.c $(SRC)/store/*.c $(SRC)/service/*.c)
 LIB_OBJS := $(LIB_SRCS:$(SRC)/%.c=$(B)/obj/%.o)

@@ -31,7 +31,7 @@ MODULE=$BUILD/modules/ngx_http_crm_module.so
 
 PACKAGES=(
     build-essential pkg-config nginx nginx-dev libpcre2-dev zlib1g-dev
-    libssl-dev libpq-dev libyajl-dev libcurl4-openssl-dev libargon2-dev
+    libssl-dev libpq-dev libyajl-dev libcurl4-openssl-dev libxml2-dev libargon2-dev
     libcrypt-dev check postgresql-15 postgresql-client-15 perl wrk
     valgrind openssl curl clang libclang-rt-14-dev
 )
@@ -226,7 +226,7 @@ ensure_secret() {
     local f
     mkdir -p "$VAR/secrets"
     chmod 700 "$VAR/secrets"
-    for f in jwt callback link; do
+    for f in jwt callback link credentials; do
         f="$VAR/secrets/$f.secret"
         [ -s "$f" ] || (umask 077; openssl rand -hex 32 > "$f")
     done
@@ -279,7 +279,7 @@ cmd_idp_token() {
 # The directives ./build.sh run takes from the environment, written anew at
 # every run into var/conf/, which conf/nginx.conf includes.
 write_env_conf() {
-    local hosts keys
+    local hosts keys allow
     mkdir -p "$VAR/conf"
     if [ -n "${CRM_IDP_KEYS_FILE:-}" ]; then
         keys=$(realpath "$CRM_IDP_KEYS_FILE")
@@ -293,6 +293,9 @@ write_env_conf() {
         [ -z "$hosts" ] || echo "crm_redirect_allow_hosts $hosts;"
         echo "crm_idp_project_id $IDP_PROJECT;"
         echo "crm_idp_keys_file \"$keys\";"
+        echo "crm_klaviyo_url ${CRM_KLAVIYO_URL:-https://a.klaviyo.com};"
+        allow=$(printf '%s' "${CRM_OUTBOUND_ALLOW:-}" | tr ',' ' ' | xargs)
+        [ -z "$allow" ] || echo "crm_outbound_allow $allow;"
     } > "$VAR/conf/env.conf"
 }
 

@@ -47,6 +47,7 @@ my $CALLBACK_B = random_hex();
 my $JWT_B_FILE = put("$d/jwt-b.secret", "$JWT_B\n");
 my $CALLBACK_B_FILE = put("$d/callback-b.secret", "$CALLBACK_B\n");
 my $SHORT_FILE = put("$d/short.secret", "0123456789abcdef\n");
+my $SEAL_B_FILE = put("$d/seal-b.key", random_hex() . "\n");
 
 # two edited copies of the pipeline, told apart by the first substage's
 # description
@@ -428,6 +429,36 @@ my @CASES = (
         },
         seen_http => "issuer $IDP_ISS_HTTP", seen_other => 'issuer https://issuer-other.example',
         invalid => '"https://x.example/ y"', refusal => qr/"crm_idp_issuer" must be shorter/,
+    },
+    {
+        name => 'crm_credentials_key_file', kind => 'accepted',
+        why => 'which key sealed a CRM connection shows only in the database (t/410)',
+        other => $SEAL_B_FILE, invalid => $SHORT_FILE,
+        refusal => qr/invalid "crm_credentials_key_file" file "\Q$SHORT_FILE\E": a key is 64 hexadecimal digits/,
+    },
+    {
+        name => 'crm_outbound_allow', kind => 'accepted',
+        why => 'needs a provider stand-in; t/410 observes it',
+        other => '192.168.0.0/16 ::1', invalid => '10.0.0.1/8',
+        refusal => qr{invalid range "10\.0\.0\.1/8" of "crm_outbound_allow": host bits set},
+    },
+    {
+        name => 'crm_outbound_connect_timeout', kind => 'accepted',
+        why => 'needs a provider that does not answer; t/410 observes the total timeout',
+        other => '2s', invalid => '50ms',
+        refusal => qr/"crm_outbound_connect_timeout" must be between 100ms and 60s/,
+    },
+    {
+        name => 'crm_outbound_timeout', kind => 'accepted',
+        why => 'needs a slow provider stand-in; t/410 observes it',
+        other => '30s', invalid => '10m',
+        refusal => qr/"crm_outbound_timeout" must be at least "crm_outbound_connect_timeout" and at most 5m/,
+    },
+    {
+        name => 'crm_klaviyo_url', kind => 'accepted',
+        why => 'needs a provider stand-in; t/410 observes it',
+        other => 'https://klaviyo.example', invalid => 'https://k.example/?x=1',
+        refusal => qr/invalid "crm_klaviyo_url" "https:\/\/k\.example\/\?x=1"/,
     },
     { name => 'crm_api', kind => 'handler' },
     { name => 'crm_redirect', kind => 'handler' },

@@ -82,6 +82,12 @@ refused('crm_api without crm_database', qr/"crm_api" requires "crm_database"/,
     conf => { crm_database => undef });
 refused('crm_api without crm_jwt_secret_file', qr/"crm_api" requires "crm_jwt_secret_file"/,
     conf => { crm_jwt_secret_file => undef });
+refused('crm_api without crm_credentials_key_file', qr/"crm_api" requires "crm_credentials_key_file"/,
+    conf => { crm_credentials_key_file => undef });
+CrmTest::_write_file("$cd/not-a-key", 'x' x 64);
+refused('a previous credentials key that is not a key',
+    qr/invalid "crm_credentials_key_file" file "\Q$cd\E\/not-a-key": a key is 64 hexadecimal digits/,
+    conf => { crm_credentials_key_file => "$cd/credentials.key previous=$cd/not-a-key" });
 refused('crm_api twice in one location', qr/"crm_api" directive is duplicate/,
     server_extra => "        location /twice { crm_api; crm_api; }\n");
 refused('crm_thread_pool naming an undeclared thread_pool', qr/unknown thread pool "undeclared"/,

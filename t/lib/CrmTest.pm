@@ -87,6 +87,7 @@ sub new {
     $self->{jwt_secret} //= join '', map { sprintf '%02x', int rand 256 } 1 .. 32;
     $self->{callback_secret} //= join '', map { sprintf '%02x', int rand 256 } 1 .. 32;
     $self->{link_secret} //= $LINK_SECRET;
+    $self->{credentials_key} //= join '', map { sprintf '%02x', int rand 256 } 1 .. 32;
     $self->{admin_tool} = "$ROOT/build/crm-admin";
     $self->{module} = "$ROOT/build/modules/ngx_http_crm_module.so";
 
@@ -111,6 +112,7 @@ sub pg_port { $_[0]{pg_port} }
 sub jwt_secret { $_[0]{jwt_secret} }
 sub callback_secret { $_[0]{callback_secret} }
 sub link_secret { $_[0]{link_secret} }
+sub credentials_key { $_[0]{credentials_key} }
 sub base_url { "http://127.0.0.1:$_[0]{port}" }
 sub dsn { "host=127.0.0.1 port=$_[0]{pg_port} dbname=crm user=crm" }
 
@@ -225,6 +227,8 @@ sub write_config {
     _write_file("$d/link.secret", $self->{link_secret})
         unless -f "$d/link.secret";
     $self->write_jwks("$d/idp-default.json", 'a') unless -f "$d/idp-default.json";
+    _write_file("$d/credentials.key", $self->{credentials_key} . "\n")
+        unless -f "$d/credentials.key";
 
     my %dir = (
         crm_database             => qq{"} . $self->dsn . qq{"},
@@ -244,6 +248,7 @@ sub write_config {
         crm_default_conversion_bps => '1000',
         crm_idp_project_id       => $IDP_PROJECT,
         crm_idp_keys_file        => "$d/idp-default.json",
+        crm_credentials_key_file => "$d/credentials.key",
         %{ $self->{conf} },
     );
     my @order = qw(crm_database crm_db_connect_timeout crm_db_statement_timeout

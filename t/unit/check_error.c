@@ -29,7 +29,9 @@ START_TEST(test_error_http_table)
         { CRM_E_INVALID,      422, "Unprocessable Content" },
         { CRM_E_RATE_LIMITED, 429, "Too Many Requests" },
         { CRM_E_INTERNAL,     500, "Internal Server Error" },
-        { CRM_E_UNAVAILABLE,  503, "Service Unavailable" }
+        { CRM_E_UNAVAILABLE,  503, "Service Unavailable" },
+        { CRM_E_BAD_GATEWAY,  502, "Bad Gateway" },
+        { CRM_E_GATEWAY_TIMEOUT, 504, "Gateway Timeout" }
     };
 
     size_t  i;
@@ -48,7 +50,7 @@ START_TEST(test_error_http_table)
     /* statuses no error code stands for */
     ck_assert_int_eq(crm_error_for_http_status(200), CRM_OK);
     ck_assert_int_eq(crm_error_for_http_status(408), CRM_OK);
-    ck_assert_int_eq(crm_error_for_http_status(502), CRM_OK);
+    ck_assert_int_eq(crm_error_for_http_status(501), CRM_OK);
 
     /* out of range values are a bug, reported as a 500 */
     ck_assert_uint_eq(crm_error_http_status(CRM_E_LAST), 500);

@@ -41,7 +41,9 @@ static const crm_error_http_t  crm_error_http[CRM_E_LAST] = {
     [CRM_E_INVALID]      = { 422, "Unprocessable Content" },
     [CRM_E_RATE_LIMITED] = { 429, "Too Many Requests" },
     [CRM_E_INTERNAL]     = { 500, "Internal Server Error" },
-    [CRM_E_UNAVAILABLE]  = { 503, "Service Unavailable" }
+    [CRM_E_UNAVAILABLE]  = { 503, "Service Unavailable" },
+    [CRM_E_BAD_GATEWAY]  = { 502, "Bad Gateway" },
+    [CRM_E_GATEWAY_TIMEOUT] = { 504, "Gateway Timeout" }
 };
 
 

@@ -25,6 +25,8 @@ typedef enum {
     CRM_E_RATE_LIMITED,     /* 429 */
     CRM_E_INTERNAL,         /* 500: a bug or an unexpected library failure */
     CRM_E_UNAVAILABLE,      /* 503: the database cannot be reached */
+    CRM_E_BAD_GATEWAY,      /* 502: a provider failed or answered garbage */
+    CRM_E_GATEWAY_TIMEOUT,  /* 504: a provider did not answer in time */
     CRM_E_LAST
 } crm_status_e;
 

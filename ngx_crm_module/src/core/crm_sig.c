@@ -69,7 +69,9 @@ crm_sig_verify(const unsigned char *key, size_t key_len, crm_str_t header,
             nt++;
 
         } else if (crm_str_eq(name, "v1")) {
-            if (nv == CRM_SIG_V1_MAX || crm_hex_decode(value, v1[nv], CRM_SIG_MD_LEN) != 0) {
+            if (nv == CRM_SIG_V1_MAX
+                || crm_hex_decode(value, v1[nv], CRM_SIG_MD_LEN) != 0)
+            {
                 goto malformed;
             }
 

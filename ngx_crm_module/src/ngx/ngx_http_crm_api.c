@@ -12,11 +12,21 @@
  * crm_queue_timeout answers 503 without running: its client may have
  * given up, and late work only makes the queue longer.  A call whose
  * parse already replied (/healthz, from the probes' state) is answered in
- * the event loop, with no task.
+ * the event loop, with no task.  An endpoint that talks to a provider
+ * first (a CRM's validation) does so between its parse and its task,
+ * through the event loop's outbound HTTP: one request at a time, each
+ * answer handed back to the endpoint, no thread held meanwhile.
+ *
+ *   handler / body handler -> ngx_http_crm_api_proceed()
+ *     proceed: next outbound request?  start it, NGX_DONE
+ *              (ngx_http_crm_api_answered() proceeds again)
+ *              else a task?  post it, NGX_DONE (ngx_http_crm_api_done())
+ *              else the reply
  */
 
 #include "ngx_http_crm_api.h"
 #include "ngx_http_crm_links.h"
+#include "ngx_http_crm_outbound.h"
 #include "ngx_http_crm_reply.h"
 #include "ngx_http_crm_state.h"
 
@@ -54,6 +64,9 @@ static ngx_int_t ngx_http_crm_api_respond(ngx_http_request_t *r,
     crm_call_t *call);
 static ngx_int_t ngx_http_crm_api_headers(ngx_http_request_t *r,
     crm_call_t *call);
+static ngx_int_t ngx_http_crm_api_proceed(ngx_http_request_t *r,
+    crm_call_t *call, const crm_http_response_t *res);
+static void ngx_http_crm_api_answered(void *data);
 
 
 #define ngx_http_crm_header_value(h)                                          \
@@ -118,18 +131,13 @@ ngx_http_crm_api_handler(ngx_http_request_t *r)
             return rc;
         }
 
-        if (!crm_call_needs_thread(call)) {
-            return ngx_http_crm_api_respond(r, call);
+        rc = ngx_http_crm_api_proceed(r, call, NULL);
+
+        if (rc == NGX_DONE) {
+            r->main->count++;
         }
 
-        rc = ngx_http_crm_api_post(r, call);
-        if (rc != NGX_OK) {
-            goto respond;
-        }
-
-        r->main->count++;
-
-        return NGX_DONE;
+        return rc;
     }
 
     r->request_body_in_single_buf = 1;
@@ -156,7 +164,14 @@ respond:
 static void
 ngx_http_crm_api_cleanup(void *data)
 {
-    crm_call_free(data);
+    crm_call_t  *call = data;
+
+    /* the request is going away while a provider has not answered */
+    if (call->http_exchange != NULL) {
+        ngx_http_crm_outbound_cancel(call->http_exchange);
+    }
+
+    crm_call_free(call);
 }
 
 
@@ -228,8 +243,9 @@ ngx_http_crm_api_method(ngx_http_request_t *r)
 static void
 ngx_http_crm_api_body_handler(ngx_http_request_t *r)
 {
-    ngx_str_t    body;
-    crm_call_t  *call;
+    ngx_int_t         rc;
+    ngx_str_t         body;
+    crm_call_t       *call;
     ngx_table_elt_t  *ct;
 
     call = ngx_http_get_module_ctx(r, ngx_http_crm_module);
@@ -244,15 +260,88 @@ ngx_http_crm_api_body_handler(ngx_http_request_t *r)
     if (crm_call_set_body(call, ngx_http_crm_header_value(ct),
                           (crm_str_t) { (const char *) body.data, body.len })
         != CRM_OK
-        || crm_call_prepare(call) != CRM_OK
-        || !crm_call_needs_thread(call)
-        || ngx_http_crm_api_post(r, call) != NGX_OK)
+        || crm_call_prepare(call) != CRM_OK)
     {
         ngx_http_finalize_request(r, ngx_http_crm_api_respond(r, call));
         return;
     }
 
-    /* the request's count from reading the body is released in _done() */
+    /* the request's count from reading the body is released at the end */
+    rc = ngx_http_crm_api_proceed(r, call, NULL);
+
+    if (rc != NGX_DONE) {
+        ngx_http_finalize_request(r, rc);
+    }
+}
+
+
+/*
+ * The call's next step after its parse, or after an answer (res): its
+ * next outbound request, its task, or its reply.  NGX_DONE while a step
+ * is under way; the reply's status otherwise.
+ */
+static ngx_int_t
+ngx_http_crm_api_proceed(ngx_http_request_t *r, crm_call_t *call,
+    const crm_http_response_t *res)
+{
+    crm_http_request_t              *req;
+    ngx_http_crm_loc_conf_t         *lcf;
+    ngx_http_crm_outbound_policy_t   policy;
+
+    if (crm_call_outbound(call, res, &req) == CRM_OK && req != NULL) {
+        lcf = ngx_http_get_module_loc_conf(r, ngx_http_crm_module);
+
+        policy.allow = lcf->outbound_allow;
+        policy.connect_timeout = lcf->outbound_connect_timeout;
+        policy.timeout = lcf->outbound_timeout;
+
+        /* the answer before is the endpoint's no more */
+        crm_http_response_clear(&call->http);
+
+        call->http_exchange = ngx_http_crm_outbound_start(req, &call->http,
+                                  &policy, ngx_http_crm_api_answered, r,
+                                  r->connection->log);
+        if (call->http_exchange != NULL) {
+            return NGX_DONE;
+        }
+
+        /* not even started: the endpoint hears why, as from an answer */
+        return ngx_http_crm_api_proceed(r, call, &call->http);
+    }
+
+    if (crm_call_needs_thread(call)) {
+        if (ngx_http_crm_api_post(r, call) == NGX_OK) {
+            return NGX_DONE;
+        }
+    }
+
+    return ngx_http_crm_api_respond(r, call);
+}
+
+
+/* an outbound exchange ended: the endpoint reads the answer */
+static void
+ngx_http_crm_api_answered(void *data)
+{
+    ngx_http_request_t *r = data;
+
+    ngx_int_t          rc;
+    crm_call_t        *call;
+    ngx_connection_t  *c;
+
+    c = r->connection;
+    call = ngx_http_get_module_ctx(r, ngx_http_crm_module);
+    call->http_exchange = NULL;
+
+    ngx_http_set_log_request(c->log, r);
+
+    rc = ngx_http_crm_api_proceed(r, call, &call->http);
+
+    if (rc != NGX_DONE) {
+        ngx_http_finalize_request(r, rc);
+    }
+
+    ngx_http_run_posted_requests(c);
 }
 
 

@@ -49,6 +49,11 @@ typedef struct {
     ngx_str_t             idp_project_id;       /* "": no merchant sign-in */
     ngx_str_t             idp_issuer;           /* "": Firebase's */
     crm_jwk_set_t        *idp_keys;             /* from the keys file */
+    crm_seal_keyring_t   *seal;                 /* CRM credentials' keys */
+    crm_cidr_list_t      *outbound_allow;       /* NULL: public only */
+    ngx_msec_t            outbound_connect_timeout;
+    ngx_msec_t            outbound_timeout;
+    ngx_str_t             klaviyo_url;          /* no trailing slash */
 
     ngx_flag_t            api;                  /* crm_api in this location */
     ngx_flag_t            redirect;             /* crm_redirect */

@@ -13,10 +13,14 @@
 #include "ngx_http_crm_health.h"
 #include "ngx_http_crm_links.h"
 #include "ngx_http_crm_metrics.h"
+#include "ngx_http_crm_outbound.h"
 #include "ngx_http_crm_redirect.h"
 #include "ngx_http_crm_state.h"
 
 #include <dirent.h>
+
+#include <curl/curl.h>
+#include <openssl/crypto.h>
 
 #include "crm_jwk.h"
 #include "crm_normalize.h"
@@ -48,6 +52,15 @@ static char *ngx_http_crm_idp_keys_file(ngx_conf_t *cf, ngx_command_t *cmd,
 static char *ngx_http_crm_read_file(ngx_conf_t *cf, ngx_command_t *cmd,
     ngx_str_t *name, size_t max, ngx_str_t *out);
 static void ngx_http_crm_jwk_cleanup(void *data);
+static char *ngx_http_crm_credentials_key_file(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static char *ngx_http_crm_seal_key(ngx_conf_t *cf, ngx_command_t *cmd,
+    ngx_str_t *name, crm_seal_key_t *key);
+static void ngx_http_crm_seal_cleanup(void *data);
+static char *ngx_http_crm_outbound_allow(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_crm_provider_url(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static char *ngx_http_crm_public_url(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_crm_pipeline(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -202,6 +215,41 @@ static ngx_command_t  ngx_http_crm_commands[] = {
       offsetof(ngx_http_crm_loc_conf_t, idp_keys),
       NULL },
 
+    { ngx_string("crm_credentials_key_file"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
+      ngx_http_crm_credentials_key_file,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_crm_loc_conf_t, seal),
+      NULL },
+
+    { ngx_string("crm_outbound_allow"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_crm_outbound_allow,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_crm_loc_conf_t, outbound_allow),
+      NULL },
+
+    { ngx_string("crm_outbound_connect_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_crm_loc_conf_t, outbound_connect_timeout),
+      NULL },
+
+    { ngx_string("crm_outbound_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_crm_loc_conf_t, outbound_timeout),
+      NULL },
+
+    { ngx_string("crm_klaviyo_url"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_crm_provider_url,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_crm_loc_conf_t, klaviyo_url),
+      NULL },
+
     { ngx_string("crm_callback_secret_file"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_http_crm_secret_file,
@@ -329,6 +377,7 @@ static void
 ngx_http_crm_exit_process(ngx_cycle_t *cycle)
 {
     ngx_http_crm_clicks_exit_process(cycle);
+    ngx_http_crm_outbound_exit(cycle);
     ngx_http_crm_threads_wait(cycle);
     crm_db_close_all();
 }
@@ -381,6 +430,15 @@ ngx_http_crm_init_module(ngx_cycle_t *cycle)
 {
     ngx_http_crm_config_generation++;
 
+    /* once, before any worker or thread uses libcurl or libxml2 */
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+                      "curl_global_init() failed");
+        return NGX_ERROR;
+    }
+
+    crm_provider_init();
+
     return NGX_OK;
 }
 
@@ -388,7 +446,9 @@ ngx_http_crm_init_module(ngx_cycle_t *cycle)
 static ngx_int_t
 ngx_http_crm_init_process(ngx_cycle_t *cycle)
 {
-    if (ngx_http_crm_clicks_init_process(cycle) != NGX_OK) {
+    if (ngx_http_crm_clicks_init_process(cycle) != NGX_OK
+        || ngx_http_crm_outbound_init(cycle) != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
@@ -548,6 +608,7 @@ ngx_http_crm_create_loc_conf(ngx_conf_t *cf)
      *     conf->currency = { 0, NULL };
      *     conf->idp_project_id = { 0, NULL };
      *     conf->idp_issuer = { 0, NULL };
+     *     conf->klaviyo_url = { 0, NULL };
      *     conf->thread_pool = NULL;
      *     conf->slow_pool = NULL;
      *     conf->db = NULL;
@@ -567,6 +628,10 @@ ngx_http_crm_create_loc_conf(ngx_conf_t *cf)
     conf->link_limit = NGX_CONF_UNSET;
     conf->link_period = NGX_CONF_UNSET;
     conf->idp_keys = NGX_CONF_UNSET_PTR;
+    conf->seal = NGX_CONF_UNSET_PTR;
+    conf->outbound_allow = NGX_CONF_UNSET_PTR;
+    conf->outbound_connect_timeout = NGX_CONF_UNSET_MSEC;
+    conf->outbound_timeout = NGX_CONF_UNSET_MSEC;
     conf->api = NGX_CONF_UNSET;
     conf->redirect = NGX_CONF_UNSET;
 
@@ -622,6 +687,15 @@ ngx_http_crm_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_str_value(conf->idp_project_id, prev->idp_project_id, "");
     ngx_conf_merge_str_value(conf->idp_issuer, prev->idp_issuer, "");
     ngx_conf_merge_ptr_value(conf->idp_keys, prev->idp_keys, NULL);
+    ngx_conf_merge_ptr_value(conf->seal, prev->seal, NULL);
+    ngx_conf_merge_ptr_value(conf->outbound_allow, prev->outbound_allow,
+                             NULL);
+    ngx_conf_merge_msec_value(conf->outbound_connect_timeout,
+                              prev->outbound_connect_timeout, 5000);
+    ngx_conf_merge_msec_value(conf->outbound_timeout, prev->outbound_timeout,
+                              15000);
+    ngx_conf_merge_str_value(conf->klaviyo_url, prev->klaviyo_url,
+                             "https://a.klaviyo.com");
 
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
     mcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_crm_module);
@@ -684,6 +758,13 @@ ngx_http_crm_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         if (conf->pipeline == NULL) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "\"crm_api\" requires \"crm_pipeline\"");
+            return NGX_CONF_ERROR;
+        }
+
+        if (conf->seal == NULL) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"crm_api\" requires "
+                               "\"crm_credentials_key_file\"");
             return NGX_CONF_ERROR;
         }
 
@@ -826,6 +907,24 @@ ngx_http_crm_check_loc_conf(ngx_conf_t *cf, ngx_http_crm_main_conf_t *mcf,
         return NGX_CONF_ERROR;
     }
 
+    if (conf->outbound_connect_timeout < 100
+        || conf->outbound_connect_timeout > 60000)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"crm_outbound_connect_timeout\" must be "
+                           "between 100ms and 60s");
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->outbound_timeout < conf->outbound_connect_timeout
+        || conf->outbound_timeout > 300000)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"crm_outbound_timeout\" must be at least "
+                           "\"crm_outbound_connect_timeout\" and at most 5m");
+        return NGX_CONF_ERROR;
+    }
+
     return NGX_CONF_OK;
 }
 
@@ -959,6 +1058,9 @@ ngx_http_crm_build_service(ngx_conf_t *cf, ngx_http_crm_main_conf_t *mcf,
     svc->link_limit = conf->link_limit;
     svc->link_period = conf->link_period;
     svc->idp_keys = conf->idp_keys;
+    svc->seal = conf->seal;
+    svc->providers.allow = conf->outbound_allow;
+    svc->providers.klaviyo_url = ngx_http_crm_cstr(cf, &conf->klaviyo_url);
     svc->idp_audience = ngx_http_crm_cstr(cf, &conf->idp_project_id);
 
     /* Firebase's issuer for the project, unless another is named */
@@ -980,7 +1082,7 @@ ngx_http_crm_build_service(ngx_conf_t *cf, ngx_http_crm_main_conf_t *mcf,
 
     if (svc->jwt_issuer == NULL || svc->public_url == NULL
         || svc->currency == NULL || svc->idp_audience == NULL
-        || svc->idp_issuer == NULL)
+        || svc->idp_issuer == NULL || svc->providers.klaviyo_url == NULL)
     {
         return NGX_CONF_ERROR;
     }
@@ -1223,6 +1325,184 @@ done:
     ngx_close_file(fd);
 
     return rv;
+}
+
+
+/*
+ * The key that seals CRM credentials ("openssl rand -hex 32" in a file),
+ * and optionally the one before it (previous=file), which still opens
+ * what it sealed: rows move to the current key when next written.
+ */
+static char *
+ngx_http_crm_credentials_key_file(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    crm_seal_keyring_t  **ring = (crm_seal_keyring_t **) ((u_char *) conf
+                                                          + cmd->offset);
+
+    ngx_str_t           *value, previous;
+    ngx_pool_cleanup_t  *cln;
+
+    if (*ring != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    cln = ngx_pool_cleanup_add(cf->pool, sizeof(crm_seal_keyring_t));
+    if (cln == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    *ring = cln->data;
+    ngx_memzero(*ring, sizeof(crm_seal_keyring_t));
+    cln->handler = ngx_http_crm_seal_cleanup;
+
+    if (ngx_http_crm_seal_key(cf, cmd, &value[1], &(*ring)->current)
+        != NGX_CONF_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    if (cf->args->nelts == 3) {
+        if (ngx_strncmp(value[2].data, "previous=", 9) != 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid parameter \"%V\"", &value[2]);
+            return NGX_CONF_ERROR;
+        }
+
+        previous.data = value[2].data + 9;
+        previous.len = value[2].len - 9;
+
+        if (ngx_http_crm_seal_key(cf, cmd, &previous, &(*ring)->previous)
+            != NGX_CONF_OK)
+        {
+            return NGX_CONF_ERROR;
+        }
+
+        (*ring)->has_previous = 1;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_crm_seal_key(ngx_conf_t *cf, ngx_command_t *cmd, ngx_str_t *name,
+    crm_seal_key_t *key)
+{
+    ngx_str_t    text;
+    crm_error_t  err;
+
+    if (ngx_http_crm_read_file(cf, cmd, name, 4096, &text) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(&err, sizeof(crm_error_t));
+
+    if (crm_seal_key_parse((const char *) text.data, text.len, key, &err)
+        != CRM_OK)
+    {
+        OPENSSL_cleanse(text.data, text.len);
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid \"%V\" file \"%V\": %s", &cmd->name,
+                           name, err.message);
+        return NGX_CONF_ERROR;
+    }
+
+    OPENSSL_cleanse(text.data, text.len);
+
+    return NGX_CONF_OK;
+}
+
+
+static void
+ngx_http_crm_seal_cleanup(void *data)
+{
+    OPENSSL_cleanse(data, sizeof(crm_seal_keyring_t));
+}
+
+
+/*
+ * Address ranges that outbound calls may reach although they are not
+ * public, plain http included: local test servers.  "off" lets none
+ * through again below a level that allowed some.
+ */
+static char *
+ngx_http_crm_outbound_allow(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    crm_cidr_list_t  **list = (crm_cidr_list_t **) ((u_char *) conf
+                                                    + cmd->offset);
+
+    ngx_str_t   *value;
+    ngx_uint_t   i;
+    const char  *why;
+
+    if (*list != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (cf->args->nelts == 2 && ngx_strcmp(value[1].data, "off") == 0) {
+        *list = NULL;
+        return NGX_CONF_OK;
+    }
+
+    *list = ngx_pcalloc(cf->pool, sizeof(crm_cidr_list_t));
+    if (*list == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    for (i = 1; i < cf->args->nelts; i++) {
+        why = crm_cidr_list_add(*list, (crm_str_t) {
+                                    (const char *) value[i].data,
+                                    value[i].len });
+        if (why != NULL) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid range \"%V\" of \"%V\": %s",
+                               &value[i], &cmd->name, why);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* a provider's API base: an http(s) URL without a query; no final slash */
+static char *
+ngx_http_crm_provider_url(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_str_t  *url = (ngx_str_t *) ((u_char *) conf + cmd->offset);
+
+    ngx_str_t   *value;
+    const char  *why;
+
+    if (url->data != NULL) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    *url = value[1];
+
+    while (url->len && url->data[url->len - 1] == '/') {
+        url->len--;
+    }
+
+    why = crm_url_check_target((crm_str_t) { (const char *) url->data,
+                                             url->len });
+    if (why != NULL || ngx_strlchr(url->data, url->data + url->len, '?')
+        || ngx_strlchr(url->data, url->data + url->len, '#'))
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid \"%V\" \"%V\": %s", &cmd->name,
+                           &value[1], why ? why : "must not have a query "
+                                                  "or a fragment");
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
 }
 
 

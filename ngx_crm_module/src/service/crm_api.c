@@ -8,6 +8,7 @@
 #include "crm_auth.h"
 #include "crm_callbacks.h"
 #include "crm_health.h"
+#include "crm_integrations.h"
 #include "crm_leads.h"
 #include "crm_links.h"
 #include "crm_stages.h"
@@ -44,6 +45,12 @@ const crm_route_t  crm_api_routes[] = {
     { CRM_M_GET,   "/wallet",             &crm_wallets_get },
     { CRM_M_GET,   "/wallet/transactions", &crm_wallets_transactions },
     { CRM_M_POST,  "/admin/wallets/{id}/payouts", &crm_wallets_payout },
+    { CRM_M_POST,  "/crm/validate",       &crm_integrations_validate },
+    { CRM_M_POST,  "/crm/connect",        &crm_integrations_connect },
+    { CRM_M_GET,   "/crm/list",           &crm_integrations_list },
+    { CRM_M_GET,   "/crm/{type}/status",  &crm_integrations_status },
+    { CRM_M_DELETE, "/crm/{type}/disconnect", &crm_integrations_disconnect },
+    { CRM_M_GET,   "/crm/{type}/logs",    &crm_integrations_logs },
 };
 
 const size_t  crm_api_nroutes = sizeof(crm_api_routes)

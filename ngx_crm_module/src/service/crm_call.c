@@ -51,6 +51,8 @@ crm_call_free(crm_call_t *call)
         yajl_tree_free(call->json);
     }
 
+    crm_http_response_clear(&call->http);
+
     free(call->reply.body);
     crm_arena_free(&call->arena);
     free(call);
@@ -332,6 +334,23 @@ crm_call_prepare(crm_call_t *call)
     }
 
     return crm_call_record(call, call->endpoint->parse(call, &call->error));
+}
+
+
+crm_status_e
+crm_call_outbound(crm_call_t *call, const crm_http_response_t *res,
+    crm_http_request_t **req)
+{
+    *req = NULL;
+
+    if (call->rc != CRM_OK || call->endpoint->outbound == NULL
+        || call->reply.status != 0)
+    {
+        return call->rc;
+    }
+
+    return crm_call_record(call, call->endpoint->outbound(call, res, req,
+                                                           &call->error));
 }
 
 
@@ -679,6 +698,15 @@ crm_call_finish(crm_call_t *call)
         snprintf(retry, sizeof(retry), "%u",
                  call->error.retry_after ? call->error.retry_after : 1);
         crm_call_add_header(call, "Retry-After", retry);
+        break;
+
+    case CRM_E_BAD_GATEWAY:
+        /* a provider that asked to be called later: so does the client */
+        if (call->error.retry_after) {
+            snprintf(retry, sizeof(retry), "%u", call->error.retry_after);
+            crm_call_add_header(call, "Retry-After", retry);
+        }
+
         break;
 
     case CRM_E_METHOD:

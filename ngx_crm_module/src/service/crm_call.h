@@ -14,6 +14,9 @@
  *                 crm_call_prepare()       endpoint->parse: input struct,
  *                                          or the reply itself (from state
  *                                          the event loop keeps)
+ *                 crm_call_outbound()      endpoint->outbound: provider
+ *                                          requests, one at a time, that
+ *                                          the glue performs
  *   thread pool   crm_call_execute()       caller account, endpoint->run
  *   event loop    crm_call_finish()        reply or problem+json
  *
@@ -37,7 +40,9 @@
 #include "crm_page.h"
 #include "crm_password.h"
 #include "crm_pipeline.h"
+#include "crm_provider.h"
 #include "crm_router.h"
+#include "crm_seal.h"
 #include "crm_store_accounts.h"
 #include "crm_url.h"
 
@@ -75,6 +80,8 @@ typedef struct {
     const crm_jwk_set_t   *idp_keys;        /* NULL: no merchant sign-in */
     const char            *idp_issuer;      /* what iss must be */
     const char            *idp_audience;    /* ... and aud: the project */
+    const crm_seal_keyring_t *seal;         /* CRM credentials' keys */
+    crm_provider_conf_t    providers;
 } crm_service_conf_t;
 
 
@@ -136,6 +143,15 @@ typedef struct {
      * itself (then no task runs); may be NULL
      */
     crm_status_e (*parse)(crm_call_t *call, crm_error_t *err);
+
+    /*
+     * event loop, after parse: the provider exchanges the call makes
+     * before its run, one at a time: res is NULL at first, then the
+     * answer to the request before; *req NULL when there are no more
+     * (crm_call_outbound()); may be NULL
+     */
+    crm_status_e (*outbound)(crm_call_t *call, const crm_http_response_t *res,
+        crm_http_request_t **req, crm_error_t *err);
 
     /* a pool thread: does the work and fills call->reply */
     crm_status_e (*run)(crm_db_t *db, crm_call_t *call, crm_error_t *err);
@@ -206,6 +222,10 @@ struct crm_call_s {
     crm_reply_t                reply;
     crm_error_t                error;
     crm_status_e               rc;
+    /* the answer to the endpoint's outbound request in flight, and the
+       glue's handle of that exchange (to cancel it) */
+    crm_http_response_t        http;
+    void                      *http_exchange;
 };
 
 
@@ -244,6 +264,13 @@ crm_status_e crm_call_set_body(crm_call_t *call, crm_str_t content_type,
     crm_str_t body);
 
 crm_status_e crm_call_prepare(crm_call_t *call);
+
+/*
+ * The endpoint's next outbound request after res (NULL at first): *req is
+ * NULL when there is none (or the call failed, or replied)
+ */
+crm_status_e crm_call_outbound(crm_call_t *call,
+    const crm_http_response_t *res, crm_http_request_t **req);
 
 /* whether the prepared call still needs a pool thread: no reply yet */
 int crm_call_needs_thread(const crm_call_t *call);
