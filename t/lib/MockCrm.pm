@@ -37,6 +37,8 @@ sub new {
         sf_user => $o{sf_user} // 'owner@mock-org.example',
         sf_password => $o{sf_password} // 'S3cret&<pass>',
         sf_token => $o{sf_token} // 'TOKEN123',
+        creatio_user => $o{creatio_user} // 'Supervisor',
+        creatio_password => $o{creatio_password} // 'Creatio "pass" \\ 1',
         delay_ms => $o{delay_ms} // 0,
         record => $o{record} // 1,
     }, $class;
@@ -63,6 +65,8 @@ sub klaviyo_key { $_[0]{klaviyo_key} }
 sub sf_user { $_[0]{sf_user} }
 sub sf_password { $_[0]{sf_password} }
 sub sf_token { $_[0]{sf_token} }
+sub creatio_user { $_[0]{creatio_user} }
+sub creatio_password { $_[0]{creatio_password} }
 
 # sets how provider calls are answered from now on
 sub mode {
@@ -194,7 +198,9 @@ sub _response {
     $body //= '';
     my $head = "HTTP/1.1 $status $reason\r\n";
     $h{'Content-Length'} = length $body;
-    $head .= "$_: $h{$_}\r\n" for sort keys %h;
+    for my $k (sort keys %h) {
+        $head .= "$k: $_\r\n" for ref $h{$k} ? @{ $h{$k} } : $h{$k};
+    }
     return "$head\r\n$body";
 }
 
@@ -238,6 +244,8 @@ sub _answer {
         if $mode eq '429';
     return ($delay, $self->_klaviyo($req, $mode)) if $req->{path} =~ m{^/api/};
     return ($delay, $self->_salesforce($req, $mode)) if $req->{path} =~ m{^/services/};
+    return ($delay, $self->_creatio($req, $mode))
+        if $req->{path} =~ m{^/(ServiceModel|0/odata|odata)/};
     return ($delay, _response(404, 'Not Found', 'no such API', 'Content-Type' => 'text/plain'));
 }
 
@@ -343,6 +351,52 @@ sub _salesforce {
             'Content-Type' => 'application/json;charset=UTF-8', 'Sforce-Limit-Info' => 'api-usage=18/5000');
     }
     return _sf_error(404, 'Not Found', 'NOT_FOUND', 'The requested resource does not exist');
+}
+
+# --- Creatio: AuthService.svc/Login and OData 4 ------------------------------------------
+
+sub _creatio {
+    my ($self, $req, $mode) = @_;
+    my $h = $req->{headers};
+    if ($req->{path} eq '/ServiceModel/AuthService.svc/Login') {
+        return _response(403, 'Forbidden', '', 'Content-Type' => 'text/html')
+            unless $req->{method} eq 'POST';
+        return _response(415, 'Unsupported Media Type', '')
+            unless ($h->{'content-type'} // '') =~ m{^application/json\b};
+        my $b = eval { $JSON->decode($req->{body}) };
+        return _response(400, 'Bad Request', '{"Message":"Request body is not valid JSON"}',
+            'Content-Type' => 'application/json')
+            unless ref $b eq 'HASH' && join(',', sort keys %$b) eq 'UserName,UserPassword';
+        my $ok = $mode ne '401' && $b->{UserName} eq $self->{creatio_user}
+            && $b->{UserPassword} eq $self->{creatio_password};
+        unless ($ok) {
+            return _response(200, 'OK', $JSON->encode({ Code => 1, Message => 'Invalid username or password.',
+                Exception => undef, PasswordChangeUrl => undef, RedirectUrl => undef }),
+                'Content-Type' => 'application/json; charset=utf-8');
+        }
+        $self->{creatio_auth} = join '', map { ('A' .. 'F', 0 .. 9)[rand 16] } 1 .. 48;
+        $self->{creatio_csrf} = join '', map { ('a' .. 'z')[rand 26] } 1 .. 22;
+        return _response(200, 'OK', $JSON->encode({ Code => 0, Message => '', Exception => undef,
+            PasswordChangeUrl => undef, RedirectUrl => undef }),
+            'Content-Type' => 'application/json; charset=utf-8',
+            'Set-Cookie' => [ 'BPMLOADER=loader123; path=/0; HttpOnly',
+                ".ASPXAUTH=$self->{creatio_auth}; path=/0; HttpOnly",
+                "BPMCSRF=$self->{creatio_csrf}; path=/",
+                "UserName=83|117|112; expires=Tue, 01-Jan-2030 00:00:00 GMT; path=/; HttpOnly" ]);
+    }
+    my $cookie = $h->{cookie} // '';
+    return _response(401, 'Unauthorized', '', 'Content-Type' => 'text/html')
+        unless defined $self->{creatio_auth} && $cookie =~ /(?:^|; )\.ASPXAUTH=\Q$self->{creatio_auth}\E(?:;|$)/
+            && $cookie =~ /(?:^|; )BPMCSRF=\Q$self->{creatio_csrf}\E(?:;|$)/
+            && ($h->{bpmcsrf} // '') eq $self->{creatio_csrf};
+    if ($req->{path} =~ m{^/0/odata/Contact$} && $req->{method} eq 'GET') {
+        return _response(406, 'Not Acceptable', '') unless ($h->{accept} // '') =~ m{application/json};
+        return _response(200, 'OK', $JSON->encode({ '@odata.context' => $self->url . '/0/odata/$metadata#Contact',
+            value => [ { Id => '410006e1-ca4e-4502-a9ec-e54d922d2c00' } ] }),
+            'Content-Type' => 'application/json; odata.metadata=minimal');
+    }
+    return _response(404, 'Not Found', '{"error":{"code":"","message":"No HTTP resource was found"}}',
+        'Content-Type' => 'application/json');
 }
 
 1;

@@ -103,7 +103,7 @@ static const char *const  crm_integrations_log_params[] = {
     "limit", "cursor", NULL
 };
 
-/* the types of API.md, implemented or not */
+/* the types of API.md, as paths name them */
 static const char *const  crm_integration_types[] = {
     "klaviyo", "salesforce", "creatio", NULL
 };
@@ -156,7 +156,6 @@ const crm_endpoint_t  crm_integrations_logs = {
 static crm_status_e
 crm_integrations_parse(crm_call_t *call, crm_error_t *err)
 {
-    size_t                   i;
     crm_status_e             rc;
     crm_integration_in_t    *in;
     crm_integration_body_t   body;
@@ -177,14 +176,6 @@ crm_integrations_parse(crm_call_t *call, crm_error_t *err)
     in->provider = crm_provider_find(body.crm_type.str);
 
     if (in->provider == NULL) {
-        for (i = 0; crm_integration_types[i] != NULL; i++) {
-            if (crm_str_eq(body.crm_type.str, crm_integration_types[i])) {
-                return crm_error_set(err, CRM_E_INVALID, "crm_type",
-                                     "%s is not available on this gateway "
-                                     "yet", crm_integration_types[i]);
-            }
-        }
-
         return crm_error_set(err, CRM_E_INVALID, "crm_type",
                              "must be one of klaviyo, salesforce, creatio");
     }
@@ -325,10 +316,19 @@ crm_integrations_log_attempt(crm_db_t *db, crm_call_t *call,
 static crm_status_e
 crm_integrations_refused(crm_call_t *call, crm_error_t *err)
 {
+    char                   field[sizeof(err->field) + 16];
     yajl_gen               g;
+    const char            *f;
     crm_integration_in_t  *in;
 
     in = call->input;
+    f = in->verdict_err.field;
+
+    /* the provider's field, named where the request has it */
+    snprintf(field, sizeof(field), "%s%s",
+             f[0] == '\0' || strncmp(f, "credentials", 11) == 0
+             || strncmp(f, "settings", 8) == 0 ? "" : "credentials.",
+             f[0] != '\0' ? f : "credentials");
 
     g = crm_json_gen_new();
     if (g == NULL) {
@@ -344,7 +344,7 @@ crm_integrations_refused(crm_call_t *call, crm_error_t *err)
         || crm_json_gen_key(g, "errors") != 0
         || yajl_gen_array_open(g) != yajl_gen_status_ok
         || yajl_gen_map_open(g) != yajl_gen_status_ok
-        || crm_json_gen_kv_str(g, "field", "credentials") != 0
+        || crm_json_gen_kv_str(g, "field", field) != 0
         || crm_json_gen_kv_str(g, "message", in->verdict_err.message) != 0
         || yajl_gen_map_close(g) != yajl_gen_status_ok
         || yajl_gen_array_close(g) != yajl_gen_status_ok

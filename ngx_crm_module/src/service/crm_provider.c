@@ -12,11 +12,13 @@
 
 extern const crm_provider_t  crm_provider_klaviyo;
 extern const crm_provider_t  crm_provider_salesforce;
+extern const crm_provider_t  crm_provider_creatio;
 
 
 const crm_provider_t  *const crm_providers[] = {
     &crm_provider_klaviyo,
     &crm_provider_salesforce,
+    &crm_provider_creatio,
     NULL
 };
 

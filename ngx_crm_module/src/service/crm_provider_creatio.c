@@ -1,0 +1,433 @@
+/*
+ * Creatio: the merchant's own instance (instance_url), a cookie session
+ * from AuthService.svc/Login, then OData 4 with the session's cookies and
+ * its BPMCSRF value as a header (Creatio's CSRF check since 7.10).
+ *
+ *   validate   POST <instance>/ServiceModel/AuthService.svc/Login
+ *              GET  <instance><odata_path>/Contact?$top=1&$select=Id
+ *
+ * The instance is a URL the user supplies: it must be https, its host may
+ * not be a local name (localhost, *.local, *.internal), and the outbound
+ * layer lets it connect only to a public address (or to the operator's
+ * allow list, plain http included, for local stand-ins), at every call.
+ * Login answers 200 for wrong credentials too, with a non-zero "Code".
+ */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "crm_json.h"
+#include "crm_provider.h"
+#include "crm_url.h"
+
+
+#define CRM_CREATIO_TEXT_MAX    250
+#define CRM_CREATIO_ODATA       "/0/odata"
+#define CRM_CREATIO_COOKIE_MAX  8192
+
+
+typedef struct {
+    crm_json_value_t  instance_url;
+    crm_json_value_t  username;
+    crm_json_value_t  password;
+} crm_creatio_body_t;
+
+
+typedef struct {
+    crm_json_value_t  odata_path;
+} crm_creatio_settings_t;
+
+
+typedef struct {
+    const char  *instance;          /* no trailing slash */
+    const char  *username;
+    const char  *password;
+    const char  *odata;             /* "/0/odata" */
+    char        *cookies;           /* "a=1; b=2", from the login */
+    const char  *csrf;              /* the BPMCSRF cookie's value */
+} crm_creatio_creds_t;
+
+
+static crm_status_e crm_creatio_parse(crm_provider_op_t *op,
+    yajl_val credentials, yajl_val settings, crm_error_t *err);
+static crm_status_e crm_creatio_validate(crm_provider_op_t *op,
+    const crm_http_response_t *res, crm_op_step_e *step, crm_error_t *err);
+static crm_status_e crm_creatio_login(crm_provider_op_t *op,
+    crm_error_t *err);
+static crm_status_e crm_creatio_logged_in(crm_provider_op_t *op,
+    const crm_http_response_t *res, crm_error_t *err);
+static crm_status_e crm_creatio_session(crm_provider_op_t *op,
+    const crm_http_response_t *res, crm_error_t *err);
+
+
+static const crm_json_field_t  crm_creatio_fields[] = {
+    { .name = "instance_url", .kind = CRM_JSON_STRING, .required = 1,
+      .min_len = 1, .max_len = 256,
+      .offset = offsetof(crm_creatio_body_t, instance_url) },
+    { .name = "username", .kind = CRM_JSON_STRING, .required = 1,
+      .min_len = 1, .max_len = CRM_CREATIO_TEXT_MAX,
+      .offset = offsetof(crm_creatio_body_t, username) },
+    { .name = "password", .kind = CRM_JSON_STRING, .required = 1,
+      .min_len = 1, .max_len = CRM_CREATIO_TEXT_MAX,
+      .offset = offsetof(crm_creatio_body_t, password) },
+};
+
+static const crm_json_field_t  crm_creatio_setting_fields[] = {
+    { .name = "odata_path", .kind = CRM_JSON_STRING, .min_len = 1,
+      .max_len = 64, .offset = offsetof(crm_creatio_settings_t, odata_path) },
+};
+
+
+const crm_provider_t  crm_provider_creatio = {
+    .type = "creatio",
+    .name = "Creatio",
+    .parse = crm_creatio_parse,
+    .validate = crm_creatio_validate
+};
+
+
+static crm_status_e
+crm_creatio_parse(crm_provider_op_t *op, yajl_val credentials,
+    yajl_val settings, crm_error_t *err)
+{
+    char                     host[CRM_URL_HOST_MAX];
+    size_t                   i;
+    crm_str_t                url, path;
+    crm_status_e             rc;
+    crm_creatio_body_t       body;
+    crm_creatio_creds_t     *creds;
+    crm_creatio_settings_t   set;
+
+    memset(&body, 0, sizeof(body));
+    memset(&set, 0, sizeof(set));
+
+    rc = crm_json_decode_table(credentials, crm_creatio_fields, &body, err);
+    if (rc != CRM_OK) {
+        return rc;
+    }
+
+    if (settings != NULL) {
+        rc = crm_json_decode_table(settings, crm_creatio_setting_fields, &set,
+                                   err);
+        if (rc != CRM_OK) {
+            if (err->field[0] != '\0') {
+                char  field[sizeof(err->field)];
+
+                snprintf(field, sizeof(field), "settings.%.50s", err->field);
+                memcpy(err->field, field, sizeof(field));
+            }
+
+            return rc;
+        }
+    }
+
+    url = body.instance_url.str;
+
+    while (url.len > 0 && url.data[url.len - 1] == '/') {
+        url.len--;
+    }
+
+    /* http is let through the outbound layer only to the allow list */
+    if (crm_url_check_target(url) != NULL
+        || memchr(url.data, '?', url.len) != NULL
+        || memchr(url.data, '#', url.len) != NULL
+        || (strncasecmp(url.data, "https://", 8) != 0
+            && (op->conf->allow == NULL
+                || strncasecmp(url.data, "http://", 7) != 0)))
+    {
+        return crm_error_set(err, CRM_E_INVALID, "instance_url",
+                             "must be an absolute https URL without a "
+                             "query");
+    }
+
+    (void) crm_url_host(url, host);
+
+    if (crm_addr_name_refused(crm_str_c(host))) {
+        return crm_error_set(err, CRM_E_INVALID, "instance_url",
+                             "must name a public host, not \"%.64s\"",
+                             host);
+    }
+
+    path = set.odata_path.present ? set.odata_path.str
+                                  : crm_str_lit(CRM_CREATIO_ODATA);
+
+    for (i = 0; i < path.len; i++) {
+        if (!((path.data[i] >= 'a' && path.data[i] <= 'z')
+              || (path.data[i] >= 'A' && path.data[i] <= 'Z')
+              || (path.data[i] >= '0' && path.data[i] <= '9')
+              || path.data[i] == '/' || path.data[i] == '_'
+              || path.data[i] == '-'))
+        {
+            break;
+        }
+    }
+
+    if (path.data[0] != '/' || i < path.len || path.len < 2) {
+        return crm_error_set(err, CRM_E_INVALID, "settings.odata_path",
+                             "must be a path such as /0/odata");
+    }
+
+    creds = crm_arena_alloc(op->arena, sizeof(crm_creatio_creds_t));
+    if (creds == NULL) {
+        return crm_error_set(err, CRM_E_INTERNAL, NULL, "out of memory");
+    }
+
+    creds->instance = crm_arena_strdup(op->arena, url);
+    creds->username = crm_arena_strdup(op->arena, body.username.str);
+    creds->password = crm_arena_strdup(op->arena, body.password.str);
+    creds->odata = crm_arena_strdup(op->arena, path);
+
+    if (creds->instance == NULL || creds->username == NULL
+        || creds->password == NULL || creds->odata == NULL)
+    {
+        return crm_error_set(err, CRM_E_INTERNAL, NULL, "out of memory");
+    }
+
+    op->creds = creds;
+
+    return CRM_OK;
+}
+
+
+static crm_status_e
+crm_creatio_validate(crm_provider_op_t *op, const crm_http_response_t *res,
+    crm_op_step_e *step, crm_error_t *err)
+{
+    char                  url[512];
+    crm_status_e          rc;
+    crm_creatio_creds_t  *creds;
+
+    creds = op->creds;
+    *step = CRM_OP_MORE;
+
+    /* the user's URL led where calls may not go: the user's to fix */
+    if (res != NULL && res->outcome == CRM_HTTP_REFUSED) {
+        *step = CRM_OP_DONE;
+        return crm_error_set(err, CRM_E_INVALID, "instance_url",
+                             "may not be called: %s", res->error);
+    }
+
+    switch (op->step++) {
+
+    case 0:
+        return crm_creatio_login(op, err);
+
+    case 1:
+        rc = crm_creatio_logged_in(op, res, err);
+        if (rc != CRM_OK) {
+            *step = CRM_OP_DONE;
+            return rc;
+        }
+
+        snprintf(url, sizeof(url), "%s%s/Contact?$top=1&$select=Id",
+                 creds->instance, creds->odata);
+
+        rc = crm_provider_request(op, "GET", url, err);
+        if (rc != CRM_OK) {
+            return rc;
+        }
+
+        if (crm_http_request_header(&op->req, op->arena, "Accept",
+                                    "application/json") != 0
+            || crm_http_request_header(&op->req, op->arena,
+                                       "ForceUseSession", "true") != 0
+            || crm_http_request_header(&op->req, op->arena, "Cookie",
+                                       creds->cookies) != 0
+            || crm_http_request_header(&op->req, op->arena, "BPMCSRF",
+                                       creds->csrf) != 0)
+        {
+            return crm_error_set(err, CRM_E_INTERNAL, NULL,
+                                 "out of memory");
+        }
+
+        return CRM_OK;
+
+    default:
+        *step = CRM_OP_DONE;
+
+        if (res->outcome == CRM_HTTP_ANSWERED
+            && (res->status == 401 || res->status == 403))
+        {
+            return crm_error_set(err, CRM_E_BAD_GATEWAY, NULL,
+                                 "Creatio refused the session its login "
+                                 "gave (HTTP %u)", res->status);
+        }
+
+        if (res->outcome != CRM_HTTP_ANSWERED || res->status != 200) {
+            return crm_provider_failed(op, res, err);
+        }
+
+        if (crm_provider_account(op, "instance_url", creds->instance, err)
+            != CRM_OK
+            || crm_provider_account(op, "user_name", creds->username, err)
+               != CRM_OK)
+        {
+            return err->code;
+        }
+
+        return CRM_OK;
+    }
+}
+
+
+static crm_status_e
+crm_creatio_login(crm_provider_op_t *op, crm_error_t *err)
+{
+    char                  url[512];
+    char                 *body;
+    size_t                len;
+    yajl_gen              g;
+    crm_status_e          rc;
+    crm_creatio_creds_t  *creds;
+
+    creds = op->creds;
+
+    g = crm_json_gen_new();
+    if (g == NULL) {
+        return crm_error_set(err, CRM_E_INTERNAL, NULL, "out of memory");
+    }
+
+    if (yajl_gen_map_open(g) != yajl_gen_status_ok
+        || crm_json_gen_kv_str(g, "UserName", creds->username) != 0
+        || crm_json_gen_kv_str(g, "UserPassword", creds->password) != 0
+        || yajl_gen_map_close(g) != yajl_gen_status_ok
+        || crm_json_gen_finish(g, &body, &len) != CRM_OK)
+    {
+        return crm_error_set(err, CRM_E_INTERNAL, NULL, "out of memory");
+    }
+
+    snprintf(url, sizeof(url), "%s/ServiceModel/AuthService.svc/Login",
+             creds->instance);
+
+    rc = crm_provider_request(op, "POST", url, err);
+    if (rc == CRM_OK) {
+        op->req.body = crm_arena_strdup(op->arena, (crm_str_t) { body, len });
+        op->req.body_len = len;
+
+        if (op->req.body == NULL
+            || crm_http_request_header(&op->req, op->arena, "Content-Type",
+                                       "application/json; charset=utf-8")
+               != 0
+            || crm_http_request_header(&op->req, op->arena,
+                                       "ForceUseSession", "true") != 0)
+        {
+            rc = crm_error_set(err, CRM_E_INTERNAL, NULL, "out of memory");
+        }
+    }
+
+    free(body);
+
+    return rc;
+}
+
+
+static crm_status_e
+crm_creatio_logged_in(crm_provider_op_t *op, const crm_http_response_t *res,
+    crm_error_t *err)
+{
+    yajl_val  root, code, message;
+
+    static const char  *code_path[] = { "Code", NULL };
+    static const char  *message_path[] = { "Message", NULL };
+
+    if (res->outcome == CRM_HTTP_ANSWERED
+        && (res->status == 401 || res->status == 403))
+    {
+        return crm_error_set(err, CRM_E_INVALID, "credentials",
+                             "Creatio refused the login (HTTP %u)",
+                             res->status);
+    }
+
+    if (res->outcome != CRM_HTTP_ANSWERED || res->status != 200) {
+        return crm_provider_failed(op, res, err);
+    }
+
+    root = crm_provider_json(res);
+    code = root != NULL ? yajl_tree_get(root, code_path, yajl_t_number)
+                        : NULL;
+
+    if (code == NULL || !YAJL_IS_INTEGER(code)) {
+        yajl_tree_free(root);
+        return crm_error_set(err, CRM_E_BAD_GATEWAY, NULL,
+                             "Creatio gave an answer that cannot be read "
+                             "(HTTP %u)", res->status);
+    }
+
+    if (YAJL_GET_INTEGER(code) != 0) {
+        message = yajl_tree_get(root, message_path, yajl_t_string);
+        crm_error_set(err, CRM_E_INVALID, "credentials",
+                      "Creatio refused the login%s%.120s",
+                      message != NULL && message->u.string[0] ? ": " : "",
+                      message != NULL ? message->u.string : "");
+        yajl_tree_free(root);
+        return err->code;
+    }
+
+    yajl_tree_free(root);
+
+    return crm_creatio_session(op, res, err);
+}
+
+
+/* the login's cookies as one Cookie header, and BPMCSRF's value apart */
+static crm_status_e
+crm_creatio_session(crm_provider_op_t *op, const crm_http_response_t *res,
+    crm_error_t *err)
+{
+    char                     *p, *end;
+    size_t                    n;
+    const char               *v, *semi;
+    crm_creatio_creds_t      *creds;
+    const crm_http_header_t  *h;
+
+    creds = op->creds;
+
+    creds->cookies = crm_arena_alloc(op->arena, CRM_CREATIO_COOKIE_MAX);
+    if (creds->cookies == NULL) {
+        return crm_error_set(err, CRM_E_INTERNAL, NULL, "out of memory");
+    }
+
+    p = creds->cookies;
+    end = p + CRM_CREATIO_COOKIE_MAX - 1;
+
+    for (h = res->headers; h != NULL; h = h->next) {
+        if (strcasecmp(h->name, "Set-Cookie") != 0) {
+            continue;
+        }
+
+        v = h->value;
+        semi = strchr(v, ';');
+        n = semi != NULL ? (size_t) (semi - v) : strlen(v);
+
+        if (n == 0 || memchr(v, '=', n) == NULL
+            || (size_t) (end - p) < n + 2)
+        {
+            continue;
+        }
+
+        if (p != creds->cookies) {
+            *p++ = ';';
+            *p++ = ' ';
+        }
+
+        if (n > 8 && strncmp(v, "BPMCSRF=", 8) == 0) {
+            creds->csrf = crm_arena_strdup(op->arena,
+                                           (crm_str_t) { v + 8, n - 8 });
+        }
+
+        memcpy(p, v, n);
+        p += n;
+    }
+
+    *p = '\0';
+
+    if (creds->csrf == NULL || p == creds->cookies) {
+        return crm_error_set(err, CRM_E_BAD_GATEWAY, NULL,
+                             "Creatio's login set no session (no BPMCSRF "
+                             "cookie)");
+    }
+
+    return CRM_OK;
+}
