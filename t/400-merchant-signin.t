@@ -310,7 +310,8 @@ like($out, qr/cannot open "crm_idp_keys_file" "\Q$d\E\/no-such-file\.json"/, 'ng
 $t->write_config(conf => { crm_idp_keys_file => $t->write_jwks("$d/idp-jwks.json", 'a'),
     crm_idp_project_id => undef });
 ($ok, $out) = $t->nginx_test_config;
-like($out, qr/"crm_idp_keys_file" and "crm_idp_project_id" go together/, 'nginx -t: keys without a project');
+like($out, qr/"crm_idp_project_id" needs "crm_idp_keys_file" or "crm_idp_keys_url", and the keys file needs the project/,
+    'nginx -t: keys without a project');
 $t->write_config(conf => { $t->idp_conf('a', 'b'), crm_idp_project_id => '"has space"' });
 ($ok, $out) = $t->nginx_test_config;
 like($out, qr/"crm_idp_project_id" must be at most 64 printable characters/,

@@ -81,6 +81,20 @@ sub mode {
     return $self;
 }
 
+# serves $doc at /jwks with Cache-Control max-age=$max_age (5)
+sub jwks {
+    my ($self, $doc, $max_age) = @_;
+    my $sock = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $self->{port},
+        Timeout => 5) or croak "mock control: $!";
+    my $q = 'max_age=' . ($max_age // 5);
+    print $sock "POST /__mock/jwks?$q HTTP/1.1\r\nHost: mock\r\nContent-Length: " . length($doc)
+        . "\r\nConnection: close\r\n\r\n$doc";
+    local $/;
+    my $r = <$sock>;
+    croak "mock control: " . ($r // 'no answer') unless ($r // '') =~ m{^HTTP/1\.1 204};
+    return $self;
+}
+
 # the provider calls seen so far, oldest first
 sub requests {
     my ($self) = @_;
@@ -225,6 +239,11 @@ sub _answer {
         $self->{opt} = \%q;
         return (0, _response(204, 'No Content'));
     }
+    if ($req->{path} eq '/__mock/jwks') {
+        $self->{jwks} = $req->{body};
+        $self->{jwks_max_age} = $req->{query} =~ /max_age=(\d+)/ ? $1 : 5;
+        return (0, _response(204, 'No Content'));
+    }
     if ($self->{record}) {
         print { $self->{logfh} } $JSON->encode({ method => $req->{method}, path => $req->{path},
             query => $req->{query}, headers => $req->{headers}, body => $req->{body} }) . "\n";
@@ -242,6 +261,9 @@ sub _answer {
     return ($delay, _klaviyo_error(429, 'Too Many Requests', 'throttled', 'Request was throttled.',
         'Request was throttled. Expected available in 7 seconds.', 'Retry-After' => 7))
         if $mode eq '429';
+    return ($delay, _response(200, 'OK', $self->{jwks} // '{"keys":[]}', 'Content-Type' => 'application/json',
+        'Cache-Control' => "public, max-age=$self->{jwks_max_age}, must-revalidate, no-transform"))
+        if $req->{path} eq '/jwks' && $req->{method} eq 'GET';
     return ($delay, $self->_klaviyo($req, $mode)) if $req->{path} =~ m{^/api/};
     return ($delay, $self->_salesforce($req, $mode)) if $req->{path} =~ m{^/services/};
     return ($delay, $self->_creatio($req, $mode))

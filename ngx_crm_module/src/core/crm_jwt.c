@@ -318,6 +318,11 @@ crm_jwt_check_rs256(const char *signed_part, size_t signed_len,
            ? crm_jwk_set_find(v->keys, kid->u.string, strlen(kid->u.string))
            : NULL;
 
+    if (pkey == NULL && v->url_keys != NULL) {
+        pkey = crm_jwk_set_find(v->url_keys, kid->u.string,
+                                strlen(kid->u.string));
+    }
+
     if (pkey == NULL) {
         return crm_jwt_invalid(err, "unknown token signing key",
                                "kid not trusted");

@@ -36,7 +36,8 @@ typedef struct {
 typedef struct {
     const unsigned char  *key;         /* HS256 */
     size_t                key_len;
-    const crm_jwk_set_t  *keys;        /* RS256, by the header's kid */
+    const crm_jwk_set_t  *keys;        /* RS256, by the header's kid ... */
+    const crm_jwk_set_t  *url_keys;    /* ... here or here (either NULL) */
     const char           *issuer;      /* NULL: iss is not checked */
     const char           *audience;    /* NULL: aud is not checked */
     int64_t               now;         /* unix seconds */

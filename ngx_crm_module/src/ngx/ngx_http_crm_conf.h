@@ -90,6 +90,10 @@ typedef struct {
     ngx_str_t             edge_pool_name;
     ngx_thread_pool_t    *edge_pool;
 
+    /* an identity provider's keys from a URL, shared by the workers */
+    ngx_str_t             idp_keys_url;         /* "": none */
+    ngx_shm_zone_t       *idp_zone;
+
     /* the click flush's database: the http level's */
     crm_db_conf_t        *click_db;
 

@@ -47,6 +47,10 @@ static const ngx_http_crm_metric_t  ngx_http_crm_metrics[] = {
     { NGX_HTTP_CRM_API_5XX, "crm_api_responses_total{class=\"5xx\"}" },
     { NGX_HTTP_CRM_QUEUE_TIMEOUTS, "crm_thread_queue_timeouts_total" },
     { NGX_HTTP_CRM_DB_PROBES_FAILED, "crm_db_probes_failed_total" },
+    { NGX_HTTP_CRM_IDP_KEY_REFRESHES,
+      "crm_idp_key_refreshes_total{result=\"ok\"}" },
+    { NGX_HTTP_CRM_IDP_KEY_FAILURES,
+      "crm_idp_key_refreshes_total{result=\"failed\"}" },
 };
 
 

@@ -11,6 +11,7 @@
 #include "ngx_http_crm_clicks.h"
 #include "ngx_http_crm_error_filter.h"
 #include "ngx_http_crm_health.h"
+#include "ngx_http_crm_idp.h"
 #include "ngx_http_crm_links.h"
 #include "ngx_http_crm_metrics.h"
 #include "ngx_http_crm_outbound.h"
@@ -136,6 +137,13 @@ static ngx_command_t  ngx_http_crm_commands[] = {
       ngx_http_crm_secret_file,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_crm_main_conf_t, link_secret),
+      NULL },
+
+    { ngx_string("crm_idp_keys_url"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_crm_idp_keys_url,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
       NULL },
 
     { ngx_string("crm_edge_thread_pool"),
@@ -377,6 +385,7 @@ static void
 ngx_http_crm_exit_process(ngx_cycle_t *cycle)
 {
     ngx_http_crm_clicks_exit_process(cycle);
+    ngx_http_crm_idp_exit_process(cycle);
     ngx_http_crm_outbound_exit(cycle);
     ngx_http_crm_threads_wait(cycle);
     crm_db_close_all();
@@ -447,7 +456,8 @@ static ngx_int_t
 ngx_http_crm_init_process(ngx_cycle_t *cycle)
 {
     if (ngx_http_crm_clicks_init_process(cycle) != NGX_OK
-        || ngx_http_crm_outbound_init(cycle) != NGX_OK)
+        || ngx_http_crm_outbound_init(cycle) != NGX_OK
+        || ngx_http_crm_idp_init_process(cycle) != NGX_OK)
     {
         return NGX_ERROR;
     }
@@ -900,10 +910,15 @@ ngx_http_crm_check_loc_conf(ngx_conf_t *cf, ngx_http_crm_main_conf_t *mcf,
         return NGX_CONF_ERROR;
     }
 
-    if ((conf->idp_keys != NULL) != (conf->idp_project_id.len != 0)) {
+    /* a project needs keys: from a file here, or a URL for all */
+    if ((conf->idp_keys != NULL && conf->idp_project_id.len == 0)
+        || (conf->idp_project_id.len != 0 && conf->idp_keys == NULL
+            && mcf->idp_keys_url.len == 0))
+    {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"crm_idp_keys_file\" and \"crm_idp_project_id\" "
-                           "go together");
+                           "\"crm_idp_project_id\" needs \"crm_idp_keys_file\" "
+                           "or \"crm_idp_keys_url\", and the keys file "
+                           "needs the project");
         return NGX_CONF_ERROR;
     }
 
@@ -1058,6 +1073,11 @@ ngx_http_crm_build_service(ngx_conf_t *cf, ngx_http_crm_main_conf_t *mcf,
     svc->link_limit = conf->link_limit;
     svc->link_period = conf->link_period;
     svc->idp_keys = conf->idp_keys;
+
+    if (mcf->idp_keys_url.len) {
+        svc->idp_url_keys = (const crm_jwk_set_t *const *)
+                            &ngx_http_crm_idp_url_keys;
+    }
     svc->seal = conf->seal;
     svc->providers.allow = conf->outbound_allow;
     svc->providers.klaviyo_url = ngx_http_crm_cstr(cf, &conf->klaviyo_url);

@@ -9,7 +9,7 @@
 #include "ngx_http_crm_state.h"
 
 
-#define NGX_HTTP_CRM_STATE_NAME  "ngx_http_crm_state_v1"
+#define NGX_HTTP_CRM_STATE_NAME  "ngx_http_crm_state_v2"
 #define NGX_HTTP_CRM_STATE_SIZE  (128 * 1024)
 
 /*

@@ -77,7 +77,10 @@ typedef struct {
     const crm_host_list_t *target_hosts;    /* NULL: any host */
     int64_t                link_limit;      /* links an account may make */
     int64_t                link_period;     /* ... in this many seconds */
-    const crm_jwk_set_t   *idp_keys;        /* NULL: no merchant sign-in */
+    const crm_jwk_set_t   *idp_keys;        /* from the keys file, or NULL */
+    /* the worker's keys from crm_idp_keys_url (NULL: no URL), which the
+       event loop replaces as the URL's document changes */
+    const crm_jwk_set_t *const *idp_url_keys;
     const char            *idp_issuer;      /* what iss must be */
     const char            *idp_audience;    /* ... and aud: the project */
     const crm_seal_keyring_t *seal;         /* CRM credentials' keys */

@@ -93,7 +93,7 @@ crm_verify_bearer_token(crm_call_t *call, crm_error_t *err)
 
     crm_jwt_header_alg(token.data, token.len, alg, sizeof(alg));
 
-    if (call->conf->idp_keys != NULL && strcmp(alg, "RS256") == 0) {
+    if (call->conf->idp_audience[0] != '\0' && strcmp(alg, "RS256") == 0) {
         return crm_verify_idp_token(call, token, err);
     }
 
@@ -128,13 +128,15 @@ crm_verify_idp_token(crm_call_t *call, crm_str_t token, crm_error_t *err)
     crm_status_e       rc;
     crm_jwt_verify_t   v;
 
-    if (call->conf->idp_keys == NULL) {
+    if (call->conf->idp_audience[0] == '\0') {
         return crm_error_set(err, CRM_E_UNAUTHORIZED, NULL,
                              "identity provider sign-in is not configured");
     }
 
     memset(&v, 0, sizeof(v));
     v.keys = call->conf->idp_keys;
+    v.url_keys = call->conf->idp_url_keys != NULL
+                 ? *call->conf->idp_url_keys : NULL;
     v.issuer = call->conf->idp_issuer;
     v.audience = call->conf->idp_audience;
     v.now = call->now;
