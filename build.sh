@@ -80,7 +80,9 @@ build_module() {
     local stamp=$BUILD/nginx-configure.stamp
     local want
 
-    want="$(nginx -V 2>&1 | sed -n 's/^configure arguments: //p')"
+    # the stamp names the checkout too: a copy of it configures anew,
+    # or it would build the original's sources
+    want="$ROOT $(nginx -V 2>&1 | sed -n 's/^configure arguments: //p')"
     if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ] \
         || [ "$ROOT/ngx_crm_module/config" -nt "$stamp" ]
     then
@@ -88,7 +90,7 @@ build_module() {
         rm -rf "$src"
         cp -r /usr/share/nginx/src "$src"
         local args=() flags=() a
-        eval "args=($want)"
+        eval "args=(${want#"$ROOT "})"
         # other dynamic modules need libraries we do not build against
         for a in "${args[@]}"; do
             case "$a" in *=dynamic) ;; *) flags+=("$a") ;; esac

@@ -734,11 +734,12 @@ for ((i = 1; i <= ROUNDS; i++)); do
     CRPS[alone]+="$rps " CP99[alone]+="$p99 " CERR[alone]=$(( ${CERR[alone]:-0} + err ))
     CONNS=$CRM_CONNS measure -H "$AUTH" -s "$ROOT/bench/validate.lua" "$URL" \
         > "$WORK/validate.during" &
+    during=$!
     sleep 0.5
     read -r rps p99 err <<< "$(BENCH_PATH=/leads/ BENCH_IDS=$BENCH_LEADS CONNS=8 \
         SECONDS_PER_RUN=$((SECONDS_PER_RUN - 1)) \
         measure -H "$AUTH" -s "$ROOT/bench/get_each.lua" "$URL")"
-    wait
+    wait "$during"
     CRPS[during]+="$rps " CP99[during]+="$p99 " CERR[during]=$(( ${CERR[during]:-0} + err ))
     printf 'crm round %d: mock %s, validate %s req/s; lead p99 alone %s, during %s ms\n' "$i" \
         "$(echo "${CRPS[mock]}" | awk '{ print $NF }')" \
