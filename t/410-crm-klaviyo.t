@@ -85,6 +85,18 @@ is_problem($t->post_raw('/crm/validate', 'crm_type=klaviyo', 'application/x-www-
 is_problem($t->post_json('/crm/validate', klaviyo()), 401, 'no token: 401');
 is(scalar @{ $mock->requests }, $before, '... and none of them reached Klaviyo');
 
+# a deactivated account's token reaches no provider
+{
+    my (undef, $admin_tok) = $t->admin;
+    my ($gone, $gone_tok) = $t->member;
+    is($t->patch_json("/admin/users/$gone->{id}", { is_active => JSON::PP::false }, token => $admin_tok)->{status},
+        200, 'an admin deactivates an account');
+    my $n = @{ $mock->requests };
+    is_problem($t->post_json('/crm/validate', klaviyo(), token => $gone_tok), 401,
+        "its still-valid token on POST /crm/validate: 401");
+    is(scalar @{ $mock->requests }, $n, '... and Klaviyo never heard of it');
+}
+
 # --- connect, list, status ----------------------------------------------------------
 
 is_problem($t->get('/crm/klaviyo/status', token => $tok), 404, 'status before connecting: 404');
@@ -236,6 +248,23 @@ $t->reconfigure(conf => { crm_klaviyo_url => $mock->url, crm_outbound_allow => '
 $r = $t->post_json('/crm/validate', klaviyo(), token => $tok, allow_5xx => 1);
 like($r->{json}{detail} // '', qr/not a public one/, 'an allow list without loopback: refused');
 $t->reconfigure(conf => { crm_outbound_allow => '127.0.0.0/8' }) or BAIL_OUT('reload failed');
+
+# a kept connection is checked again for every call: one made under a
+# wider allow list is not reused where the address is not allowed
+{
+    my $strict = CrmTest::free_port($t->port, $t->pg_port, $mock->port);
+    $t->reconfigure(workers => 1, http_extra => "    server {\n        listen 127.0.0.1:$strict;\n"
+        . "        location / { crm_outbound_allow off; crm_api; }\n    }\n") or BAIL_OUT('reload failed');
+    is($t->post_json('/crm/validate', klaviyo(), token => $tok)->{status}, 200,
+        'a call under the allow list leaves a connection to the stand-in open');
+    my $n = @{ $mock->requests };
+    my $res = HTTP::Tiny->new(timeout => 10)->request('POST', "http://127.0.0.1:$strict/crm/validate", {
+        content => json_encode(klaviyo()),
+        headers => { Authorization => "Bearer $tok", 'Content-Type' => 'application/json' } });
+    is($res->{status}, 502, 'the same worker under no allow list: refused, though that connection is open');
+    like($res->{content}, qr/not a public one/, '... the address is not public');
+    is(scalar @{ $mock->requests }, $n, '... and the stand-in heard nothing');
+}
 
 # --- disconnect --------------------------------------------------------------------
 

@@ -18,7 +18,9 @@
  * answer handed back to the endpoint, no thread held meanwhile.
  *
  *   handler / body handler -> ngx_http_crm_api_proceed()
- *     proceed: next outbound request?  start it, NGX_DONE
+ *     proceed: caller not known yet (an endpoint with a provider)?
+ *              post a task that loads it, NGX_DONE (done() proceeds)
+ *              next outbound request?  start it, NGX_DONE
  *              (ngx_http_crm_api_answered() proceeds again)
  *              else a task?  post it, NGX_DONE (ngx_http_crm_api_done())
  *              else the reply
@@ -288,6 +290,15 @@ ngx_http_crm_api_proceed(ngx_http_request_t *r, crm_call_t *call,
     ngx_http_crm_loc_conf_t         *lcf;
     ngx_http_crm_outbound_policy_t   policy;
 
+    /* who calls, and whether still active, before any provider hears */
+    if (crm_call_needs_caller(call)) {
+        if (ngx_http_crm_api_post(r, call) == NGX_OK) {
+            return NGX_DONE;
+        }
+
+        return ngx_http_crm_api_respond(r, call);
+    }
+
     if (crm_call_outbound(call, res, &req) == CRM_OK && req != NULL) {
         lcf = ngx_http_get_module_loc_conf(r, ngx_http_crm_module);
 
@@ -472,6 +483,7 @@ ngx_http_crm_api_done(ngx_event_t *ev)
 {
     ngx_thread_task_t  *task = ev->data;
 
+    ngx_int_t                  rc;
     crm_call_t                *call;
     ngx_connection_t          *c;
     ngx_http_request_t        *r;
@@ -507,7 +519,13 @@ ngx_http_crm_api_done(ngx_event_t *ev)
         ngx_http_crm_count(mcf, NGX_HTTP_CRM_QUEUE_TIMEOUTS, 1);
     }
 
-    ngx_http_finalize_request(r, ngx_http_crm_api_respond(r, call));
+    /* a task that only loaded the caller leaves the provider to come */
+    rc = ngx_http_crm_api_proceed(r, call, NULL);
+
+    if (rc != NGX_DONE) {
+        ngx_http_finalize_request(r, rc);
+    }
+
     ngx_http_run_posted_requests(c);
 }
 

@@ -63,6 +63,7 @@ static ngx_shm_zone_t           *ngx_http_crm_idp_zone;
 static ngx_uint_t                ngx_http_crm_idp_generation;
 static ngx_http_crm_outbound_t  *ngx_http_crm_idp_call;
 static crm_http_request_t        ngx_http_crm_idp_request;
+static u_char                    ngx_http_crm_idp_url[512];  /* fetching */
 static crm_http_response_t       ngx_http_crm_idp_response;
 
 
@@ -218,6 +219,9 @@ ngx_http_crm_idp_tick(ngx_event_t *ev)
         {
             shm->fetcher = ngx_pid;
             shm->fetch_started = ngx_time();
+
+            /* the URL as it is now: a reload may change the zone's */
+            ngx_memcpy(ngx_http_crm_idp_url, shm->url, sizeof(shm->url));
             fetch = 1;
         }
 
@@ -301,7 +305,7 @@ ngx_http_crm_idp_fetch(ngx_http_crm_idp_shm_t *shm, ngx_log_t *log)
 
     ngx_memzero(&ngx_http_crm_idp_request, sizeof(crm_http_request_t));
     ngx_http_crm_idp_request.method = "GET";
-    ngx_http_crm_idp_request.url = (const char *) shm->url;
+    ngx_http_crm_idp_request.url = (const char *) ngx_http_crm_idp_url;
     ngx_http_crm_idp_request.provider = "the identity provider";
 
     crm_http_response_clear(&ngx_http_crm_idp_response);
@@ -358,6 +362,18 @@ ngx_http_crm_idp_fetched(void *data)
 
     ngx_shmtx_lock(&shpool->mutex);
 
+    /*
+     * a reload that changed the URL (or a fetcher taken for stale) made
+     * this answer another URL's: it is not stored
+     */
+    if (shm->fetcher != ngx_pid
+        || ngx_strcmp(shm->url, ngx_http_crm_idp_url) != 0)
+    {
+        ngx_shmtx_unlock(&shpool->mutex);
+        crm_http_response_clear(res);
+        return;
+    }
+
     shm->fetcher = 0;
 
     if (why == NULL) {
@@ -378,14 +394,14 @@ ngx_http_crm_idp_fetched(void *data)
         ngx_http_crm_count(mcf, NGX_HTTP_CRM_IDP_KEY_REFRESHES, 1);
         ngx_log_error(NGX_LOG_INFO, log, 0,
                       "crm: identity provider keys from \"%s\" refreshed",
-                      shm->url);
+                      ngx_http_crm_idp_url);
 
     } else {
         ngx_http_crm_count(mcf, NGX_HTTP_CRM_IDP_KEY_FAILURES, 1);
         ngx_log_error(NGX_LOG_WARN, log, 0,
                       "crm: identity provider keys from \"%s\" not "
                       "refreshed (%s; HTTP %ui): the last good keys stay, "
-                      "next try in %ds", shm->url, why,
+                      "next try in %ds", ngx_http_crm_idp_url, why,
                       (ngx_uint_t) res->status, NGX_HTTP_CRM_IDP_RETRY);
     }
 

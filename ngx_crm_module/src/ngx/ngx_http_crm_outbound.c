@@ -36,6 +36,7 @@ struct ngx_http_crm_outbound_s {
     unsigned                        https:1;
     unsigned                        refused:1;
     unsigned                        too_large:1;
+    unsigned                        failed:1;       /* by nginx's side */
     char                            why[128];
     char                            errbuf[CURL_ERROR_SIZE];
 };
@@ -52,6 +53,10 @@ static void ngx_http_crm_outbound_result(ngx_http_crm_outbound_t *call,
     CURLcode code);
 static curl_socket_t ngx_http_crm_outbound_open(void *clientp,
     curlsocktype purpose, struct curl_sockaddr *addr);
+static int ngx_http_crm_outbound_prereq(void *clientp, char *primary_ip,
+    char *local_ip, int primary_port, int local_port);
+static int ngx_http_crm_outbound_watch_failed(CURL *easy);
+static void ngx_http_crm_outbound_reap(ngx_event_t *ev);
 static size_t ngx_http_crm_outbound_write(char *ptr, size_t size,
     size_t nmemb, void *userdata);
 static size_t ngx_http_crm_outbound_header(char *ptr, size_t size,
@@ -62,6 +67,7 @@ static void ngx_http_crm_outbound_unwatch(ngx_connection_t *c);
 
 static CURLM        *ngx_http_crm_multi;
 static ngx_event_t   ngx_http_crm_multi_timer;
+static ngx_event_t   ngx_http_crm_reaper;
 static ngx_queue_t   ngx_http_crm_calls;
 static ngx_log_t    *ngx_http_crm_outbound_log;
 
@@ -97,6 +103,9 @@ ngx_http_crm_outbound_init(ngx_cycle_t *cycle)
     ngx_http_crm_multi_timer.log = cycle->log;
     ngx_http_crm_multi_timer.data = NULL;
 
+    ngx_http_crm_reaper.handler = ngx_http_crm_outbound_reap;
+    ngx_http_crm_reaper.log = cycle->log;
+
     return NGX_OK;
 }
 
@@ -130,6 +139,10 @@ ngx_http_crm_outbound_exit(ngx_cycle_t *cycle)
         ngx_del_timer(&ngx_http_crm_multi_timer);
     }
 
+    if (ngx_http_crm_reaper.posted) {
+        ngx_delete_posted_event(&ngx_http_crm_reaper);
+    }
+
     curl_multi_cleanup(ngx_http_crm_multi);
     ngx_http_crm_multi = NULL;
 }
@@ -141,7 +154,8 @@ ngx_http_crm_outbound_start(const crm_http_request_t *req,
     ngx_http_crm_outbound_done_pt done, void *data, ngx_log_t *log)
 {
     CURL                     *easy;
-    u_char                    line[1024], *p;
+    u_char                   *line, *p;
+    size_t                    len;
     CURLcode                  rc;
     struct curl_slist        *list;
     const crm_http_header_t  *h;
@@ -170,10 +184,20 @@ ngx_http_crm_outbound_start(const crm_http_request_t *req,
                                   8) == 0;
 
     for (h = req->headers; h != NULL; h = h->next) {
-        p = ngx_snprintf(line, sizeof(line) - 1, "%s: %s", h->name, h->value);
+        len = ngx_strlen(h->name) + ngx_strlen(h->value) + 3;
+
+        line = ngx_alloc(len, log);
+        if (line == NULL) {
+            goto failed;
+        }
+
+        p = ngx_sprintf(line, "%s: %s", h->name, h->value);
         *p = '\0';
 
+        /* curl copies the line */
         list = curl_slist_append(call->headers, (char *) line);
+        ngx_free(line);
+
         if (list == NULL) {
             goto failed;
         }
@@ -211,6 +235,9 @@ ngx_http_crm_outbound_start(const crm_http_request_t *req,
     ngx_http_crm_setopt(CURLOPT_OPENSOCKETFUNCTION,
                         ngx_http_crm_outbound_open);
     ngx_http_crm_setopt(CURLOPT_OPENSOCKETDATA, call);
+    ngx_http_crm_setopt(CURLOPT_PREREQFUNCTION,
+                        ngx_http_crm_outbound_prereq);
+    ngx_http_crm_setopt(CURLOPT_PREREQDATA, call);
     ngx_http_crm_setopt(CURLOPT_WRITEFUNCTION, ngx_http_crm_outbound_write);
     ngx_http_crm_setopt(CURLOPT_WRITEDATA, call);
     ngx_http_crm_setopt(CURLOPT_HEADERFUNCTION,
@@ -294,7 +321,7 @@ ngx_http_crm_outbound_socket(CURL *easy, curl_socket_t s, int what,
     if (c == NULL) {
         c = ngx_get_connection(s, ngx_http_crm_outbound_log);
         if (c == NULL) {
-            return -1;
+            return ngx_http_crm_outbound_watch_failed(easy);
         }
 
         c->log = ngx_http_crm_outbound_log;
@@ -307,29 +334,83 @@ ngx_http_crm_outbound_socket(CURL *easy, curl_socket_t s, int what,
     }
 
     /* level-triggered (flags 0): curl may leave data it did not read */
-    if ((what & CURL_POLL_IN) && !c->read->active) {
-        if (ngx_add_event(c->read, NGX_READ_EVENT, 0) != NGX_OK) {
-            return -1;
-        }
-
-    } else if (!(what & CURL_POLL_IN) && c->read->active) {
-        if (ngx_del_event(c->read, NGX_READ_EVENT, 0) != NGX_OK) {
-            return -1;
-        }
-    }
-
-    if ((what & CURL_POLL_OUT) && !c->write->active) {
-        if (ngx_add_event(c->write, NGX_WRITE_EVENT, 0) != NGX_OK) {
-            return -1;
-        }
-
-    } else if (!(what & CURL_POLL_OUT) && c->write->active) {
-        if (ngx_del_event(c->write, NGX_WRITE_EVENT, 0) != NGX_OK) {
-            return -1;
-        }
+    if (((what & CURL_POLL_IN) && !c->read->active
+         && ngx_add_event(c->read, NGX_READ_EVENT, 0) != NGX_OK)
+        || (!(what & CURL_POLL_IN) && c->read->active
+            && ngx_del_event(c->read, NGX_READ_EVENT, 0) != NGX_OK)
+        || ((what & CURL_POLL_OUT) && !c->write->active
+            && ngx_add_event(c->write, NGX_WRITE_EVENT, 0) != NGX_OK)
+        || (!(what & CURL_POLL_OUT) && c->write->active
+            && ngx_del_event(c->write, NGX_WRITE_EVENT, 0) != NGX_OK))
+    {
+        return ngx_http_crm_outbound_watch_failed(easy);
     }
 
     return 0;
+}
+
+
+/*
+ * nginx cannot watch a socket (no free connection, an event error): that
+ * call fails, from the loop.  Returning -1 instead would make libcurl
+ * give up the whole multi handle, and every later call of the worker.
+ */
+static int
+ngx_http_crm_outbound_watch_failed(CURL *easy)
+{
+    ngx_http_crm_outbound_t  *call;
+
+    call = NULL;
+    (void) curl_easy_getinfo(easy, CURLINFO_PRIVATE, &call);
+
+    if (call != NULL) {
+        call->failed = 1;
+    }
+
+    ngx_log_error(NGX_LOG_ERR, ngx_http_crm_outbound_log, 0,
+                  "crm: an outbound call's socket cannot be watched "
+                  "(worker_connections?)");
+
+    if (!ngx_http_crm_reaper.posted) {
+        ngx_post_event(&ngx_http_crm_reaper, &ngx_posted_events);
+    }
+
+    return 0;
+}
+
+
+/* the calls that failed on nginx's side end here, in the loop */
+static void
+ngx_http_crm_outbound_reap(ngx_event_t *ev)
+{
+    ngx_queue_t              *q, *next;
+    ngx_http_crm_outbound_t  *call;
+
+    for (q = ngx_queue_head(&ngx_http_crm_calls);
+         q != ngx_queue_sentinel(&ngx_http_crm_calls);
+         q = next)
+    {
+        next = ngx_queue_next(q);
+        call = ngx_queue_data(q, ngx_http_crm_outbound_t, queue);
+
+        if (!call->failed) {
+            continue;
+        }
+
+        ngx_queue_remove(&call->queue);
+        curl_multi_remove_handle(ngx_http_crm_multi, call->easy);
+
+        call->res->outcome = CRM_HTTP_FAILED;
+        ngx_cpystrn((u_char *) call->res->error,
+                    (u_char *) "the gateway could not watch the connection",
+                    sizeof(call->res->error));
+
+        call->done(call->data);
+        ngx_http_crm_outbound_free(call);
+
+        /* done() may have started or cancelled calls: from the top */
+        next = ngx_queue_head(&ngx_http_crm_calls);
+    }
 }
 
 
@@ -469,7 +550,10 @@ ngx_http_crm_outbound_result(ngx_http_crm_outbound_t *call, CURLcode code)
         return;
     }
 
-    if (call->refused) {
+    /* refused where the connection was made, not a failure after it */
+    if (call->refused
+        && (code == CURLE_COULDNT_CONNECT || code == CURLE_ABORTED_BY_CALLBACK))
+    {
         res->outcome = CRM_HTTP_REFUSED;
         ngx_cpystrn((u_char *) res->error, (u_char *) call->why,
                     sizeof(res->error));
@@ -526,6 +610,51 @@ ngx_http_crm_outbound_open(void *clientp, curlsocktype purpose,
     }
 
     return socket(addr->family, addr->socktype, addr->protocol);
+}
+
+
+/*
+ * Every transfer, on a new connection or one the multi handle kept: the
+ * address it is about to use must pass this call's policy too (another
+ * call, under a wider allow list, may have opened it)
+ */
+static int
+ngx_http_crm_outbound_prereq(void *clientp, char *primary_ip,
+    char *local_ip, int primary_port, int local_port)
+{
+    const char               *why;
+    struct sockaddr_in        sa4;
+    struct sockaddr_in6       sa6;
+    struct sockaddr          *sa;
+    ngx_http_crm_outbound_t  *call = clientp;
+
+    ngx_memzero(&sa4, sizeof(sa4));
+    ngx_memzero(&sa6, sizeof(sa6));
+
+    if (inet_pton(AF_INET, primary_ip, &sa4.sin_addr) == 1) {
+        sa4.sin_family = AF_INET;
+        sa = (struct sockaddr *) &sa4;
+
+    } else if (inet_pton(AF_INET6, primary_ip, &sa6.sin6_addr) == 1) {
+        sa6.sin6_family = AF_INET6;
+        sa = (struct sockaddr *) &sa6;
+
+    } else {
+        why = "the address connected cannot be read";
+        goto refused;
+    }
+
+    why = crm_addr_allowed(call->allow, sa, call->https);
+    if (why == NULL) {
+        return CURL_PREREQFUNC_OK;
+    }
+
+refused:
+
+    call->refused = 1;
+    ngx_cpystrn((u_char *) call->why, (u_char *) why, sizeof(call->why));
+
+    return CURL_PREREQFUNC_ABORT;
 }
 
 

@@ -349,8 +349,23 @@ crm_call_outbound(crm_call_t *call, const crm_http_response_t *res,
         return call->rc;
     }
 
-    return crm_call_record(call, call->endpoint->outbound(call, res, req,
-                                                           &call->error));
+    crm_call_record(call, call->endpoint->outbound(call, res, req,
+                                                    &call->error));
+
+    if (*req == NULL) {
+        call->outbound_done = 1;
+    }
+
+    return call->rc;
+}
+
+
+int
+crm_call_needs_caller(const crm_call_t *call)
+{
+    return call->rc == CRM_OK && call->endpoint->outbound != NULL
+           && call->endpoint->verifier != NULL
+           && call->endpoint->verifier->account && call->caller == NULL;
 }
 
 
@@ -358,7 +373,7 @@ int
 crm_call_needs_thread(const crm_call_t *call)
 {
     return call->rc == CRM_OK && call->endpoint->run != NULL
-           && call->reply.status == 0;
+           && call->reply.status == 0 && !call->ran;
 }
 
 
@@ -433,7 +448,7 @@ crm_call_execute(crm_db_t *db, crm_call_t *call)
      * known by account id
      */
     if (call->endpoint->verifier != NULL
-        && call->endpoint->verifier->account
+        && call->endpoint->verifier->account && call->caller == NULL
         && (!call->endpoint->caller_in_query || call->idp))
     {
         rc = crm_call_load_caller(db, call, &call->error);
@@ -441,9 +456,16 @@ crm_call_execute(crm_db_t *db, crm_call_t *call)
             crm_call_record(call, rc);
             return;
         }
+
+        /* the provider comes next, in the event loop; then this again */
+        if (call->endpoint->outbound != NULL && !call->outbound_done) {
+            crm_db_rollback(db);
+            return;
+        }
     }
 
     rc = call->endpoint->run(db, call, &call->error);
+    call->ran = 1;
 
     /* a failed run must not leave its transaction open on the connection */
     if (rc != CRM_OK) {

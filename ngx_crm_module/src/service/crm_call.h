@@ -229,6 +229,8 @@ struct crm_call_s {
        glue's handle of that exchange (to cancel it) */
     crm_http_response_t        http;
     void                      *http_exchange;
+    unsigned                   outbound_done:1;
+    unsigned                   ran:1;       /* endpoint->run has run */
 };
 
 
@@ -275,10 +277,21 @@ crm_status_e crm_call_prepare(crm_call_t *call);
 crm_status_e crm_call_outbound(crm_call_t *call,
     const crm_http_response_t *res, crm_http_request_t **req);
 
+/*
+ * whether the call must know its caller before anything else: an
+ * endpoint that calls a provider checks the account (active, role) on the
+ * pool first, so a deactivated account's token makes no outbound call
+ */
+int crm_call_needs_caller(const crm_call_t *call);
+
 /* whether the prepared call still needs a pool thread: no reply yet */
 int crm_call_needs_thread(const crm_call_t *call);
 
-/* runs on a pool thread with that thread's connection */
+/*
+ * runs on a pool thread with that thread's connection: loads the caller
+ * when the verifier names an account (only that, before the outbound
+ * exchanges of an endpoint that has them), then the endpoint's run
+ */
 void crm_call_execute(crm_db_t *db, crm_call_t *call);
 
 /*

@@ -438,8 +438,8 @@ crm_integrations_connect_run(crm_db_t *db, crm_call_t *call,
     crm_error_t *err)
 {
     int                     replaced;
-    char                    aad[128], account_json[2048];
-    char                   *hex, *account_text;
+    char                    aad[128];
+    char                   *hex, *account_text, *account_json;
     size_t                  sealed_len, account_len;
     yajl_gen                g;
     crm_rows_t              rows;
@@ -501,18 +501,28 @@ crm_integrations_connect_run(crm_db_t *db, crm_call_t *call,
     crm_hex_encode(sealed, sealed_len, hex);
 
     g = crm_json_gen_new();
-    if (g == NULL || crm_integrations_account(g, &in->op) != 0
-        || crm_json_gen_finish(g, &account_text, &account_len) != CRM_OK)
-    {
-        if (g != NULL) {
-            yajl_gen_free(g);
-        }
-
+    if (g == NULL) {
         return crm_error_set(err, CRM_E_INTERNAL, NULL, "out of memory");
     }
 
-    snprintf(account_json, sizeof(account_json), "%s", account_text);
+    if (crm_integrations_account(g, &in->op) != 0) {
+        yajl_gen_free(g);
+        return crm_error_set(err, CRM_E_INTERNAL, NULL, "out of memory");
+    }
+
+    /* finish frees g, whatever it returns */
+    if (crm_json_gen_finish(g, &account_text, &account_len) != CRM_OK) {
+        return crm_error_set(err, CRM_E_INTERNAL, NULL, "out of memory");
+    }
+
+    account_json = crm_arena_strdup(&call->arena,
+                                    (crm_str_t) { account_text,
+                                                  account_len });
     free(account_text);
+
+    if (account_json == NULL) {
+        return crm_error_set(err, CRM_E_INTERNAL, NULL, "out of memory");
+    }
 
     new.account_id = call->caller->id;
     new.crm_type = in->provider->type;

@@ -292,9 +292,14 @@ crm_creatio_login(crm_provider_op_t *op, crm_error_t *err)
     if (yajl_gen_map_open(g) != yajl_gen_status_ok
         || crm_json_gen_kv_str(g, "UserName", creds->username) != 0
         || crm_json_gen_kv_str(g, "UserPassword", creds->password) != 0
-        || yajl_gen_map_close(g) != yajl_gen_status_ok
-        || crm_json_gen_finish(g, &body, &len) != CRM_OK)
+        || yajl_gen_map_close(g) != yajl_gen_status_ok)
     {
+        yajl_gen_free(g);
+        return crm_error_set(err, CRM_E_INTERNAL, NULL, "out of memory");
+    }
+
+    /* finish frees g, whatever it returns */
+    if (crm_json_gen_finish(g, &body, &len) != CRM_OK) {
         return crm_error_set(err, CRM_E_INTERNAL, NULL, "out of memory");
     }
 

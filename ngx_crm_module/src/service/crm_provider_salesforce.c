@@ -70,8 +70,8 @@ static crm_status_e crm_salesforce_login(crm_provider_op_t *op,
 static crm_status_e crm_salesforce_logged_in(crm_provider_op_t *op,
     const crm_http_response_t *res, crm_error_t *err);
 static crm_status_e crm_salesforce_host_check(crm_provider_op_t *op,
-    crm_str_t url, const char *field, crm_error_t *err);
-static int crm_salesforce_host_ok(crm_str_t host);
+    crm_str_t url, int login, const char *field, crm_error_t *err);
+static int crm_salesforce_host_ok(crm_str_t host, int login);
 static int crm_salesforce_allowed_literal(crm_provider_op_t *op,
     const char *host);
 static char *crm_salesforce_escape(crm_provider_op_t *op, const char *s);
@@ -177,7 +177,7 @@ crm_salesforce_parse(crm_provider_op_t *op, yajl_val credentials,
         url.len--;
     }
 
-    rc = crm_salesforce_host_check(op, url, "settings.login_url", err);
+    rc = crm_salesforce_host_check(op, url, 1, "settings.login_url", err);
     if (rc != CRM_OK) {
         return rc;
     }
@@ -223,11 +223,12 @@ crm_salesforce_parse(crm_provider_op_t *op, yajl_val credentials,
 
 
 /*
- * https and a Salesforce host; or, for a local stand-in, an address
- * literal of the allow list (plain http included)
+ * https and a Salesforce host (for login: the login hosts and My Domains
+ * only); or, for a local stand-in, an address literal of the allow list
+ * (plain http included)
  */
 static crm_status_e
-crm_salesforce_host_check(crm_provider_op_t *op, crm_str_t url,
+crm_salesforce_host_check(crm_provider_op_t *op, crm_str_t url, int login,
     const char *field, crm_error_t *err)
 {
     char  host[CRM_URL_HOST_MAX];
@@ -247,7 +248,7 @@ crm_salesforce_host_check(crm_provider_op_t *op, crm_str_t url,
     }
 
     if (url.len < 8 || strncasecmp(url.data, "https://", 8) != 0
-        || !crm_salesforce_host_ok((crm_str_t) { host, strlen(host) }))
+        || !crm_salesforce_host_ok((crm_str_t) { host, strlen(host) }, login))
     {
         return crm_error_set(err, CRM_E_INVALID, field,
                              "must be https://login.salesforce.com, "
@@ -296,8 +297,13 @@ crm_salesforce_allowed_literal(crm_provider_op_t *op, const char *host)
 }
 
 
+/*
+ * login: Salesforce's login hosts and My Domains, as API.md names them;
+ * otherwise (the instance login() returns) any Salesforce host.  Sites
+ * under force.com serve their customers' content, so never a login.
+ */
 static int
-crm_salesforce_host_ok(crm_str_t host)
+crm_salesforce_host_ok(crm_str_t host, int login)
 {
     static const char *const  suffixes[] = {
         ".my.salesforce.com", ".salesforce.com", ".force.com", NULL
@@ -310,7 +316,7 @@ crm_salesforce_host_ok(crm_str_t host)
         return 1;
     }
 
-    for (i = 0; suffixes[i] != NULL; i++) {
+    for (i = 0; suffixes[i] != NULL && (i == 0 || !login); i++) {
         n = strlen(suffixes[i]);
 
         if (host.len > n
@@ -579,7 +585,7 @@ crm_salesforce_logged_in(crm_provider_op_t *op,
             }
         }
 
-        rc = crm_salesforce_host_check(op, crm_str_c(instance),
+        rc = crm_salesforce_host_check(op, crm_str_c(instance), 0,
                                        "credentials", err);
         if (rc != CRM_OK) {
             rc = crm_error_set(err, CRM_E_BAD_GATEWAY, NULL,
