@@ -60,9 +60,7 @@ static char *ngx_http_crm_seal_key(ngx_conf_t *cf, ngx_command_t *cmd,
 static void ngx_http_crm_seal_cleanup(void *data);
 static char *ngx_http_crm_outbound_allow(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-static char *ngx_http_crm_provider_url(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-static char *ngx_http_crm_public_url(ngx_conf_t *cf, ngx_command_t *cmd,
+static char *ngx_http_crm_base_url(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_crm_pipeline(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
@@ -253,7 +251,7 @@ static ngx_command_t  ngx_http_crm_commands[] = {
 
     { ngx_string("crm_klaviyo_url"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_http_crm_provider_url,
+      ngx_http_crm_base_url,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_crm_loc_conf_t, klaviyo_url),
       NULL },
@@ -267,7 +265,7 @@ static ngx_command_t  ngx_http_crm_commands[] = {
 
     { ngx_string("crm_public_url"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_http_crm_public_url,
+      ngx_http_crm_base_url,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_crm_loc_conf_t, public_url),
       NULL },
@@ -1490,55 +1488,20 @@ ngx_http_crm_outbound_allow(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
-/* a provider's API base: an http(s) URL without a query; no final slash */
-static char *
-ngx_http_crm_provider_url(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
-{
-    ngx_str_t  *url = (ngx_str_t *) ((u_char *) conf + cmd->offset);
-
-    ngx_str_t   *value;
-    const char  *why;
-
-    if (url->data != NULL) {
-        return "is duplicate";
-    }
-
-    value = cf->args->elts;
-    *url = value[1];
-
-    while (url->len && url->data[url->len - 1] == '/') {
-        url->len--;
-    }
-
-    why = crm_url_check_target((crm_str_t) { (const char *) url->data,
-                                             url->len });
-    if (why != NULL || ngx_strlchr(url->data, url->data + url->len, '?')
-        || ngx_strlchr(url->data, url->data + url->len, '#'))
-    {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid \"%V\" \"%V\": %s", &cmd->name,
-                           &value[1], why ? why : "must not have a query "
-                                                  "or a fragment");
-        return NGX_CONF_ERROR;
-    }
-
-    return NGX_CONF_OK;
-}
-
-
 /*
- * The base of tracking URLs, "https://go.example.com" or with a path
- * prefix; a trailing slash is dropped.
+ * A base URL: of tracking URLs ("https://go.example.com", or with a path
+ * prefix) or of a provider's API; an absolute http(s) URL without a query
+ * or fragment, its trailing slash dropped.
  */
 static char *
-ngx_http_crm_public_url(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+ngx_http_crm_base_url(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
-    ngx_str_t  *public_url = (ngx_str_t *) ((u_char *) conf + cmd->offset);
+    ngx_str_t  *base = (ngx_str_t *) ((u_char *) conf + cmd->offset);
 
     ngx_str_t   *value, url;
     const char  *why;
 
-    if (public_url->data != NULL) {
+    if (base->data != NULL) {
         return "is duplicate";
     }
 
@@ -1555,13 +1518,13 @@ ngx_http_crm_public_url(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         || ngx_strlchr(url.data, url.data + url.len, '#'))
     {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid \"crm_public_url\" \"%V\": %s",
+                           "invalid \"%V\" \"%V\": %s", &cmd->name,
                            &value[1], why ? why : "must not have a query "
                                                   "or a fragment");
         return NGX_CONF_ERROR;
     }
 
-    *public_url = url;
+    *base = url;
 
     return NGX_CONF_OK;
 }

@@ -2,6 +2,7 @@
  * What the providers share; see crm_provider.h.
  */
 
+#include <stdio.h>
 #include <string.h>
 
 #include <libxml/parser.h>
@@ -61,6 +62,28 @@ crm_provider_request(crm_provider_op_t *op, const char *method,
     }
 
     return CRM_OK;
+}
+
+
+crm_status_e
+crm_provider_settings(yajl_val settings, const crm_json_field_t *fields,
+    size_t nfields, void *out, crm_error_t *err)
+{
+    char          field[sizeof(err->field)];
+    crm_status_e  rc;
+
+    if (settings == NULL) {
+        return CRM_OK;
+    }
+
+    rc = crm_json_decode(settings, fields, nfields, out, err);
+
+    if (rc == CRM_E_INVALID && err->field[0] != '\0') {
+        snprintf(field, sizeof(field), "settings.%.50s", err->field);
+        memcpy(err->field, field, sizeof(field));
+    }
+
+    return rc;
 }
 
 

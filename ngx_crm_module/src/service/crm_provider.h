@@ -23,6 +23,7 @@
 #include "crm_arena.h"
 #include "crm_error.h"
 #include "crm_http.h"
+#include "crm_json.h"
 
 
 typedef struct crm_provider_s  crm_provider_t;
@@ -115,6 +116,18 @@ crm_status_e crm_provider_request(crm_provider_op_t *op, const char *method,
  */
 crm_status_e crm_provider_failed(crm_provider_op_t *op,
     const crm_http_response_t *res, crm_error_t *err);
+
+/*
+ * Decodes the settings object (NULL: none given) with a provider's field
+ * table; a field at fault is named "settings.<field>"
+ */
+crm_status_e crm_provider_settings(yajl_val settings,
+    const crm_json_field_t *fields, size_t nfields, void *out,
+    crm_error_t *err);
+
+#define crm_provider_settings_table(settings, table, out, err)               \
+    crm_provider_settings(settings, table,                                    \
+                          sizeof(table) / sizeof((table)[0]), out, err)
 
 /*
  * The answer's body as a JSON object, or NULL (garbage); the caller frees

@@ -108,19 +108,10 @@ crm_creatio_parse(crm_provider_op_t *op, yajl_val credentials,
         return rc;
     }
 
-    if (settings != NULL) {
-        rc = crm_json_decode_table(settings, crm_creatio_setting_fields, &set,
-                                   err);
-        if (rc != CRM_OK) {
-            if (err->field[0] != '\0') {
-                char  field[sizeof(err->field)];
-
-                snprintf(field, sizeof(field), "settings.%.50s", err->field);
-                memcpy(err->field, field, sizeof(field));
-            }
-
-            return rc;
-        }
+    rc = crm_provider_settings_table(settings, crm_creatio_setting_fields, &set,
+                                     err);
+    if (rc != CRM_OK) {
+        return rc;
     }
 
     url = body.instance_url.str;

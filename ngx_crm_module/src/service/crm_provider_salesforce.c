@@ -140,19 +140,10 @@ crm_salesforce_parse(crm_provider_op_t *op, yajl_val credentials,
         return rc;
     }
 
-    if (settings != NULL) {
-        rc = crm_json_decode_table(settings, crm_salesforce_setting_fields,
-                                   &set, err);
-        if (rc != CRM_OK) {
-            if (err->field[0] != '\0') {
-                char  field[sizeof(err->field)];
-
-                snprintf(field, sizeof(field), "settings.%.50s", err->field);
-                memcpy(err->field, field, sizeof(field));
-            }
-
-            return rc;
-        }
+    rc = crm_provider_settings_table(settings, crm_salesforce_setting_fields,
+                                     &set, err);
+    if (rc != CRM_OK) {
+        return rc;
     }
 
     creds = crm_arena_alloc(op->arena, sizeof(crm_salesforce_creds_t));
