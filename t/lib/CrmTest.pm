@@ -195,6 +195,15 @@ sub psql {
     return wantarray ? split(/\n/, $out) : $out;
 }
 
+# the whole database as pg_dump writes it (schema and data), for tests
+# that look for what must never be stored
+sub pg_dump {
+    my ($self) = @_;
+    my $out = `PGCONNECT_TIMEOUT=5 pg_dump -h 127.0.0.1 -p $self->{pg_port} -U crm crm 2>&1`;
+    croak "pg_dump failed ($?): $out" if $?;
+    return $out;
+}
+
 
 # ---------------------------------------------------------------------------
 # nginx
