@@ -184,6 +184,15 @@ ngx_http_crm_outbound_start(const crm_http_request_t *req,
                                   8) == 0;
 
     for (h = req->headers; h != NULL; h = h->next) {
+
+        /* a value from a provider's answer must not add a header line */
+        if (strpbrk(h->value, "\r\n") != NULL) {
+            ngx_cpystrn((u_char *) res->error,
+                        (u_char *) "a header value holds a line break",
+                        sizeof(res->error));
+            goto failed;
+        }
+
         len = ngx_strlen(h->name) + ngx_strlen(h->value) + 3;
 
         line = ngx_alloc(len, log);

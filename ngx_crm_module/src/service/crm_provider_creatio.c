@@ -144,6 +144,10 @@ crm_creatio_parse(crm_provider_op_t *op, yajl_val credentials,
     path = set.odata_path.present ? set.odata_path.str
                                   : crm_str_lit(CRM_CREATIO_ODATA);
 
+    while (path.len > 1 && path.data[path.len - 1] == '/') {
+        path.len--;
+    }
+
     for (i = 0; i < path.len; i++) {
         if (!((path.data[i] >= 'a' && path.data[i] <= 'z')
               || (path.data[i] >= 'A' && path.data[i] <= 'Z')

@@ -72,6 +72,7 @@ static crm_status_e crm_salesforce_logged_in(crm_provider_op_t *op,
 static crm_status_e crm_salesforce_host_check(crm_provider_op_t *op,
     crm_str_t url, int login, const char *field, crm_error_t *err);
 static int crm_salesforce_host_ok(crm_str_t host, int login);
+static int crm_salesforce_token_text(const char *s);
 static int crm_salesforce_allowed_literal(crm_provider_op_t *op,
     const char *host);
 static char *crm_salesforce_escape(crm_provider_op_t *op, const char *s);
@@ -326,7 +327,7 @@ crm_salesforce_validate(crm_provider_op_t *op,
     const crm_http_response_t *res, crm_op_step_e *step, crm_error_t *err)
 {
     char                     url[512];
-    char                     auth[512];
+    char                     auth[sizeof("Bearer ") + 256];
     crm_status_e             rc;
     crm_salesforce_creds_t  *creds;
 
@@ -446,6 +447,25 @@ crm_salesforce_login(crm_provider_op_t *op, crm_error_t *err)
 }
 
 
+/*
+ * a session id goes into a header: 1 to 256 visible ASCII characters, as
+ * Salesforce's are, or the answer is not one we read
+ */
+static int
+crm_salesforce_token_text(const char *s)
+{
+    size_t  n;
+
+    for (n = 0; s[n] != '\0'; n++) {
+        if (s[n] <= ' ' || s[n] > '~' || n == 256) {
+            return 0;
+        }
+    }
+
+    return n > 0;
+}
+
+
 /* the five characters XML escapes in text; NULL on ENOMEM */
 static char *
 crm_salesforce_escape(crm_provider_op_t *op, const char *s)
@@ -548,7 +568,7 @@ crm_salesforce_logged_in(crm_provider_op_t *op,
                              : NULL;
 
     if (res->status != 200 || server == NULL || session == NULL
-        || user_id == NULL)
+        || user_id == NULL || !crm_salesforce_token_text(session))
     {
         rc = crm_error_set(err, CRM_E_BAD_GATEWAY, NULL,
                            "Salesforce gave an answer that cannot be read "
