@@ -722,7 +722,7 @@ declare -A CRPS CP99 CERR
 for ((i = 1; i <= ROUNDS; i++)); do
     read -r rps p99 err <<< "$(CONNS=$CRM_CONNS measure \
         -H "Authorization: Klaviyo-API-Key $BENCH_KLAVIYO_KEY" \
-        -H 'revision: 2024-10-15' -H 'Accept: application/vnd.api+json' \
+        -H 'revision: 2026-10-15' -H 'Accept: application/vnd.api+json' \
         "$MOCK_URL/api/accounts")"
     CRPS[mock]+="$rps " CP99[mock]+="$p99 " CERR[mock]=$(( ${CERR[mock]:-0} + err ))
     read -r rps p99 err <<< "$(CONNS=$CRM_CONNS measure -H "$AUTH" \

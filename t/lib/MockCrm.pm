@@ -282,6 +282,12 @@ sub _klaviyo {
     return _klaviyo_error(400, 'Bad Request', 'invalid', 'Invalid input.',
         'A revision header is required (YYYY-MM-DD).')
         unless ($h->{revision} // '') =~ /^\d{4}-\d{2}-\d{2}(\.\w+)?$/;
+    # a revision is retired two years after its date: 410
+    my @t = gmtime(time - 2 * 365.25 * 86400);
+    my $oldest = sprintf '%04d-%02d-%02d', $t[5] + 1900, $t[4] + 1, $t[3];
+    return _klaviyo_error(410, 'Gone', 'revision_retired', 'Revision retired.',
+        "Revision $h->{revision} is no longer supported.")
+        if substr($h->{revision}, 0, 10) lt $oldest;
     my $accept = $h->{accept} // '';
     return _klaviyo_error(406, 'Not Acceptable', 'not_acceptable', 'Not acceptable.',
         'Accept must be application/vnd.api+json or application/json.')

@@ -12,8 +12,11 @@
 #include "crm_provider.h"
 
 
-/* the API revision this client was written against */
-#define CRM_KLAVIYO_REVISION  "2024-10-15"
+/*
+ * the API revision this client speaks: Klaviyo retires a revision two
+ * years after its release (calls then answer 410), so this moves with it
+ */
+#define CRM_KLAVIYO_REVISION  "2026-10-15"
 #define CRM_KLAVIYO_KEY_MAX   128
 
 
