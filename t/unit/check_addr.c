@@ -687,6 +687,27 @@ START_TEST(test_addr_name_refused)
 END_TEST
 
 
+START_TEST(test_addr_parse)
+{
+    struct sockaddr_storage  ss;
+
+    ck_assert_int_eq(crm_addr_parse("10.1.2.3", &ss), 1);
+    ck_assert_int_eq(ss.ss_family, AF_INET);
+    ck_assert_int_eq(crm_addr_parse("::1", &ss), 1);
+    ck_assert_int_eq(ss.ss_family, AF_INET6);
+    ck_assert_int_eq(crm_addr_parse("[::1]", &ss), 1);
+    ck_assert_int_eq(ss.ss_family, AF_INET6);
+    ck_assert_int_eq(crm_addr_public((struct sockaddr *) &ss), 0);
+
+    ck_assert_int_eq(crm_addr_parse("[10.1.2.3]", &ss), 0);
+    ck_assert_int_eq(crm_addr_parse("example.com", &ss), 0);
+    ck_assert_int_eq(crm_addr_parse("[", &ss), 0);
+    ck_assert_int_eq(crm_addr_parse("[]", &ss), 0);
+    ck_assert_int_eq(crm_addr_parse("", &ss), 0);
+}
+END_TEST
+
+
 static Suite *
 check_addr_suite(void)
 {
@@ -707,6 +728,7 @@ check_addr_suite(void)
     tcase_add_test(tc, test_addr_cidr_match_v6);
     tcase_add_test(tc, test_addr_cidr_match_family);
     tcase_add_test(tc, test_addr_allowed);
+    tcase_add_test(tc, test_addr_parse);
     tcase_add_test(tc, test_addr_name_refused);
 
     return s;

@@ -125,6 +125,47 @@ crm_cidr_list_add(crm_cidr_list_t *list, crm_str_t text)
 
 
 int
+crm_addr_parse(const char *text, struct sockaddr_storage *ss)
+{
+    char                  v6[INET6_ADDRSTRLEN + 1];
+    size_t                n;
+    struct sockaddr_in   *sin;
+    struct sockaddr_in6  *sin6;
+
+    memset(ss, 0, sizeof(struct sockaddr_storage));
+
+    sin = (struct sockaddr_in *) ss;
+
+    if (inet_pton(AF_INET, text, &sin->sin_addr) == 1) {
+        sin->sin_family = AF_INET;
+        return 1;
+    }
+
+    n = strlen(text);
+
+    /* a URL's host brackets an IPv6 address */
+    if (n >= 2 && text[0] == '[' && text[n - 1] == ']') {
+        if (n - 2 >= sizeof(v6)) {
+            return 0;
+        }
+
+        memcpy(v6, text + 1, n - 2);
+        v6[n - 2] = '\0';
+        text = v6;
+    }
+
+    sin6 = (struct sockaddr_in6 *) ss;
+
+    if (inet_pton(AF_INET6, text, &sin6->sin6_addr) == 1) {
+        sin6->sin6_family = AF_INET6;
+        return 1;
+    }
+
+    return 0;
+}
+
+
+int
 crm_cidr_list_match(const crm_cidr_list_t *list, const struct sockaddr *sa)
 {
     int                   family;

@@ -42,6 +42,12 @@ typedef struct {
  */
 const char *crm_cidr_list_add(crm_cidr_list_t *list, crm_str_t text);
 
+/*
+ * An address literal ("10.0.0.1", "::1", "[::1]") into ss; 1, or 0 when
+ * text is not one
+ */
+int crm_addr_parse(const char *text, struct sockaddr_storage *ss);
+
 /* 1 when sa (AF_INET or AF_INET6) falls in one of the list's ranges */
 int crm_cidr_list_match(const crm_cidr_list_t *list,
     const struct sockaddr *sa);

@@ -632,33 +632,17 @@ ngx_http_crm_outbound_prereq(void *clientp, char *primary_ip,
     char *local_ip, int primary_port, int local_port)
 {
     const char               *why;
-    struct sockaddr_in        sa4;
-    struct sockaddr_in6       sa6;
-    struct sockaddr          *sa;
+    struct sockaddr_storage   ss;
     ngx_http_crm_outbound_t  *call = clientp;
 
-    ngx_memzero(&sa4, sizeof(sa4));
-    ngx_memzero(&sa6, sizeof(sa6));
+    why = crm_addr_parse(primary_ip, &ss)
+          ? crm_addr_allowed(call->allow, (struct sockaddr *) &ss,
+                             call->https)
+          : "the address connected cannot be read";
 
-    if (inet_pton(AF_INET, primary_ip, &sa4.sin_addr) == 1) {
-        sa4.sin_family = AF_INET;
-        sa = (struct sockaddr *) &sa4;
-
-    } else if (inet_pton(AF_INET6, primary_ip, &sa6.sin6_addr) == 1) {
-        sa6.sin6_family = AF_INET6;
-        sa = (struct sockaddr *) &sa6;
-
-    } else {
-        why = "the address connected cannot be read";
-        goto refused;
-    }
-
-    why = crm_addr_allowed(call->allow, sa, call->https);
     if (why == NULL) {
         return CURL_PREREQFUNC_OK;
     }
-
-refused:
 
     call->refused = 1;
     ngx_cpystrn((u_char *) call->why, (u_char *) why, sizeof(call->why));

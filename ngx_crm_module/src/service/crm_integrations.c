@@ -68,6 +68,8 @@ static crm_status_e crm_integrations_log_attempt(crm_db_t *db,
     crm_call_t *call, const char *operation, crm_error_t *err);
 static crm_status_e crm_integrations_refused(crm_call_t *call,
     crm_error_t *err);
+static void crm_integrations_field(const char *field, char *out,
+    size_t size);
 static crm_status_e crm_integrations_type_parse(crm_call_t *call,
     crm_error_t *err);
 static crm_status_e crm_integrations_logs_parse(crm_call_t *call,
@@ -190,11 +192,12 @@ crm_integrations_parse(crm_call_t *call, crm_error_t *err)
     if (rc != CRM_OK) {
         /* the provider names its own fields: say where they are */
         if (rc == CRM_E_INVALID && err->field[0] != '\0'
-            && strncmp(err->field, "settings", 8) != 0
             && strlen(err->field) < sizeof(err->field) - 12)
         {
-            memmove(err->field + 12, err->field, strlen(err->field) + 1);
-            memcpy(err->field, "credentials.", 12);
+            char  field[sizeof(err->field)];
+
+            crm_integrations_field(err->field, field, sizeof(field));
+            memcpy(err->field, field, sizeof(field));
         }
 
         return rc;
@@ -219,6 +222,21 @@ crm_integrations_parse(crm_call_t *call, crm_error_t *err)
     call->input = in;
 
     return CRM_OK;
+}
+
+
+/*
+ * A provider names its own fields ("api_key"): the request has them under
+ * "credentials." (settings already say "settings.")
+ */
+static void
+crm_integrations_field(const char *field, char *out, size_t size)
+{
+    snprintf(out, size, "%s%s",
+             strcmp(field, "credentials") == 0
+             || strncmp(field, "credentials.", 12) == 0
+             || strncmp(field, "settings", 8) == 0 ? "" : "credentials.",
+             field);
 }
 
 
@@ -324,11 +342,8 @@ crm_integrations_refused(crm_call_t *call, crm_error_t *err)
     in = call->input;
     f = in->verdict_err.field;
 
-    /* the provider's field, named where the request has it */
-    snprintf(field, sizeof(field), "%s%s",
-             f[0] == '\0' || strncmp(f, "credentials", 11) == 0
-             || strncmp(f, "settings", 8) == 0 ? "" : "credentials.",
-             f[0] != '\0' ? f : "credentials");
+    crm_integrations_field(f[0] != '\0' ? f : "credentials", field,
+                           sizeof(field));
 
     g = crm_json_gen_new();
     if (g == NULL) {

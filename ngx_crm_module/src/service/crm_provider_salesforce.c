@@ -16,8 +16,6 @@
  * (a local stand-in) is let through for either.
  */
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -256,36 +254,10 @@ crm_salesforce_host_check(crm_provider_op_t *op, crm_str_t url, int login,
 static int
 crm_salesforce_allowed_literal(crm_provider_op_t *op, const char *host)
 {
-    char                 v6[CRM_URL_HOST_MAX];
-    size_t               n;
-    struct sockaddr_in   sa4;
-    struct sockaddr_in6  sa6;
+    struct sockaddr_storage  ss;
 
-    if (op->conf->allow == NULL) {
-        return 0;
-    }
-
-    memset(&sa4, 0, sizeof(sa4));
-    sa4.sin_family = AF_INET;
-
-    if (inet_pton(AF_INET, host, &sa4.sin_addr) == 1) {
-        return crm_cidr_list_match(op->conf->allow, (struct sockaddr *) &sa4);
-    }
-
-    n = strlen(host);
-
-    if (n < 3 || host[0] != '[' || host[n - 1] != ']') {
-        return 0;
-    }
-
-    memcpy(v6, host + 1, n - 2);
-    v6[n - 2] = '\0';
-
-    memset(&sa6, 0, sizeof(sa6));
-    sa6.sin6_family = AF_INET6;
-
-    return inet_pton(AF_INET6, v6, &sa6.sin6_addr) == 1
-           && crm_cidr_list_match(op->conf->allow, (struct sockaddr *) &sa6);
+    return op->conf->allow != NULL && crm_addr_parse(host, &ss)
+           && crm_cidr_list_match(op->conf->allow, (struct sockaddr *) &ss);
 }
 
 
