@@ -43,6 +43,23 @@ crm_http_request_header(crm_http_request_t *req, crm_arena_t *arena,
 }
 
 
+int
+crm_http_request_set_header(crm_http_request_t *req, crm_arena_t *arena,
+    const char *name, const char *value)
+{
+    crm_http_header_t  *h;
+
+    for (h = req->headers; h != NULL; h = h->next) {
+        if (strcasecmp(h->name, name) == 0) {
+            h->value = crm_arena_strdup(arena, crm_str_c(value));
+            return h->value != NULL ? 0 : -1;
+        }
+    }
+
+    return crm_http_request_header(req, arena, name, value);
+}
+
+
 const char *
 crm_http_response_header(const crm_http_response_t *res, const char *name)
 {

@@ -68,6 +68,13 @@ typedef struct {
 int crm_http_request_header(crm_http_request_t *req, crm_arena_t *arena,
     const char *name, const char *value);
 
+/*
+ * Sets a request header: the value of the first one named name (case-
+ * insensitive) is replaced, or the header is added
+ */
+int crm_http_request_set_header(crm_http_request_t *req, crm_arena_t *arena,
+    const char *name, const char *value);
+
 /* a response header by name (case-insensitive), the first; NULL if none */
 const char *crm_http_response_header(const crm_http_response_t *res,
     const char *name);

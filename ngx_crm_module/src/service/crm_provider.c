@@ -3,6 +3,7 @@
  */
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <libxml/parser.h>
@@ -213,4 +214,252 @@ crm_provider_string(yajl_val root, const char **path)
     v = yajl_tree_get(root, path, yajl_t_string);
 
     return v != NULL ? v->u.string : NULL;
+}
+
+
+/* where a session's log-in stands within a write operation */
+enum {
+    CRM_SESSION_NONE = 0,
+    CRM_SESSION_FIRST,          /* before the operation's first request */
+    CRM_SESSION_AGAIN           /* op->resend goes again after it */
+};
+
+
+int
+crm_provider_session(crm_provider_op_t *op, const crm_http_response_t **res,
+    crm_op_step_e *step, crm_status_e *rc, crm_error_t *err)
+{
+    unsigned               again;
+    const crm_provider_t  *p;
+
+    p = op->provider;
+
+    if (p->has_session == NULL) {
+        return 0;
+    }
+
+    *step = CRM_OP_MORE;
+
+    if (op->session_step == CRM_SESSION_NONE) {
+
+        if (*res == NULL && !p->has_session(op)) {
+            op->session_step = CRM_SESSION_FIRST;
+
+        } else if (*res != NULL && (*res)->outcome == CRM_HTTP_ANSWERED
+                   && (*res)->status == 401 && !op->relogged)
+        {
+            op->relogged = 1;
+            op->resend = op->req;
+            op->session_step = CRM_SESSION_AGAIN;
+
+        } else {
+            return 0;
+        }
+
+        *rc = p->login(op, err);
+        if (*rc != CRM_OK) {
+            *step = CRM_OP_DONE;
+        }
+
+        return 1;
+    }
+
+    again = (op->session_step == CRM_SESSION_AGAIN);
+    op->session_step = CRM_SESSION_NONE;
+
+    *rc = p->logged_in(op, *res, err);
+
+    if (*rc == CRM_E_INVALID) {
+        /* to the queue, refused credentials are the integration's fault */
+        err->code = CRM_E_UNAUTHORIZED;
+        err->field[0] = '\0';
+        *rc = CRM_E_UNAUTHORIZED;
+    }
+
+    if (*rc != CRM_OK) {
+        *step = CRM_OP_DONE;
+        return 1;
+    }
+
+    if (!again) {
+        *res = NULL;
+        return 0;
+    }
+
+    op->req = op->resend;
+
+    *rc = p->authorize(op, err);
+    if (*rc != CRM_OK) {
+        *step = CRM_OP_DONE;
+    }
+
+    return 1;
+}
+
+
+crm_status_e
+crm_provider_write_failed(crm_provider_op_t *op,
+    const crm_http_response_t *res, const char *said, crm_error_t *err)
+{
+    const char  *name;
+    unsigned     status;
+
+    name = op->provider->name;
+    status = res->status;
+
+    if (res->outcome == CRM_HTTP_REFUSED) {
+        /* settings that lead where calls may not go: the user's to fix */
+        return crm_error_set(err, CRM_E_UNAUTHORIZED, NULL,
+                             "%s cannot be called there: %s", name,
+                             res->error);
+    }
+
+    if (res->outcome != CRM_HTTP_ANSWERED) {
+        return crm_provider_failed(op, res, err);
+    }
+
+    if (status == 401 || status == 403) {
+        return crm_error_set(err, CRM_E_UNAUTHORIZED, NULL,
+                             "%s refused the credentials (HTTP %u)%s%.200s",
+                             name, status, said != NULL ? ": " : "",
+                             said != NULL ? said : "");
+    }
+
+    if (status == 503) {
+        crm_error_set(err, CRM_E_BAD_GATEWAY, NULL,
+                      "%s is unavailable (HTTP 503)", name);
+        err->retry_after = crm_http_retry_after(res);
+        return err->code;
+    }
+
+    if (status >= 400 && status < 500 && status != 408 && status != 425
+        && status != 429)
+    {
+        return crm_error_set(err, CRM_E_INVALID, NULL,
+                             "%s refused the data (HTTP %u)%s%.200s",
+                             name, status, said != NULL ? ": " : "",
+                             said != NULL ? said : "");
+    }
+
+    if (status == 408 || status == 425) {
+        return crm_error_set(err, CRM_E_BAD_GATEWAY, NULL,
+                             "%s asked for the call again (HTTP %u)",
+                             name, status);
+    }
+
+    return crm_provider_failed(op, res, err);
+}
+
+
+crm_status_e
+crm_provider_json_body(crm_provider_op_t *op, yajl_gen g,
+    const char *content_type, crm_error_t *err)
+{
+    char    *body;
+    size_t   len;
+
+    /* finish frees g, whatever it returns */
+    if (crm_json_gen_finish(g, &body, &len) != CRM_OK) {
+        return crm_error_set(err, CRM_E_INTERNAL, NULL, "out of memory");
+    }
+
+    op->req.body = crm_arena_strdup(op->arena, (crm_str_t) { body, len });
+    op->req.body_len = len;
+
+    free(body);
+
+    if (op->req.body == NULL
+        || crm_http_request_header(&op->req, op->arena, "Content-Type",
+                                   content_type) != 0)
+    {
+        return crm_error_set(err, CRM_E_INTERNAL, NULL, "out of memory");
+    }
+
+    return CRM_OK;
+}
+
+
+char *
+crm_provider_query_escape(crm_provider_op_t *op, const char *s)
+{
+    char                 *out, *p;
+    unsigned char         c;
+
+    static const char     hex[] = "0123456789ABCDEF";
+
+    out = crm_arena_alloc(op->arena, strlen(s) * 3 + 1);
+    if (out == NULL) {
+        return NULL;
+    }
+
+    for (p = out; *s != '\0'; s++) {
+        c = (unsigned char) *s;
+
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+            || (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_'
+            || c == '~')
+        {
+            *p++ = (char) c;
+            continue;
+        }
+
+        *p++ = '%';
+        *p++ = hex[c >> 4];
+        *p++ = hex[c & 0x0f];
+    }
+
+    *p = '\0';
+
+    return out;
+}
+
+
+const char *
+crm_provider_clip(crm_provider_op_t *op, const char *s, size_t max)
+{
+    size_t  i, chars;
+
+    if (s == NULL) {
+        return NULL;
+    }
+
+    for (i = 0, chars = 0; s[i] != '\0'; i++) {
+        /* a character starts at every byte that is not a continuation */
+        if (((unsigned char) s[i] & 0xc0) != 0x80 && chars++ == max) {
+            return crm_arena_strdup(op->arena, (crm_str_t) { s, i });
+        }
+    }
+
+    return s;
+}
+
+
+int
+crm_provider_split_name(crm_provider_op_t *op, const char *name,
+    const char **first, const char **last)
+{
+    const char  *space;
+
+    while (*name == ' ') {
+        name++;
+    }
+
+    space = strchr(name, ' ');
+
+    if (space == NULL) {
+        *first = NULL;
+        *last = name;
+        return 0;
+    }
+
+    *first = crm_arena_strdup(op->arena,
+                              (crm_str_t) { name, (size_t) (space - name) });
+
+    while (*space == ' ') {
+        space++;
+    }
+
+    *last = *space != '\0' ? space : *first;
+
+    return *first != NULL ? 0 : -1;
 }

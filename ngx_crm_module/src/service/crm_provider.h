@@ -10,8 +10,25 @@
  * event loop's outbound HTTP), and hands the response back for the next
  * request, until the operation says it is done.
  *
- *   parse      credentials and settings from the API -> op->creds
- *   validate   do the credentials work? -> op->account (a JSON object)
+ *   parse           credentials and settings from the API -> op->creds
+ *   validate        do the credentials work? -> op->account
+ *   get_contact     the provider's contact of op->contact -> op->contact_id
+ *                   (NULL: none)
+ *   upsert_contact  creates or updates it with op->contact's fields
+ *                   -> op->contact_id
+ *   send_event      records op->event on the contact op->contact_id, once
+ *                   per event id
+ *
+ * Providers with a session (Salesforce, Creatio) log in before the first
+ * call of an operation that has none, and once more when the provider
+ * says the session expired; the session stays in op->creds, so the
+ * operations that follow on the same op reuse it.  What the write
+ * operations' errors mean to the sync queue:
+ *
+ *   CRM_E_UNAUTHORIZED     the provider refuses the stored credentials
+ *   CRM_E_INVALID          it refuses the data: retrying cannot help
+ *   CRM_E_BAD_GATEWAY      it failed, or limits the rate (err->retry_after)
+ *   CRM_E_GATEWAY_TIMEOUT  it did not answer in time
  */
 
 #ifndef CRM_PROVIDER_H
@@ -46,6 +63,32 @@ struct crm_provider_field_s {
 };
 
 
+/* a lead as the providers' contacts carry it; NULL: the lead has none */
+typedef struct {
+    const char  *lead_id;           /* canonical UUID, the stable key */
+    const char  *name;
+    const char  *email;
+    const char  *phone;             /* E.164 */
+    const char  *company;
+    const char  *shop_domain;
+    const char  *source;            /* manual, affiliate, webhook, api */
+    const char  *stage;
+    const char  *substage;
+    int64_t      score;
+} crm_contact_t;
+
+
+/* one lead event, the same event at the provider however often sent */
+typedef struct {
+    const char  *id;                /* canonical UUID */
+    const char  *name;              /* "Lead Created": metric or subject */
+    const char  *time;              /* RFC 3339, UTC */
+    int64_t      value_cents;       /* a conversion's amount, or -1 */
+    const char  *currency;          /* with value_cents */
+    unsigned     resent:1;          /* an earlier attempt may have landed */
+} crm_event_t;
+
+
 typedef enum {
     CRM_OP_MORE = 0,        /* op->req is the next request */
     CRM_OP_DONE             /* the operation has its result */
@@ -63,10 +106,23 @@ typedef struct {
     /* the result of validate: how the provider describes the account */
     crm_provider_field_t       *account;
     crm_provider_field_t       *account_last;
+    /* the write operations' input, and the contact they find or make */
+    const crm_contact_t        *contact;
+    const crm_event_t          *event;
+    const char                 *contact_id;     /* known, or found */
+    /* a session's log-in before, or in the middle of, an operation */
+    unsigned                    session_step;
+    unsigned                    relogged:1;
+    crm_http_request_t          resend;
     /* the last answer, for the sync log */
     unsigned                    http_status;
     int64_t                     duration_ms;
 } crm_provider_op_t;
+
+
+/* an operation's next step: res is NULL first, then op->req's answer */
+typedef crm_status_e (*crm_provider_step_pt)(crm_provider_op_t *op,
+    const crm_http_response_t *res, crm_op_step_e *step, crm_error_t *err);
 
 
 struct crm_provider_s {
@@ -88,9 +144,29 @@ struct crm_provider_s {
      * refuses them, CRM_E_BAD_GATEWAY / CRM_E_GATEWAY_TIMEOUT when it
      * fails; *step CRM_OP_DONE with op->account set when they work.
      */
-    crm_status_e (*validate)(crm_provider_op_t *op,
-        const crm_http_response_t *res, crm_op_step_e *step,
-        crm_error_t *err);
+    crm_provider_step_pt  validate;
+
+    /*
+     * The write operations (see the top): op->contact, and op->event for
+     * send_event, are set by the caller; op->contact_id may name the
+     * contact an earlier operation found, which upsert_contact then
+     * updates without looking for it.
+     */
+    crm_provider_step_pt  get_contact;
+    crm_provider_step_pt  upsert_contact;
+    crm_provider_step_pt  send_event;
+
+    /*
+     * A session (NULL for a provider without one): has op->creds one;
+     * builds the log-in request; reads its answer (CRM_E_INVALID: the
+     * credentials are refused); puts the session on op->req, replacing
+     * what an older session put there.
+     */
+    int          (*has_session)(crm_provider_op_t *op);
+    crm_status_e (*login)(crm_provider_op_t *op, crm_error_t *err);
+    crm_status_e (*logged_in)(crm_provider_op_t *op,
+        const crm_http_response_t *res, crm_error_t *err);
+    crm_status_e (*authorize)(crm_provider_op_t *op, crm_error_t *err);
 };
 
 
@@ -134,6 +210,49 @@ crm_status_e crm_provider_settings(yajl_val settings,
  * it with yajl_tree_free()
  */
 yajl_val crm_provider_json(const crm_http_response_t *res);
+
+/*
+ * The session's part of a write operation's step, before the operation's
+ * own: logs in when op has no session yet (the operation then starts,
+ * with res NULL), and once more when res says the session expired (the
+ * same request is then sent again).  1 when it took the step (*rc and
+ * *step are the step's result), 0 when the operation reads res itself.
+ */
+int crm_provider_session(crm_provider_op_t *op,
+    const crm_http_response_t **res, crm_op_step_e *step, crm_status_e *rc,
+    crm_error_t *err);
+
+/*
+ * A write operation's answer that is not one it reads: 401 and 403 are
+ * refused credentials, 408, 425, 429 and 503 (with its Retry-After) and
+ * 5xx a failure to retry, any other 4xx refused data (CRM_E_INVALID with
+ * what the provider said, its message in at most 200 characters); else
+ * as crm_provider_failed()
+ */
+crm_status_e crm_provider_write_failed(crm_provider_op_t *op,
+    const crm_http_response_t *res, const char *said, crm_error_t *err);
+
+/* op->req's body: the JSON document g made (freed), with content_type */
+crm_status_e crm_provider_json_body(crm_provider_op_t *op, yajl_gen g,
+    const char *content_type, crm_error_t *err);
+
+/* s percent-encoded for a query string, in the arena; NULL on ENOMEM */
+char *crm_provider_query_escape(crm_provider_op_t *op, const char *s);
+
+/*
+ * s cut to at most max characters (s is valid UTF-8, as every stored
+ * text is), in the arena; s itself when short enough; NULL for NULL
+ */
+const char *crm_provider_clip(crm_provider_op_t *op, const char *s,
+    size_t max);
+
+/*
+ * A name as first and last name: the first word, and the rest ("Ada
+ * Lovelace King": "Ada", "Lovelace King"); one word is a last name only
+ * (*first NULL).  In the arena; -1 on ENOMEM.
+ */
+int crm_provider_split_name(crm_provider_op_t *op, const char *name,
+    const char **first, const char **last);
 
 /* adds a member to op->account (copied into the arena; value may be NULL) */
 crm_status_e crm_provider_account(crm_provider_op_t *op, const char *name,

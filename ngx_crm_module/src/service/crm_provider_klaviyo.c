@@ -3,6 +3,14 @@
  * key in "Authorization: Klaviyo-API-Key <key>", a "revision" header on
  * every call, JSON:API bodies.  A key is validated by reading the account
  * it belongs to (GET /api/accounts, scope accounts:read).
+ *
+ *   get_contact     GET  /api/profiles?filter=equals(external_id,"<lead>")
+ *   upsert_contact  POST /api/profile-import     (profiles:write)
+ *   send_event      POST /api/events             (events:write)
+ *
+ * A lead's profile carries the lead id as its external_id, so a lead
+ * without an email or phone still has one; the event's unique_id is the
+ * event's id, so Klaviyo keeps one event however often it is sent.
  */
 
 #include <stdio.h>
@@ -39,6 +47,17 @@ static crm_status_e crm_klaviyo_request(crm_provider_op_t *op,
     const char *method, const char *path, crm_error_t *err);
 static crm_status_e crm_klaviyo_account(crm_provider_op_t *op,
     yajl_val root, crm_error_t *err);
+static crm_status_e crm_klaviyo_get_contact(crm_provider_op_t *op,
+    const crm_http_response_t *res, crm_op_step_e *step, crm_error_t *err);
+static crm_status_e crm_klaviyo_upsert_contact(crm_provider_op_t *op,
+    const crm_http_response_t *res, crm_op_step_e *step, crm_error_t *err);
+static crm_status_e crm_klaviyo_send_event(crm_provider_op_t *op,
+    const crm_http_response_t *res, crm_op_step_e *step, crm_error_t *err);
+static int crm_klaviyo_properties(yajl_gen g, const crm_contact_t *c);
+static crm_status_e crm_klaviyo_failed(crm_provider_op_t *op,
+    const crm_http_response_t *res, crm_error_t *err);
+static crm_status_e crm_klaviyo_profile_id(crm_provider_op_t *op,
+    const crm_http_response_t *res, int list, crm_error_t *err);
 
 
 static const crm_json_field_t  crm_klaviyo_fields[] = {
@@ -52,7 +71,10 @@ const crm_provider_t  crm_provider_klaviyo = {
     .type = "klaviyo",
     .name = "Klaviyo",
     .parse = crm_klaviyo_parse,
-    .validate = crm_klaviyo_validate
+    .validate = crm_klaviyo_validate,
+    .get_contact = crm_klaviyo_get_contact,
+    .upsert_contact = crm_klaviyo_upsert_contact,
+    .send_event = crm_klaviyo_send_event
 };
 
 
@@ -226,6 +248,320 @@ crm_klaviyo_account(crm_provider_op_t *op, yajl_val root, crm_error_t *err)
                                 err) != CRM_OK)
     {
         return err->code;
+    }
+
+    return CRM_OK;
+}
+
+
+static crm_status_e
+crm_klaviyo_get_contact(crm_provider_op_t *op, const crm_http_response_t *res,
+    crm_op_step_e *step, crm_error_t *err)
+{
+    char  path[256];
+
+    if (res == NULL) {
+        *step = CRM_OP_MORE;
+
+        /* a canonical UUID: nothing in it needs escaping but the filter */
+        snprintf(path, sizeof(path),
+                 "/api/profiles?filter=equals%%28external_id%%2C%%22%.36s"
+                 "%%22%%29", op->contact->lead_id);
+
+        return crm_klaviyo_request(op, "GET", path, err);
+    }
+
+    *step = CRM_OP_DONE;
+
+    if (res->outcome != CRM_HTTP_ANSWERED || res->status != 200) {
+        return crm_klaviyo_failed(op, res, err);
+    }
+
+    return crm_klaviyo_profile_id(op, res, 1, err);
+}
+
+
+/*
+ * {"data": {"type": "profile", "attributes": {...}}}: every field the lead
+ * lacks is sent as null, which Klaviyo clears
+ */
+static crm_status_e
+crm_klaviyo_upsert_contact(crm_provider_op_t *op,
+    const crm_http_response_t *res, crm_op_step_e *step, crm_error_t *err)
+{
+    yajl_gen              g;
+    const char           *first, *last;
+    crm_status_e          rc;
+    const crm_contact_t  *c;
+
+    c = op->contact;
+
+    if (res != NULL) {
+        *step = CRM_OP_DONE;
+
+        if (res->outcome != CRM_HTTP_ANSWERED
+            || (res->status != 200 && res->status != 201))
+        {
+            return crm_klaviyo_failed(op, res, err);
+        }
+
+        return crm_klaviyo_profile_id(op, res, 0, err);
+    }
+
+    *step = CRM_OP_MORE;
+
+    rc = crm_klaviyo_request(op, "POST", "/api/profile-import", err);
+    if (rc != CRM_OK) {
+        return rc;
+    }
+
+    if (crm_provider_split_name(op, c->name, &first, &last) != 0) {
+        return crm_error_set(err, CRM_E_INTERNAL, NULL, "out of memory");
+    }
+
+    g = crm_json_gen_new();
+    if (g == NULL) {
+        return crm_error_set(err, CRM_E_INTERNAL, NULL, "out of memory");
+    }
+
+    if (yajl_gen_map_open(g) != yajl_gen_status_ok
+        || crm_json_gen_key(g, "data") != 0
+        || yajl_gen_map_open(g) != yajl_gen_status_ok
+        || crm_json_gen_kv_str(g, "type", "profile") != 0
+        || crm_json_gen_key(g, "attributes") != 0
+        || yajl_gen_map_open(g) != yajl_gen_status_ok
+        || crm_json_gen_kv_str(g, "external_id", c->lead_id) != 0
+        || crm_json_gen_kv_str(g, "email", c->email) != 0
+        || crm_json_gen_kv_str(g, "phone_number", c->phone) != 0
+        || crm_json_gen_kv_str(g, "first_name", first != NULL ? first : last)
+           != 0
+        || crm_json_gen_kv_str(g, "last_name", first != NULL ? last : NULL)
+           != 0
+        || crm_json_gen_kv_str(g, "organization", c->company) != 0
+        || crm_json_gen_key(g, "properties") != 0
+        || crm_klaviyo_properties(g, c) != 0
+        || yajl_gen_map_close(g) != yajl_gen_status_ok
+        || yajl_gen_map_close(g) != yajl_gen_status_ok
+        || yajl_gen_map_close(g) != yajl_gen_status_ok)
+    {
+        yajl_gen_free(g);
+        return crm_error_set(err, CRM_E_INTERNAL, NULL, "out of memory");
+    }
+
+    return crm_provider_json_body(op, g, "application/vnd.api+json", err);
+}
+
+
+/*
+ * {"data": {"type": "event", "attributes": {"properties", "metric",
+ * "profile", "time", "value", "value_currency", "unique_id"}}}: 202
+ */
+static crm_status_e
+crm_klaviyo_send_event(crm_provider_op_t *op, const crm_http_response_t *res,
+    crm_op_step_e *step, crm_error_t *err)
+{
+    int                   n;
+    char                  value[32];
+    yajl_gen              g;
+    crm_status_e          rc;
+    const crm_event_t    *e;
+    const crm_contact_t  *c;
+
+    c = op->contact;
+    e = op->event;
+
+    if (res != NULL) {
+        *step = CRM_OP_DONE;
+
+        if (res->outcome != CRM_HTTP_ANSWERED || res->status != 202) {
+            return crm_klaviyo_failed(op, res, err);
+        }
+
+        return CRM_OK;
+    }
+
+    *step = CRM_OP_MORE;
+
+    rc = crm_klaviyo_request(op, "POST", "/api/events", err);
+    if (rc != CRM_OK) {
+        return rc;
+    }
+
+    g = crm_json_gen_new();
+    if (g == NULL) {
+        return crm_error_set(err, CRM_E_INTERNAL, NULL, "out of memory");
+    }
+
+    if (yajl_gen_map_open(g) != yajl_gen_status_ok
+        || crm_json_gen_key(g, "data") != 0
+        || yajl_gen_map_open(g) != yajl_gen_status_ok
+        || crm_json_gen_kv_str(g, "type", "event") != 0
+        || crm_json_gen_key(g, "attributes") != 0
+        || yajl_gen_map_open(g) != yajl_gen_status_ok
+        || crm_json_gen_key(g, "properties") != 0
+        || crm_klaviyo_properties(g, c) != 0
+        || crm_json_gen_key(g, "metric") != 0
+        || yajl_gen_map_open(g) != yajl_gen_status_ok
+        || crm_json_gen_key(g, "data") != 0
+        || yajl_gen_map_open(g) != yajl_gen_status_ok
+        || crm_json_gen_kv_str(g, "type", "metric") != 0
+        || crm_json_gen_key(g, "attributes") != 0
+        || yajl_gen_map_open(g) != yajl_gen_status_ok
+        || crm_json_gen_kv_str(g, "name", e->name) != 0
+        || yajl_gen_map_close(g) != yajl_gen_status_ok
+        || yajl_gen_map_close(g) != yajl_gen_status_ok
+        || yajl_gen_map_close(g) != yajl_gen_status_ok
+        || crm_json_gen_key(g, "profile") != 0
+        || yajl_gen_map_open(g) != yajl_gen_status_ok
+        || crm_json_gen_key(g, "data") != 0
+        || yajl_gen_map_open(g) != yajl_gen_status_ok
+        || crm_json_gen_kv_str(g, "type", "profile") != 0
+        || crm_json_gen_key(g, "attributes") != 0
+        || yajl_gen_map_open(g) != yajl_gen_status_ok
+        || crm_json_gen_kv_str(g, "external_id", c->lead_id) != 0
+        || yajl_gen_map_close(g) != yajl_gen_status_ok
+        || yajl_gen_map_close(g) != yajl_gen_status_ok
+        || yajl_gen_map_close(g) != yajl_gen_status_ok
+        || crm_json_gen_kv_str(g, "time", e->time) != 0
+        || crm_json_gen_kv_str(g, "unique_id", e->id) != 0)
+    {
+        yajl_gen_free(g);
+        return crm_error_set(err, CRM_E_INTERNAL, NULL, "out of memory");
+    }
+
+    if (e->value_cents >= 0) {
+        /* the amount as written, not through a double */
+        n = snprintf(value, sizeof(value), "%lld.%02lld",
+                     (long long) (e->value_cents / 100),
+                     (long long) (e->value_cents % 100));
+
+        if (crm_json_gen_key(g, "value") != 0
+            || yajl_gen_number(g, value, (size_t) n) != yajl_gen_status_ok
+            || crm_json_gen_kv_str(g, "value_currency", e->currency) != 0)
+        {
+            yajl_gen_free(g);
+            return crm_error_set(err, CRM_E_INTERNAL, NULL, "out of memory");
+        }
+    }
+
+    if (yajl_gen_map_close(g) != yajl_gen_status_ok
+        || yajl_gen_map_close(g) != yajl_gen_status_ok
+        || yajl_gen_map_close(g) != yajl_gen_status_ok)
+    {
+        yajl_gen_free(g);
+        return crm_error_set(err, CRM_E_INTERNAL, NULL, "out of memory");
+    }
+
+    return crm_provider_json_body(op, g, "application/vnd.api+json", err);
+}
+
+
+/* the lead as the profile's and the event's custom properties */
+static int
+crm_klaviyo_properties(yajl_gen g, const crm_contact_t *c)
+{
+    if (yajl_gen_map_open(g) != yajl_gen_status_ok
+        || crm_json_gen_kv_str(g, "lead_id", c->lead_id) != 0
+        || crm_json_gen_kv_str(g, "stage", c->stage) != 0
+        || crm_json_gen_kv_str(g, "substage", c->substage) != 0
+        || crm_json_gen_kv_int(g, "score", c->score) != 0
+        || crm_json_gen_kv_str(g, "shop_domain", c->shop_domain) != 0
+        || crm_json_gen_kv_str(g, "source", c->source) != 0
+        || yajl_gen_map_close(g) != yajl_gen_status_ok)
+    {
+        return -1;
+    }
+
+    return 0;
+}
+
+
+/* what a 4xx said: {"errors": [{"code", "detail"}]} */
+static crm_status_e
+crm_klaviyo_failed(crm_provider_op_t *op, const crm_http_response_t *res,
+    crm_error_t *err)
+{
+    char          said[240];
+    yajl_val      root, errors, first;
+    const char   *code, *detail;
+
+    static const char  *errors_path[] = { "errors", NULL };
+    static const char  *code_path[] = { "code", NULL };
+    static const char  *detail_path[] = { "detail", NULL };
+
+    said[0] = '\0';
+    root = NULL;
+
+    if (res->outcome == CRM_HTTP_ANSWERED && res->status >= 400
+        && res->status < 500)
+    {
+        root = crm_provider_json(res);
+        errors = root != NULL ? yajl_tree_get(root, errors_path,
+                                              yajl_t_array)
+                              : NULL;
+        first = errors != NULL && errors->u.array.len > 0
+                ? errors->u.array.values[0] : NULL;
+        code = first != NULL ? crm_provider_string(first, code_path) : NULL;
+        detail = first != NULL ? crm_provider_string(first, detail_path)
+                               : NULL;
+
+        if (code != NULL || detail != NULL) {
+            snprintf(said, sizeof(said), "%.40s%s%.190s",
+                     code != NULL ? code : "",
+                     code != NULL && detail != NULL ? ": " : "",
+                     detail != NULL ? detail : "");
+        }
+    }
+
+    yajl_tree_free(root);
+
+    return crm_provider_write_failed(op, res, said[0] ? said : NULL, err);
+}
+
+
+/* data.id of a profile (list: data[0].id, none found is no contact) */
+static crm_status_e
+crm_klaviyo_profile_id(crm_provider_op_t *op, const crm_http_response_t *res,
+    int list, crm_error_t *err)
+{
+    yajl_val     root, data;
+    const char  *id;
+
+    static const char  *data_path[] = { "data", NULL };
+    static const char  *id_path[] = { "id", NULL };
+
+    root = crm_provider_json(res);
+    if (root == NULL) {
+        return crm_provider_failed(op, res, err);
+    }
+
+    data = yajl_tree_get(root, data_path,
+                         list ? yajl_t_array : yajl_t_object);
+    if (data == NULL) {
+        yajl_tree_free(root);
+        return crm_error_set(err, CRM_E_BAD_GATEWAY, NULL,
+                             "Klaviyo gave an answer that cannot be read "
+                             "(no profile)");
+    }
+
+    if (list) {
+        data = data->u.array.len > 0 ? data->u.array.values[0] : NULL;
+    }
+
+    id = data != NULL ? crm_provider_string(data, id_path) : NULL;
+    op->contact_id = id != NULL
+                     ? crm_arena_strdup(op->arena, crm_str_c(id)) : NULL;
+
+    yajl_tree_free(root);
+
+    if (id != NULL && op->contact_id == NULL) {
+        return crm_error_set(err, CRM_E_INTERNAL, NULL, "out of memory");
+    }
+
+    if (!list && id == NULL) {
+        return crm_error_set(err, CRM_E_BAD_GATEWAY, NULL,
+                             "Klaviyo gave an answer that cannot be read "
+                             "(no profile id)");
     }
 
     return CRM_OK;
