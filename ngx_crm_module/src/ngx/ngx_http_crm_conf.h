@@ -97,6 +97,13 @@ typedef struct {
     /* the click flush's database: the http level's */
     crm_db_conf_t        *click_db;
 
+    /* the CRM sync queue: run with the first crm_api location's settings */
+    ngx_http_crm_loc_conf_t  *sync_lcf;
+    ngx_msec_t            sync_interval;
+    ngx_int_t             sync_leases;          /* a worker's; 0: none */
+    ngx_int_t             sync_max_attempts;
+    ngx_int_t             sync_concurrency;     /* an integration's */
+
     ngx_uint_t            used;                 /* a crm handler exists */
 } ngx_http_crm_main_conf_t;
 

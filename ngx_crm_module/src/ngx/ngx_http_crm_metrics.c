@@ -7,6 +7,7 @@
 #include "ngx_http_crm_metrics.h"
 #include "ngx_http_crm_reply.h"
 #include "ngx_http_crm_state.h"
+#include "ngx_http_crm_sync.h"
 
 
 #define NGX_HTTP_CRM_METRICS_SIZE  4096
@@ -60,8 +61,9 @@ ngx_http_crm_metrics_handler(ngx_http_request_t *r)
     off_t                      spool;
     u_char                    *body, *p, *last;
     size_t                     queued, size;
+    int64_t                    depth, oldest;
     ngx_int_t                  rc;
-    ngx_uint_t                 i;
+    ngx_uint_t                 i, o;
     ngx_atomic_uint_t          v[NGX_HTTP_CRM_NCOUNTERS];
     ngx_http_crm_main_conf_t  *mcf;
 
@@ -91,6 +93,30 @@ ngx_http_crm_metrics_handler(ngx_http_request_t *r)
     {
         p = ngx_slprintf(p, last, "%s %uA\n", ngx_http_crm_metrics[i].text,
                          v[ngx_http_crm_metrics[i].counter]);
+    }
+
+    for (i = 0; crm_providers[i] != NULL && i < NGX_HTTP_CRM_SYNC_PROVIDERS;
+         i++)
+    {
+        for (o = 0; o < NGX_HTTP_CRM_SYNC_OUTCOMES; o++) {
+            p = ngx_slprintf(p, last,
+                             "crm_sync_jobs_total{provider=\"%s\","
+                             "outcome=\"%s\"} %uA\n",
+                             crm_providers[i]->type,
+                             ngx_http_crm_sync_outcomes[o],
+                             v[NGX_HTTP_CRM_SYNC_JOBS
+                               + i * NGX_HTTP_CRM_SYNC_OUTCOMES + o]);
+        }
+    }
+
+    depth = ngx_http_crm_gauge(mcf, NGX_HTTP_CRM_GAUGE_SYNC_DEPTH);
+    oldest = ngx_http_crm_gauge(mcf, NGX_HTTP_CRM_GAUGE_SYNC_OLDEST);
+
+    if (depth >= 0) {
+        p = ngx_slprintf(p, last,
+                         "crm_sync_queue_due %L\n"
+                         "crm_sync_oldest_due_seconds %L\n",
+                         depth, oldest);
     }
 
     if (ngx_http_crm_clicks_gauges(mcf, &queued, &size, &spool) == NGX_OK) {

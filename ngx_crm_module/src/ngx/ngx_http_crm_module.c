@@ -17,6 +17,7 @@
 #include "ngx_http_crm_outbound.h"
 #include "ngx_http_crm_redirect.h"
 #include "ngx_http_crm_state.h"
+#include "ngx_http_crm_sync.h"
 
 #include <dirent.h>
 
@@ -85,6 +86,19 @@ static void ngx_http_crm_threads_wait(ngx_cycle_t *cycle);
 
 static ngx_str_t  ngx_http_crm_default_pool = ngx_string("crm");
 
+/* a worker's leases side by side; 0 turns the sync off on this host */
+static ngx_conf_num_bounds_t  ngx_http_crm_sync_leases_bounds = {
+    ngx_conf_check_num_bounds, 0, 1024
+};
+
+static ngx_conf_num_bounds_t  ngx_http_crm_sync_attempts_bounds = {
+    ngx_conf_check_num_bounds, 1, 1000
+};
+
+static ngx_conf_num_bounds_t  ngx_http_crm_sync_concurrency_bounds = {
+    ngx_conf_check_num_bounds, 1, 1024
+};
+
 
 static ngx_command_t  ngx_http_crm_commands[] = {
 
@@ -143,6 +157,34 @@ static ngx_command_t  ngx_http_crm_commands[] = {
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,
       NULL },
+
+    { ngx_string("crm_sync_interval"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_crm_main_conf_t, sync_interval),
+      NULL },
+
+    { ngx_string("crm_sync_leases"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_crm_main_conf_t, sync_leases),
+      &ngx_http_crm_sync_leases_bounds },
+
+    { ngx_string("crm_sync_max_attempts"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_crm_main_conf_t, sync_max_attempts),
+      &ngx_http_crm_sync_attempts_bounds },
+
+    { ngx_string("crm_sync_concurrency"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_crm_main_conf_t, sync_concurrency),
+      &ngx_http_crm_sync_concurrency_bounds },
 
     { ngx_string("crm_edge_thread_pool"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
@@ -455,7 +497,8 @@ ngx_http_crm_init_process(ngx_cycle_t *cycle)
 {
     if (ngx_http_crm_clicks_init_process(cycle) != NGX_OK
         || ngx_http_crm_outbound_init(cycle) != NGX_OK
-        || ngx_http_crm_idp_init_process(cycle) != NGX_OK)
+        || ngx_http_crm_idp_init_process(cycle) != NGX_OK
+        || ngx_http_crm_sync_init_process(cycle) != NGX_OK)
     {
         return NGX_ERROR;
     }
@@ -503,6 +546,10 @@ ngx_http_crm_create_main_conf(ngx_conf_t *cf)
     mcf->flush_batch = NGX_CONF_UNSET_SIZE;
     mcf->flush_lease = NGX_CONF_UNSET_MSEC;
     mcf->spool_max = NGX_CONF_UNSET;
+    mcf->sync_interval = NGX_CONF_UNSET_MSEC;
+    mcf->sync_leases = NGX_CONF_UNSET;
+    mcf->sync_max_attempts = NGX_CONF_UNSET;
+    mcf->sync_concurrency = NGX_CONF_UNSET;
 
     return mcf;
 }
@@ -525,6 +572,16 @@ ngx_http_crm_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_size_value(mcf->flush_batch, 1024 * 1024);
     ngx_conf_init_msec_value(mcf->flush_lease, 10000);
     ngx_conf_init_value(mcf->spool_max, (off_t) 1024 * 1024 * 1024);
+    ngx_conf_init_msec_value(mcf->sync_interval, 1000);
+    ngx_conf_init_value(mcf->sync_leases, 16);
+    ngx_conf_init_value(mcf->sync_max_attempts, 12);
+    ngx_conf_init_value(mcf->sync_concurrency, 4);
+
+    if (mcf->sync_interval == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"crm_sync_interval\" must be more than 0");
+        return NGX_CONF_ERROR;
+    }
 
     return NGX_CONF_OK;
 }
@@ -748,6 +805,10 @@ ngx_http_crm_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                                ", \"crm_click_queue\" and \"crm_database\"");
             return NGX_CONF_ERROR;
         }
+    }
+
+    if (conf->api && mcf->sync_lcf == NULL) {
+        mcf->sync_lcf = conf;
     }
 
     if (conf->api) {

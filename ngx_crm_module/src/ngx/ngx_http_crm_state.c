@@ -9,7 +9,7 @@
 #include "ngx_http_crm_state.h"
 
 
-#define NGX_HTTP_CRM_STATE_NAME  "ngx_http_crm_state_v2"
+#define NGX_HTTP_CRM_STATE_NAME  "ngx_http_crm_state_v3"
 #define NGX_HTTP_CRM_STATE_SIZE  (128 * 1024)
 
 /*
@@ -28,6 +28,7 @@ typedef struct {
 
 typedef struct {
     ngx_http_crm_counters_t  counters[NGX_HTTP_CRM_SLOTS];
+    ngx_atomic_t             gauges[NGX_HTTP_CRM_NGAUGES];  /* value + 1 */
 } ngx_http_crm_state_t;
 
 
@@ -107,6 +108,36 @@ ngx_http_crm_count(ngx_http_crm_main_conf_t *mcf,
     (void) ngx_atomic_fetch_add(
                &state->counters[ngx_process_slot % NGX_HTTP_CRM_SLOTS]
                .v[counter], n);
+}
+
+
+void
+ngx_http_crm_gauge_set(ngx_http_crm_main_conf_t *mcf,
+    ngx_http_crm_gauge_e gauge, int64_t v)
+{
+    ngx_http_crm_state_t  *state;
+
+    if (mcf == NULL || mcf->state_zone == NULL || v < 0) {
+        return;
+    }
+
+    state = mcf->state_zone->data;
+    state->gauges[gauge] = (ngx_atomic_uint_t) v + 1;
+}
+
+
+int64_t
+ngx_http_crm_gauge(ngx_http_crm_main_conf_t *mcf, ngx_http_crm_gauge_e gauge)
+{
+    ngx_http_crm_state_t  *state;
+
+    if (mcf->state_zone == NULL) {
+        return -1;
+    }
+
+    state = mcf->state_zone->data;
+
+    return (int64_t) state->gauges[gauge] - 1;
 }
 
 

@@ -36,8 +36,19 @@ typedef enum {
     NGX_HTTP_CRM_DB_PROBES_FAILED,
     NGX_HTTP_CRM_IDP_KEY_REFRESHES,
     NGX_HTTP_CRM_IDP_KEY_FAILURES,
-    NGX_HTTP_CRM_NCOUNTERS
+    /* sync jobs by provider (crm_providers[]) and outcome: ok, failed,
+       dead, held (ngx_http_crm_sync.h) */
+    NGX_HTTP_CRM_SYNC_JOBS,
+    NGX_HTTP_CRM_NCOUNTERS = NGX_HTTP_CRM_SYNC_JOBS + 4 * 4
 } ngx_http_crm_counter_e;
+
+
+/* values that are set, not added: the last one any worker saw */
+typedef enum {
+    NGX_HTTP_CRM_GAUGE_SYNC_DEPTH = 0,      /* due queue rows */
+    NGX_HTTP_CRM_GAUGE_SYNC_OLDEST,         /* seconds the oldest waits */
+    NGX_HTTP_CRM_NGAUGES
+} ngx_http_crm_gauge_e;
 
 
 /* configurations loaded by this master, the first 1: seen in /metrics */
@@ -50,6 +61,13 @@ ngx_int_t ngx_http_crm_state_add(ngx_conf_t *cf,
 
 void ngx_http_crm_count(ngx_http_crm_main_conf_t *mcf,
     ngx_http_crm_counter_e counter, ngx_atomic_int_t n);
+
+void ngx_http_crm_gauge_set(ngx_http_crm_main_conf_t *mcf,
+    ngx_http_crm_gauge_e gauge, int64_t v);
+
+/* -1 when no worker has set it yet */
+int64_t ngx_http_crm_gauge(ngx_http_crm_main_conf_t *mcf,
+    ngx_http_crm_gauge_e gauge);
 
 /* the counters, summed over the workers, into counters[NCOUNTERS] */
 void ngx_http_crm_counters(ngx_http_crm_main_conf_t *mcf,

@@ -51,6 +51,7 @@ const crm_route_t  crm_api_routes[] = {
     { CRM_M_GET,   "/crm/{type}/status",  &crm_integrations_status },
     { CRM_M_DELETE, "/crm/{type}/disconnect", &crm_integrations_disconnect },
     { CRM_M_GET,   "/crm/{type}/logs",    &crm_integrations_logs },
+    { CRM_M_POST,  "/crm/{type}/retry",   &crm_integrations_retry },
 };
 
 const size_t  crm_api_nroutes = sizeof(crm_api_routes)

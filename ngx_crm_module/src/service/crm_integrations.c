@@ -1,7 +1,7 @@
 /*
  * CRM integrations: POST /crm/validate, POST /crm/connect, GET /crm/list,
- * GET /crm/{type}/status, DELETE /crm/{type}/disconnect and
- * GET /crm/{type}/logs.
+ * GET /crm/{type}/status, DELETE /crm/{type}/disconnect,
+ * GET /crm/{type}/logs and POST /crm/{type}/retry.
  *
  * validate and connect talk to the provider from the event loop (the
  * endpoint's outbound step, one request at a time, no thread waiting),
@@ -22,6 +22,7 @@
 #include "crm_seal.h"
 #include "crm_store_audit.h"
 #include "crm_store_integrations.h"
+#include "crm_store_sync.h"
 #include "crm_verify.h"
 
 
@@ -79,6 +80,8 @@ static crm_status_e crm_integrations_list_run(crm_db_t *db,
 static crm_status_e crm_integrations_status_run(crm_db_t *db,
     crm_call_t *call, crm_error_t *err);
 static crm_status_e crm_integrations_disconnect_run(crm_db_t *db,
+    crm_call_t *call, crm_error_t *err);
+static crm_status_e crm_integrations_retry_run(crm_db_t *db,
     crm_call_t *call, crm_error_t *err);
 static crm_status_e crm_integrations_logs_run(crm_db_t *db,
     crm_call_t *call, crm_error_t *err);
@@ -145,6 +148,13 @@ const crm_endpoint_t  crm_integrations_disconnect = {
     .body = CRM_BODY_NONE,
     .parse = crm_integrations_type_parse,
     .run = crm_integrations_disconnect_run
+};
+
+const crm_endpoint_t  crm_integrations_retry = {
+    .verifier = &crm_verify_bearer,
+    .body = CRM_BODY_NONE,
+    .parse = crm_integrations_type_parse,
+    .run = crm_integrations_retry_run
 };
 
 const crm_endpoint_t  crm_integrations_logs = {
@@ -823,6 +833,76 @@ crm_integrations_disconnect_run(crm_db_t *db, crm_call_t *call,
     }
 
     return crm_call_reply_json(call, 200, g, err);
+}
+
+
+/* the dead jobs back in the queue, in one transaction with the audit row */
+static crm_status_e
+crm_integrations_retry_run(crm_db_t *db, crm_call_t *call, crm_error_t *err)
+{
+    int64_t             requeued;
+    yajl_gen            g;
+    crm_rows_t          rows;
+    crm_status_e        rc;
+    crm_audit_entry_t   audit;
+
+    const crm_integration_path_t  *path = call->input;
+
+    rc = crm_db_begin(db, err);
+    if (rc != CRM_OK) {
+        return rc;
+    }
+
+    rc = crm_store_integrations_list(db, call->caller->id, path->type, &rows,
+                                     err);
+    if (rc != CRM_OK) {
+        return rc;
+    }
+
+    if (rows.n == 0) {
+        crm_rows_free(&rows);
+        return crm_error_set(err, CRM_E_NOT_FOUND, NULL,
+                             "%s is not connected", path->type);
+    }
+
+    crm_rows_free(&rows);
+
+    rc = crm_store_sync_retry(db, call->caller->id, path->type, &requeued,
+                              err);
+    if (rc != CRM_OK) {
+        return rc;
+    }
+
+    audit.actor_id = call->caller->id;
+    audit.action = "integration.retry";
+    audit.object_type = "integration";
+    audit.object_id = path->type;
+    audit.details = "{}";
+
+    rc = crm_store_audit(db, &audit, err);
+    if (rc == CRM_OK) {
+        rc = crm_db_commit(db, err);
+    }
+
+    if (rc != CRM_OK) {
+        return rc;
+    }
+
+    g = crm_json_gen_new();
+    if (g == NULL) {
+        return crm_error_set(err, CRM_E_INTERNAL, NULL, "out of memory");
+    }
+
+    if (yajl_gen_map_open(g) != yajl_gen_status_ok
+        || crm_json_gen_kv_str(g, "crm_type", path->type) != 0
+        || crm_json_gen_kv_int(g, "requeued", requeued) != 0
+        || yajl_gen_map_close(g) != yajl_gen_status_ok)
+    {
+        yajl_gen_free(g);
+        return crm_error_set(err, CRM_E_INTERNAL, NULL, "out of memory");
+    }
+
+    return crm_call_reply_json(call, 202, g, err);
 }
 
 

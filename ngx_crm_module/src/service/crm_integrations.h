@@ -16,5 +16,6 @@ extern const crm_endpoint_t  crm_integrations_list;
 extern const crm_endpoint_t  crm_integrations_status;
 extern const crm_endpoint_t  crm_integrations_disconnect;
 extern const crm_endpoint_t  crm_integrations_logs;
+extern const crm_endpoint_t  crm_integrations_retry;
 
 #endif /* CRM_INTEGRATIONS_H */

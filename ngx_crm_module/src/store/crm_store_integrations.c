@@ -32,7 +32,8 @@ static const crm_stmt_t  crm_integration_connect = {
     " SET status = 'connected', key_id = EXCLUDED.key_id,"
     " sealed = EXCLUDED.sealed, settings = EXCLUDED.settings,"
     " account = EXCLUDED.account, connected_at = now(),"
-    " disconnected_at = NULL, last_error = NULL, updated_at = now()"
+    " disconnected_at = NULL, last_error = NULL, paused_until = NULL,"
+    " updated_at = now()"
     " RETURNING i.crm_type, i.status, " CRM_SQL_RFC3339("i.connected_at")
     ", coalesce((SELECT status <> 'disconnected' FROM prev), false)",
     6
@@ -67,8 +68,11 @@ static const crm_stmt_t  crm_integration_disconnect = {
 
 static const crm_stmt_t  crm_sync_jobs_cancel = {
     "sync_jobs_cancel",
-    "UPDATE crm.sync_jobs SET state = 'cancelled'"
-    " WHERE account_id = $1 AND crm_type = $2 AND state = 'pending'",
+    "WITH c AS ("
+    "   UPDATE crm.sync_jobs SET state = 'cancelled', finished_at = now()"
+    "    WHERE account_id = $1 AND crm_type = $2"
+    "      AND state IN ('pending', 'failed'))"
+    " DELETE FROM crm.sync_queue WHERE account_id = $1 AND crm_type = $2",
     2
 };
 

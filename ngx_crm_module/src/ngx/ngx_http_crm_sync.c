@@ -1,0 +1,468 @@
+/*
+ * The CRM sync queue's runner; see ngx_http_crm_sync.h.
+ *
+ * Each worker keeps at most crm_sync_leases leases at a time.  A lease
+ * is one integration and one lead: its provider calls go one after the
+ * other (a lead's events in order), leases side by side.  The timer only
+ * claims when there is room; a claim that filled the room claims again
+ * as soon as a lease ends, so a backlog drains at the providers' pace,
+ * not the timer's.  While a lease is out, the timer is not cancelable:
+ * a worker that quits (reload) finishes its calls and records them.
+ */
+
+#include "ngx_http_crm_outbound.h"
+#include "ngx_http_crm_state.h"
+#include "ngx_http_crm_sync.h"
+
+#include "crm_store_sync.h"
+#include "crm_sync.h"
+
+
+#define NGX_HTTP_CRM_SYNC_JOBS       20     /* a lead's jobs per lease */
+#define NGX_HTTP_CRM_SYNC_DEPTH_MS   5000   /* queue depth sampled */
+
+
+typedef struct ngx_http_crm_sync_s  ngx_http_crm_sync_t;
+
+typedef void (*ngx_http_crm_sync_thread_pt)(void *data, ngx_log_t *log);
+
+/* one thread task: a claim (leases out) or a record (lease in) */
+typedef struct {
+    ngx_http_crm_sync_t    *sync;
+    crm_sync_lease_t       *leases;
+    crm_error_t             err;
+    crm_status_e            rc;
+    unsigned                claimed;
+    unsigned                sample:1;
+    int64_t                 depth;
+    int64_t                 oldest_s;
+} ngx_http_crm_sync_task_t;
+
+/* a lease on its way: the exchange under way and its answer */
+typedef struct {
+    ngx_http_crm_sync_t    *sync;
+    crm_sync_lease_t       *lease;
+    crm_http_response_t     res;
+    ngx_thread_task_t      *task;
+} ngx_http_crm_sync_run_t;
+
+struct ngx_http_crm_sync_s {
+    ngx_http_crm_main_conf_t        *mcf;
+    ngx_http_crm_loc_conf_t         *lcf;
+    ngx_http_crm_outbound_policy_t   policy;
+    ngx_event_t                      timer;
+    ngx_log_t                       *log;
+    ngx_uint_t                       active;    /* leases out */
+    ngx_uint_t                       claiming;
+    ngx_msec_t                       sampled;
+};
+
+
+static void ngx_http_crm_sync_timer(ngx_event_t *ev);
+static void ngx_http_crm_sync_claim(ngx_http_crm_sync_t *sync);
+static void ngx_http_crm_sync_claim_thread(void *data, ngx_log_t *log);
+static void ngx_http_crm_sync_claimed(ngx_event_t *ev);
+static void ngx_http_crm_sync_drive(ngx_http_crm_sync_run_t *run,
+    const crm_http_response_t *res);
+static void ngx_http_crm_sync_answered(void *data);
+static void ngx_http_crm_sync_record_thread(void *data, ngx_log_t *log);
+static void ngx_http_crm_sync_recorded(ngx_event_t *ev);
+static void ngx_http_crm_sync_count(ngx_http_crm_sync_t *sync,
+    const crm_sync_lease_t *lease);
+static ngx_thread_task_t *ngx_http_crm_sync_task(ngx_http_crm_sync_t *sync,
+    ngx_event_handler_pt done, ngx_http_crm_sync_thread_pt handler);
+static void ngx_http_crm_sync_arm(ngx_http_crm_sync_t *sync);
+
+
+const char *const  ngx_http_crm_sync_outcomes[] = {
+    "ok", "failed", "dead", "held"
+};
+
+
+static ngx_http_crm_sync_t  ngx_http_crm_sync;
+
+
+ngx_int_t
+ngx_http_crm_sync_init_process(ngx_cycle_t *cycle)
+{
+    ngx_http_crm_sync_t       *sync;
+    ngx_http_crm_main_conf_t  *mcf;
+
+    if (ngx_process != NGX_PROCESS_WORKER && ngx_process != NGX_PROCESS_SINGLE)
+    {
+        return NGX_OK;
+    }
+
+    mcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_crm_module);
+
+    if (mcf == NULL || mcf->sync_lcf == NULL || mcf->sync_leases == 0) {
+        return NGX_OK;
+    }
+
+    sync = &ngx_http_crm_sync;
+    ngx_memzero(sync, sizeof(ngx_http_crm_sync_t));
+
+    sync->mcf = mcf;
+    sync->lcf = mcf->sync_lcf;
+    sync->log = cycle->log;
+    sync->policy.allow = sync->lcf->outbound_allow;
+    sync->policy.connect_timeout = sync->lcf->outbound_connect_timeout;
+    sync->policy.timeout = sync->lcf->outbound_timeout;
+
+    sync->timer.handler = ngx_http_crm_sync_timer;
+    sync->timer.data = sync;
+    sync->timer.log = cycle->log;
+    sync->timer.cancelable = 1;
+
+    /* the workers start apart, not all at the same tick */
+    ngx_add_timer(&sync->timer,
+                  mcf->sync_interval / 2
+                  + (ngx_msec_t) ngx_random() % (mcf->sync_interval + 1));
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_crm_sync_timer(ngx_event_t *ev)
+{
+    ngx_http_crm_sync_t *sync = ev->data;
+
+    if (!ngx_exiting && !ngx_terminate) {
+        ngx_http_crm_sync_claim(sync);
+    }
+
+    ngx_http_crm_sync_arm(sync);
+}
+
+
+/* the next tick; one that holds a quitting worker while leases are out */
+static void
+ngx_http_crm_sync_arm(ngx_http_crm_sync_t *sync)
+{
+    sync->timer.cancelable = (sync->active == 0 && !sync->claiming);
+
+    if (!sync->timer.timer_set) {
+        ngx_add_timer(&sync->timer, sync->mcf->sync_interval);
+    }
+}
+
+
+static ngx_thread_task_t *
+ngx_http_crm_sync_task(ngx_http_crm_sync_t *sync, ngx_event_handler_pt done,
+    ngx_http_crm_sync_thread_pt handler)
+{
+    ngx_thread_task_t         *task;
+    ngx_http_crm_sync_task_t  *t;
+
+    task = ngx_calloc(sizeof(ngx_thread_task_t)
+                      + sizeof(ngx_http_crm_sync_task_t), sync->log);
+    if (task == NULL) {
+        return NULL;
+    }
+
+    t = (ngx_http_crm_sync_task_t *) (task + 1);
+    t->sync = sync;
+
+    task->ctx = t;
+    task->handler = handler;
+    task->event.handler = done;
+    task->event.data = task;
+    task->event.log = sync->log;
+
+    return task;
+}
+
+
+static void
+ngx_http_crm_sync_claim(ngx_http_crm_sync_t *sync)
+{
+    ngx_thread_task_t         *task;
+    ngx_http_crm_sync_task_t  *t;
+
+    if (sync->claiming
+        || sync->active >= (ngx_uint_t) sync->mcf->sync_leases)
+    {
+        return;
+    }
+
+    task = ngx_http_crm_sync_task(sync, ngx_http_crm_sync_claimed,
+                                  ngx_http_crm_sync_claim_thread);
+    if (task == NULL) {
+        return;
+    }
+
+    t = task->ctx;
+    t->claimed = (unsigned) (sync->mcf->sync_leases - sync->active);
+
+    if (ngx_current_msec - sync->sampled >= NGX_HTTP_CRM_SYNC_DEPTH_MS) {
+        sync->sampled = ngx_current_msec;
+        t->sample = 1;
+    }
+
+    if (ngx_thread_task_post(sync->lcf->thread_pool, task) != NGX_OK) {
+        ngx_free(task);
+        return;
+    }
+
+    sync->claiming = 1;
+}
+
+
+/* a pool thread: the leases, their credentials unsealed */
+static void
+ngx_http_crm_sync_claim_thread(void *data, ngx_log_t *log)
+{
+    ngx_http_crm_sync_task_t *t = data;
+
+    crm_db_t                  *db;
+    crm_rows_t                 rows;
+    ngx_http_crm_loc_conf_t   *lcf;
+    ngx_http_crm_main_conf_t  *mcf;
+
+    mcf = t->sync->mcf;
+    lcf = t->sync->lcf;
+
+    db = crm_db_for_thread(lcf->db);
+    if (db == NULL) {
+        t->rc = crm_error_set(&t->err, CRM_E_UNAVAILABLE, NULL,
+                              "out of memory");
+        return;
+    }
+
+    if (t->sample) {
+        (void) crm_store_sync_depth(db, &t->depth, &t->oldest_s, &t->err);
+    }
+
+    /* a lease outlives its worst case: each call timing out */
+    t->rc = crm_store_sync_claim(db, t->claimed, NGX_HTTP_CRM_SYNC_JOBS,
+                                 (unsigned) mcf->sync_concurrency,
+                                 (int64_t) (NGX_HTTP_CRM_SYNC_JOBS * 2 + 6)
+                                 * lcf->outbound_timeout, &rows, &t->err);
+    if (t->rc != CRM_OK) {
+        return;
+    }
+
+    t->leases = crm_sync_leases(&rows, lcf->seal, &t->err);
+    if (t->leases == NULL && rows.n > 0) {
+        t->rc = t->err.code;
+    }
+
+    crm_rows_free(&rows);
+}
+
+
+static void
+ngx_http_crm_sync_claimed(ngx_event_t *ev)
+{
+    ngx_thread_task_t *task = ev->data;
+
+    ngx_uint_t                 n;
+    crm_sync_lease_t          *lease, *next;
+    ngx_http_crm_sync_t       *sync;
+    ngx_http_crm_sync_run_t   *run;
+    ngx_http_crm_sync_task_t  *t;
+
+    t = task->ctx;
+    sync = t->sync;
+    sync->claiming = 0;
+
+    if (t->sample && t->rc == CRM_OK) {
+        ngx_http_crm_gauge_set(sync->mcf, NGX_HTTP_CRM_GAUGE_SYNC_DEPTH,
+                               t->depth);
+        ngx_http_crm_gauge_set(sync->mcf, NGX_HTTP_CRM_GAUGE_SYNC_OLDEST,
+                               t->oldest_s);
+    }
+
+    if (t->rc != CRM_OK) {
+        ngx_log_error(NGX_LOG_ERR, ev->log, 0,
+                      "crm: sync claim failed: %s", t->err.message);
+    }
+
+    n = 0;
+
+    for (lease = t->leases; lease != NULL; lease = next) {
+        next = lease->next;
+        lease->next = NULL;
+        n++;
+
+        run = ngx_calloc(sizeof(ngx_http_crm_sync_run_t), ev->log);
+        if (run == NULL) {
+            /* its lease runs out, and another claim takes it */
+            crm_sync_leases_free(lease);
+            continue;
+        }
+
+        run->sync = sync;
+        run->lease = lease;
+        sync->active++;
+
+        (void) crm_sync_start(lease, &sync->lcf->service->providers);
+
+        ngx_http_crm_sync_drive(run, NULL);
+    }
+
+    ngx_free(task);
+
+    /* a full claim: there may be more; else the timer comes back */
+    if (n == t->claimed && n > 0) {
+        ngx_http_crm_sync_claim(sync);
+    }
+
+    ngx_http_crm_sync_arm(sync);
+}
+
+
+/* the lease's next call, or its record when all is said */
+static void
+ngx_http_crm_sync_drive(ngx_http_crm_sync_run_t *run,
+    const crm_http_response_t *res)
+{
+    ngx_http_crm_sync_t         *sync;
+    const crm_http_request_t    *req;
+    ngx_http_crm_outbound_t     *call;
+    ngx_http_crm_sync_task_t    *t;
+
+    sync = run->sync;
+
+    for ( ;; ) {
+        if (crm_sync_step(run->lease, res, sync->mcf->sync_max_attempts,
+                          (uint64_t) ngx_random() << 31 ^ ngx_random(),
+                          &req)
+            == CRM_OP_DONE)
+        {
+            break;
+        }
+
+        crm_http_response_clear(&run->res);
+
+        call = ngx_http_crm_outbound_start(req, &run->res, &sync->policy,
+                                           ngx_http_crm_sync_answered, run,
+                                           sync->log);
+        if (call != NULL) {
+            return;
+        }
+
+        /* not even started: the provider's operation hears why */
+        res = &run->res;
+    }
+
+    crm_http_response_clear(&run->res);
+
+    run->task = ngx_http_crm_sync_task(sync, ngx_http_crm_sync_recorded,
+                                       ngx_http_crm_sync_record_thread);
+    if (run->task != NULL) {
+        t = run->task->ctx;
+        t->leases = run->lease;
+
+        if (ngx_thread_task_post(sync->lcf->thread_pool, run->task)
+            == NGX_OK)
+        {
+            ngx_free(run);
+            return;
+        }
+
+        ngx_free(run->task);
+    }
+
+    /* unrecorded: the lease runs out and the jobs go again */
+    ngx_log_error(NGX_LOG_ERR, sync->log, 0,
+                  "crm: a sync result could not be recorded");
+
+    crm_sync_leases_free(run->lease);
+    ngx_free(run);
+    sync->active--;
+    ngx_http_crm_sync_arm(sync);
+}
+
+
+static void
+ngx_http_crm_sync_answered(void *data)
+{
+    ngx_http_crm_sync_run_t *run = data;
+
+    ngx_http_crm_sync_drive(run, &run->res);
+}
+
+
+static void
+ngx_http_crm_sync_record_thread(void *data, ngx_log_t *log)
+{
+    ngx_http_crm_sync_task_t *t = data;
+
+    crm_db_t  *db;
+
+    db = crm_db_for_thread(t->sync->lcf->db);
+    if (db == NULL) {
+        t->rc = crm_error_set(&t->err, CRM_E_UNAVAILABLE, NULL,
+                              "out of memory");
+        return;
+    }
+
+    t->rc = crm_sync_record(db, t->leases, &t->err);
+}
+
+
+static void
+ngx_http_crm_sync_recorded(ngx_event_t *ev)
+{
+    ngx_thread_task_t *task = ev->data;
+
+    ngx_http_crm_sync_t       *sync;
+    ngx_http_crm_sync_task_t  *t;
+
+    t = task->ctx;
+    sync = t->sync;
+
+    if (t->rc == CRM_OK) {
+        ngx_http_crm_sync_count(sync, t->leases);
+
+    } else {
+        /* the lease runs out, and its jobs are sent again */
+        ngx_log_error(NGX_LOG_ERR, ev->log, 0,
+                      "crm: recording a sync result failed: %s",
+                      t->err.message);
+    }
+
+    crm_sync_leases_free(t->leases);
+    ngx_free(task);
+
+    sync->active--;
+
+    if (!ngx_exiting && !ngx_terminate) {
+        ngx_http_crm_sync_claim(sync);
+    }
+
+    ngx_http_crm_sync_arm(sync);
+}
+
+
+/* crm_sync_jobs_total{provider, outcome} */
+static void
+ngx_http_crm_sync_count(ngx_http_crm_sync_t *sync,
+    const crm_sync_lease_t *lease)
+{
+    size_t       i;
+    ngx_uint_t   p, o;
+
+    for (p = 0; crm_providers[p] != NULL; p++) {
+        if (ngx_strcmp(crm_providers[p]->type, lease->crm_type) == 0) {
+            break;
+        }
+    }
+
+    if (p >= NGX_HTTP_CRM_SYNC_PROVIDERS || crm_providers[p] == NULL) {
+        return;
+    }
+
+    for (i = 0; i < lease->njobs; i++) {
+        for (o = 0; o < NGX_HTTP_CRM_SYNC_OUTCOMES; o++) {
+            if (ngx_strcmp(lease->jobs[i].outcome,
+                           ngx_http_crm_sync_outcomes[o]) == 0)
+            {
+                ngx_http_crm_count(sync->mcf, NGX_HTTP_CRM_SYNC_JOBS
+                                   + p * NGX_HTTP_CRM_SYNC_OUTCOMES + o, 1);
+            }
+        }
+    }
+}
