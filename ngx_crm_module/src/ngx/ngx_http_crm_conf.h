@@ -103,6 +103,9 @@ typedef struct {
     ngx_int_t             sync_leases;          /* a worker's; 0: none */
     ngx_int_t             sync_max_attempts;
     ngx_int_t             sync_concurrency;     /* an integration's */
+    ngx_int_t             sync_rate;            /* calls/s an integration
+                                                   and host; unset: the
+                                                   provider's default */
 
     ngx_uint_t            used;                 /* a crm handler exists */
 } ngx_http_crm_main_conf_t;

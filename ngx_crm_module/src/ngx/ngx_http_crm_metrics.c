@@ -10,7 +10,7 @@
 #include "ngx_http_crm_sync.h"
 
 
-#define NGX_HTTP_CRM_METRICS_SIZE  4096
+#define NGX_HTTP_CRM_METRICS_SIZE  8192
 
 
 typedef struct {

@@ -86,20 +86,6 @@ static void ngx_http_crm_threads_wait(ngx_cycle_t *cycle);
 
 static ngx_str_t  ngx_http_crm_default_pool = ngx_string("crm");
 
-/* a worker's leases side by side; 0 turns the sync off on this host */
-static ngx_conf_num_bounds_t  ngx_http_crm_sync_leases_bounds = {
-    ngx_conf_check_num_bounds, 0, 1024
-};
-
-static ngx_conf_num_bounds_t  ngx_http_crm_sync_attempts_bounds = {
-    ngx_conf_check_num_bounds, 1, 1000
-};
-
-static ngx_conf_num_bounds_t  ngx_http_crm_sync_concurrency_bounds = {
-    ngx_conf_check_num_bounds, 1, 1024
-};
-
-
 static ngx_command_t  ngx_http_crm_commands[] = {
 
     { ngx_string("crm_api"),
@@ -170,21 +156,28 @@ static ngx_command_t  ngx_http_crm_commands[] = {
       ngx_conf_set_num_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_crm_main_conf_t, sync_leases),
-      &ngx_http_crm_sync_leases_bounds },
+      NULL },
 
     { ngx_string("crm_sync_max_attempts"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_num_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_crm_main_conf_t, sync_max_attempts),
-      &ngx_http_crm_sync_attempts_bounds },
+      NULL },
 
     { ngx_string("crm_sync_concurrency"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_num_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_crm_main_conf_t, sync_concurrency),
-      &ngx_http_crm_sync_concurrency_bounds },
+      NULL },
+
+    { ngx_string("crm_sync_rate"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_crm_main_conf_t, sync_rate),
+      NULL },
 
     { ngx_string("crm_edge_thread_pool"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
@@ -550,6 +543,7 @@ ngx_http_crm_create_main_conf(ngx_conf_t *cf)
     mcf->sync_leases = NGX_CONF_UNSET;
     mcf->sync_max_attempts = NGX_CONF_UNSET;
     mcf->sync_concurrency = NGX_CONF_UNSET;
+    mcf->sync_rate = NGX_CONF_UNSET;
 
     return mcf;
 }
@@ -564,6 +558,14 @@ ngx_http_crm_init_main_conf(ngx_conf_t *cf, void *conf)
 {
     ngx_http_crm_main_conf_t *mcf = conf;
 
+    ngx_uint_t  i;
+
+    struct {
+        const char  *name;
+        ngx_int_t    value, min, max;
+        const char  *unit;
+    }  limits[5];
+
     ngx_conf_init_value(mcf->link_ttl, 60);
     ngx_conf_init_value(mcf->link_negative_ttl, 60);
     ngx_conf_init_value(mcf->link_stale, 600);
@@ -577,10 +579,43 @@ ngx_http_crm_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_value(mcf->sync_max_attempts, 12);
     ngx_conf_init_value(mcf->sync_concurrency, 4);
 
-    if (mcf->sync_interval == 0) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"crm_sync_interval\" must be more than 0");
-        return NGX_CONF_ERROR;
+    limits[0].name = "crm_sync_interval";
+    limits[0].value = (ngx_int_t) mcf->sync_interval;
+    limits[0].min = 1;
+    limits[0].unit = "ms";
+    limits[0].max = 3600000;
+    limits[1].name = "crm_sync_leases";
+    limits[1].value = mcf->sync_leases;
+    limits[1].min = 0;
+    limits[1].unit = "";
+    limits[1].max = 1024;
+    limits[2].name = "crm_sync_max_attempts";
+    limits[2].value = mcf->sync_max_attempts;
+    limits[2].min = 1;
+    limits[2].unit = "";
+    limits[2].max = 1000;
+    limits[3].name = "crm_sync_concurrency";
+    limits[3].value = mcf->sync_concurrency;
+    limits[3].min = 1;
+    limits[3].unit = "";
+    limits[3].max = 1024;
+    limits[4].name = "crm_sync_rate";
+    limits[4].value = mcf->sync_rate != NGX_CONF_UNSET ? mcf->sync_rate : 1;
+    limits[4].min = 1;
+    limits[4].unit = "";
+    limits[4].max = 100000;
+
+    /* crm_sync_leases 0 turns the sync off on this host */
+    for (i = 0; i < sizeof(limits) / sizeof(limits[0]); i++) {
+        if (limits[i].value < limits[i].min
+            || limits[i].value > limits[i].max)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"%s\" must be %i to %i%s",
+                               limits[i].name, limits[i].min, limits[i].max,
+                               limits[i].unit);
+            return NGX_CONF_ERROR;
+        }
     }
 
     return NGX_CONF_OK;

@@ -8,6 +8,10 @@
  * as soon as a lease ends, so a backlog drains at the providers' pace,
  * not the timer's.  While a lease is out, the timer is not cancelable:
  * a worker that quits (reload) finishes its calls and records them.
+ *
+ * Calls to one integration are paced by a token bucket in each worker:
+ * crm_sync_rate (or the provider's default) a second for the host, shared
+ * out between its workers; a call without a token waits for one.
  */
 
 #include "ngx_http_crm_outbound.h"
@@ -18,8 +22,9 @@
 #include "crm_sync.h"
 
 
-#define NGX_HTTP_CRM_SYNC_JOBS       20     /* a lead's jobs per lease */
+#define NGX_HTTP_CRM_SYNC_LEASE_JOBS 20     /* a lead's jobs per lease */
 #define NGX_HTTP_CRM_SYNC_DEPTH_MS   5000   /* queue depth sampled */
+#define NGX_HTTP_CRM_SYNC_IDLE_MS    60000  /* a bucket unused, dropped */
 
 
 typedef struct ngx_http_crm_sync_s  ngx_http_crm_sync_t;
@@ -40,11 +45,21 @@ typedef struct {
 
 /* a lease on its way: the exchange under way and its answer */
 typedef struct {
-    ngx_http_crm_sync_t    *sync;
-    crm_sync_lease_t       *lease;
-    crm_http_response_t     res;
-    ngx_thread_task_t      *task;
+    ngx_http_crm_sync_t       *sync;
+    crm_sync_lease_t          *lease;
+    crm_http_response_t        res;
+    const crm_http_request_t  *req;     /* waiting for a token */
+    ngx_event_t                delay;
 } ngx_http_crm_sync_run_t;
+
+/* an integration's calls: tokens, in thousandths of a call */
+typedef struct {
+    ngx_queue_t             queue;
+    u_char                  key[80];    /* account_id/crm_type */
+    ngx_msec_t              at;         /* tokens counted then */
+    int64_t                 tokens;
+    int64_t                 rate;       /* calls a second, ... */
+} ngx_http_crm_sync_bucket_t;
 
 struct ngx_http_crm_sync_s {
     ngx_http_crm_main_conf_t        *mcf;
@@ -55,6 +70,8 @@ struct ngx_http_crm_sync_s {
     ngx_uint_t                       active;    /* leases out */
     ngx_uint_t                       claiming;
     ngx_msec_t                       sampled;
+    ngx_uint_t                       workers;
+    ngx_queue_t                      buckets;
 };
 
 
@@ -64,6 +81,11 @@ static void ngx_http_crm_sync_claim_thread(void *data, ngx_log_t *log);
 static void ngx_http_crm_sync_claimed(ngx_event_t *ev);
 static void ngx_http_crm_sync_drive(ngx_http_crm_sync_run_t *run,
     const crm_http_response_t *res);
+static ngx_int_t ngx_http_crm_sync_send(ngx_http_crm_sync_run_t *run,
+    const crm_http_request_t *req);
+static void ngx_http_crm_sync_delayed(ngx_event_t *ev);
+static ngx_msec_t ngx_http_crm_sync_token(ngx_http_crm_sync_t *sync,
+    const crm_sync_lease_t *lease);
 static void ngx_http_crm_sync_answered(void *data);
 static void ngx_http_crm_sync_record_thread(void *data, ngx_log_t *log);
 static void ngx_http_crm_sync_recorded(ngx_event_t *ev);
@@ -85,6 +107,7 @@ static ngx_http_crm_sync_t  ngx_http_crm_sync;
 ngx_int_t
 ngx_http_crm_sync_init_process(ngx_cycle_t *cycle)
 {
+    ngx_core_conf_t           *ccf;
     ngx_http_crm_sync_t       *sync;
     ngx_http_crm_main_conf_t  *mcf;
 
@@ -108,6 +131,12 @@ ngx_http_crm_sync_init_process(ngx_cycle_t *cycle)
     sync->policy.allow = sync->lcf->outbound_allow;
     sync->policy.connect_timeout = sync->lcf->outbound_connect_timeout;
     sync->policy.timeout = sync->lcf->outbound_timeout;
+
+    ccf = (ngx_core_conf_t *) ngx_get_conf(cycle->conf_ctx, ngx_core_module);
+    sync->workers = ngx_process == NGX_PROCESS_WORKER
+                    && ccf->worker_processes > 1
+                    ? (ngx_uint_t) ccf->worker_processes : 1;
+    ngx_queue_init(&sync->buckets);
 
     sync->timer.handler = ngx_http_crm_sync_timer;
     sync->timer.data = sync;
@@ -215,6 +244,7 @@ ngx_http_crm_sync_claim_thread(void *data, ngx_log_t *log)
 {
     ngx_http_crm_sync_task_t *t = data;
 
+    int64_t                    lease_ms;
     crm_db_t                  *db;
     crm_rows_t                 rows;
     ngx_http_crm_loc_conf_t   *lcf;
@@ -235,10 +265,13 @@ ngx_http_crm_sync_claim_thread(void *data, ngx_log_t *log)
     }
 
     /* a lease outlives its worst case: each call timing out */
-    t->rc = crm_store_sync_claim(db, t->claimed, NGX_HTTP_CRM_SYNC_JOBS,
-                                 (unsigned) mcf->sync_concurrency,
-                                 (int64_t) (NGX_HTTP_CRM_SYNC_JOBS * 2 + 6)
-                                 * lcf->outbound_timeout, &rows, &t->err);
+    lease_ms = (int64_t) (NGX_HTTP_CRM_SYNC_LEASE_JOBS * 2 + 6)
+               * (int64_t) lcf->outbound_timeout;
+
+    t->rc = crm_store_sync_claim(db, t->claimed,
+                                 NGX_HTTP_CRM_SYNC_LEASE_JOBS,
+                                 (unsigned) mcf->sync_concurrency, lease_ms,
+                                 &rows, &t->err);
     if (t->rc != CRM_OK) {
         return;
     }
@@ -318,9 +351,9 @@ static void
 ngx_http_crm_sync_drive(ngx_http_crm_sync_run_t *run,
     const crm_http_response_t *res)
 {
+    ngx_thread_task_t           *task;
     ngx_http_crm_sync_t         *sync;
     const crm_http_request_t    *req;
-    ngx_http_crm_outbound_t     *call;
     ngx_http_crm_sync_task_t    *t;
 
     sync = run->sync;
@@ -334,12 +367,7 @@ ngx_http_crm_sync_drive(ngx_http_crm_sync_run_t *run,
             break;
         }
 
-        crm_http_response_clear(&run->res);
-
-        call = ngx_http_crm_outbound_start(req, &run->res, &sync->policy,
-                                           ngx_http_crm_sync_answered, run,
-                                           sync->log);
-        if (call != NULL) {
+        if (ngx_http_crm_sync_send(run, req) == NGX_OK) {
             return;
         }
 
@@ -349,20 +377,18 @@ ngx_http_crm_sync_drive(ngx_http_crm_sync_run_t *run,
 
     crm_http_response_clear(&run->res);
 
-    run->task = ngx_http_crm_sync_task(sync, ngx_http_crm_sync_recorded,
-                                       ngx_http_crm_sync_record_thread);
-    if (run->task != NULL) {
-        t = run->task->ctx;
+    task = ngx_http_crm_sync_task(sync, ngx_http_crm_sync_recorded,
+                                  ngx_http_crm_sync_record_thread);
+    if (task != NULL) {
+        t = task->ctx;
         t->leases = run->lease;
 
-        if (ngx_thread_task_post(sync->lcf->thread_pool, run->task)
-            == NGX_OK)
-        {
+        if (ngx_thread_task_post(sync->lcf->thread_pool, task) == NGX_OK) {
             ngx_free(run);
             return;
         }
 
-        ngx_free(run->task);
+        ngx_free(task);
     }
 
     /* unrecorded: the lease runs out and the jobs go again */
@@ -373,6 +399,125 @@ ngx_http_crm_sync_drive(ngx_http_crm_sync_run_t *run,
     ngx_free(run);
     sync->active--;
     ngx_http_crm_sync_arm(sync);
+}
+
+
+/* starts req, or waits for the integration's next token: NGX_OK */
+static ngx_int_t
+ngx_http_crm_sync_send(ngx_http_crm_sync_run_t *run,
+    const crm_http_request_t *req)
+{
+    ngx_msec_t                wait;
+    ngx_http_crm_sync_t      *sync;
+
+    sync = run->sync;
+
+    wait = ngx_http_crm_sync_token(sync, run->lease);
+
+    if (wait > 0) {
+        run->req = req;
+        run->delay.handler = ngx_http_crm_sync_delayed;
+        run->delay.data = run;
+        run->delay.log = sync->log;
+        ngx_add_timer(&run->delay, wait);
+        return NGX_OK;
+    }
+
+    crm_http_response_clear(&run->res);
+
+    return ngx_http_crm_outbound_start(req, &run->res, &sync->policy,
+                                       ngx_http_crm_sync_answered, run,
+                                       sync->log)
+           != NULL ? NGX_OK : NGX_ERROR;
+}
+
+
+static void
+ngx_http_crm_sync_delayed(ngx_event_t *ev)
+{
+    ngx_http_crm_sync_run_t *run = ev->data;
+
+    if (ngx_http_crm_sync_send(run, run->req) != NGX_OK) {
+        ngx_http_crm_sync_drive(run, &run->res);
+    }
+}
+
+
+/*
+ * Takes a token of the lease's integration: 0, or the milliseconds until
+ * there is one.  Buckets not used for a minute go.
+ */
+static ngx_msec_t
+ngx_http_crm_sync_token(ngx_http_crm_sync_t *sync,
+    const crm_sync_lease_t *lease)
+{
+    u_char                       key[80], *last;
+    int64_t                      rate;
+    ngx_msec_t                   elapsed;
+    ngx_queue_t                 *q, *next;
+    ngx_http_crm_sync_bucket_t  *b, *found;
+
+    last = ngx_snprintf(key, sizeof(key) - 1, "%s/%s", lease->account_id,
+                        lease->crm_type);
+    *last = '\0';
+
+    found = NULL;
+
+    for (q = ngx_queue_head(&sync->buckets);
+         q != ngx_queue_sentinel(&sync->buckets);
+         q = next)
+    {
+        next = ngx_queue_next(q);
+        b = ngx_queue_data(q, ngx_http_crm_sync_bucket_t, queue);
+
+        if (ngx_strcmp(b->key, key) == 0) {
+            found = b;
+
+        } else if (ngx_current_msec - b->at > NGX_HTTP_CRM_SYNC_IDLE_MS) {
+            ngx_queue_remove(q);
+            ngx_free(b);
+        }
+    }
+
+    /* the host's rate, shared out: at least a call a second a worker */
+    rate = sync->mcf->sync_rate != NGX_CONF_UNSET
+           ? sync->mcf->sync_rate : (int64_t) lease->op.provider->rate;
+    rate = rate * 1000 / (int64_t) sync->workers;
+
+    if (rate < 1000) {
+        rate = 1000;
+    }
+
+    b = found;
+
+    if (b == NULL) {
+        b = ngx_calloc(sizeof(ngx_http_crm_sync_bucket_t), sync->log);
+        if (b == NULL) {
+            return 0;
+        }
+
+        ngx_memcpy(b->key, key, sizeof(key));
+        b->at = ngx_current_msec;
+        b->tokens = rate;
+        ngx_queue_insert_tail(&sync->buckets, &b->queue);
+    }
+
+    /* a second's worth at most: the burst */
+    elapsed = ngx_current_msec - b->at;
+    b->at = ngx_current_msec;
+    b->rate = rate;
+    b->tokens += (int64_t) elapsed * rate / 1000;
+
+    if (b->tokens > rate) {
+        b->tokens = rate;
+    }
+
+    if (b->tokens >= 1000) {
+        b->tokens -= 1000;
+        return 0;
+    }
+
+    return (ngx_msec_t) ((1000 - b->tokens) * 1000 / rate) + 1;
 }
 
 

@@ -10,8 +10,10 @@
 #include "ngx_http_crm_conf.h"
 
 
-/* crm_sync_jobs_total{provider, outcome}: counters from NGX_HTTP_CRM_SYNC_JOBS,
-   by crm_providers[] index, then these outcomes */
+/*
+ * crm_sync_jobs_total{provider, outcome}: the counters from
+ * NGX_HTTP_CRM_SYNC_JOBS on, by crm_providers[] index, then outcome
+ */
 #define NGX_HTTP_CRM_SYNC_OUTCOMES   4
 #define NGX_HTTP_CRM_SYNC_PROVIDERS  4
 

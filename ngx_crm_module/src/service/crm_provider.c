@@ -267,7 +267,10 @@ crm_provider_session(crm_provider_op_t *op, const crm_http_response_t **res,
     again = (op->session_step == CRM_SESSION_AGAIN);
     op->session_step = CRM_SESSION_NONE;
 
-    *rc = p->logged_in(op, *res, err);
+    /* a login host where calls may not go: the settings are at fault */
+    *rc = (*res)->outcome == CRM_HTTP_REFUSED
+          ? crm_provider_write_failed(op, *res, NULL, err)
+          : p->logged_in(op, *res, err);
 
     if (*rc == CRM_E_INVALID) {
         /* to the queue, refused credentials are the integration's fault */
@@ -438,28 +441,32 @@ int
 crm_provider_split_name(crm_provider_op_t *op, const char *name,
     const char **first, const char **last)
 {
-    const char  *space;
+    const char  *space, *rest;
 
     while (*name == ' ') {
         name++;
     }
 
     space = strchr(name, ' ');
+    rest = space;
 
-    if (space == NULL) {
+    while (rest != NULL && *rest == ' ') {
+        rest++;
+    }
+
+    if (space == NULL || *rest == '\0') {
         *first = NULL;
-        *last = name;
-        return 0;
+        *last = space == NULL
+                ? name
+                : crm_arena_strdup(op->arena,
+                                   (crm_str_t) { name,
+                                                 (size_t) (space - name) });
+        return *last != NULL ? 0 : -1;
     }
 
     *first = crm_arena_strdup(op->arena,
                               (crm_str_t) { name, (size_t) (space - name) });
-
-    while (*space == ' ') {
-        space++;
-    }
-
-    *last = *space != '\0' ? space : *first;
+    *last = rest;
 
     return *first != NULL ? 0 : -1;
 }

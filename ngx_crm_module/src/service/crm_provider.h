@@ -128,6 +128,9 @@ typedef crm_status_e (*crm_provider_step_pt)(crm_provider_op_t *op,
 struct crm_provider_s {
     const char  *type;              /* "klaviyo", as in the API */
     const char  *name;              /* "Klaviyo", in messages */
+    unsigned     rate;              /* the sync's calls a second, by
+                                       default: under the documented
+                                       limits of one account */
 
     /*
      * Checks credentials and settings (objects, or NULL) and keeps them in

@@ -132,6 +132,8 @@ static const crm_json_field_t  crm_creatio_setting_fields[] = {
 const crm_provider_t  crm_provider_creatio = {
     .type = "creatio",
     .name = "Creatio",
+    /* no documented limit: the merchant's own server */
+    .rate = 10,
     .parse = crm_creatio_parse,
     .validate = crm_creatio_validate,
     .get_contact = crm_creatio_get_contact,
@@ -419,6 +421,8 @@ crm_creatio_session(crm_provider_op_t *op, const crm_http_response_t *res,
 
     creds = op->creds;
 
+    /* a new login's session replaces all of the old one's */
+    creds->csrf = NULL;
     creds->cookies = crm_arena_alloc(op->arena, CRM_CREATIO_COOKIE_MAX);
     if (creds->cookies == NULL) {
         return crm_error_set(err, CRM_E_INTERNAL, NULL, "out of memory");

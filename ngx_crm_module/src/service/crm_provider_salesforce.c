@@ -45,6 +45,7 @@
 #include "crm_json.h"
 #include "crm_provider.h"
 #include "crm_url.h"
+#include "crm_validate.h"
 
 
 #define CRM_SALESFORCE_API       "59.0"
@@ -175,6 +176,8 @@ static const char *const  crm_salesforce_refusals[] = {
 const crm_provider_t  crm_provider_salesforce = {
     .type = "salesforce",
     .name = "Salesforce",
+    /* a daily allocation, and 25 long requests at once */
+    .rate = 5,
     .parse = crm_salesforce_parse,
     .validate = crm_salesforce_validate,
     .get_contact = crm_salesforce_get_contact,
@@ -1108,7 +1111,8 @@ crm_salesforce_lead(crm_provider_op_t *op, const char *method,
         || crm_json_gen_kv_str(g, "Company",
                                crm_provider_clip(op, company, 255)) != 0
         || crm_json_gen_kv_str(g, "Email",
-                               c->email != NULL && strlen(c->email) <= 80
+                               c->email != NULL
+                               && crm_utf8_length(crm_str_c(c->email)) <= 80
                                ? c->email : NULL) != 0
         || crm_json_gen_kv_str(g, "Phone", c->phone) != 0
         || crm_json_gen_kv_str(g, "Website", c->shop_domain) != 0
@@ -1264,8 +1268,8 @@ crm_salesforce_failed(crm_provider_op_t *op, const crm_http_response_t *res,
 
     if (res->outcome == CRM_HTTP_ANSWERED && res->status == 300) {
         return crm_error_set(err, CRM_E_INVALID, NULL,
-                             "Salesforce has several Leads with this "
-                             "lead's external id");
+                             "Salesforce has several records with this "
+                             "external id");
     }
 
     said[0] = '\0';
