@@ -78,7 +78,8 @@ MOCK_URL=http://127.0.0.1:$(cat "$WORK/mock.port")
 TARGET=https://shop.example.com/collections/summer-sale
 TARGET_302="$TARGET?ref=LLLLLLLLLLLL&click_id=CCCCCCCCCCCCCCCCCCCCCCCCCC"
 
-# nginx with $1 pool threads per worker, links cached for $2 (60s)
+# nginx with $1 pool threads per worker, links cached for $2 (60s), and
+# $3 more http-level directives
 start_nginx() {
     "${NGINX[@]}" -s quit 2>/dev/null || true
     while [ -f "$WORK/nginx.pid" ]; do sleep 0.1; done
@@ -110,6 +111,7 @@ http {
     crm_link_cache zone=crm_links:32m ttl=${2:-60s} negative_ttl=60s;
     crm_click_queue zone=crm_clicks:512m flush=100ms batch=1m;
     crm_click_spool $WORK/spool max_size=4g;
+    ${3:-}
     server {
         listen 127.0.0.1:$PORT;
         location / { crm_api; }
@@ -763,6 +765,118 @@ validations=$("${PSQL[@]}" -c "SELECT count(*) FROM crm.sync_log WHERE operation
     echo "|---|---|---|---|"
     echo "| alone | $(med "${CRPS[alone]}") | $(med "${CP99[alone]}") | ${CERR[alone]} |"
     echo "| during the validations above | $(med "${CRPS[during]}") | $(med "${CP99[during]}") | ${CERR[during]} |"
+} >> "$ROOT/bench/RESULTS.md"
+
+# 8. The CRM sync.  (a) What the outbox costs a write: PUT /leads/{id}
+# with no CRM connected, with Klaviyo connected and its sync paused (the
+# outbox's job rows alone), and with the sync delivering meanwhile.
+# (b) A backlog of SYNC_JOBS jobs (one new lead each) of SYNC_MERCHANTS
+# merchants drained against the stand-in answering in 50 ms: deliveries/s,
+# the workers' RSS before and after, GET /leads/{id} p99 alone and during.
+# crm_sync_rate is raised so that the per-merchant pacing (10 calls/s by
+# default for Klaviyo) is not what is measured.
+SYNC_MERCHANTS=${BENCH_SYNC_MERCHANTS:-200}
+SYNC_JOBS=${BENCH_SYNC_JOBS:-100000}
+start_nginx "${THREAD_SETS[0]}" 60s "crm_sync_leases 128; crm_sync_rate 100;"
+
+crm_connect() {
+    curl -sf -o /dev/null -X POST "$URL/crm/connect" -H "Authorization: Bearer $1" \
+        -H 'Content-Type: application/json' \
+        -d "{\"crm_type\": \"klaviyo\", \"credentials\": {\"api_key\": \"$BENCH_KLAVIYO_KEY\"}}"
+}
+
+pause_sync() {
+    "${PSQL[@]}" -c "UPDATE crm.integrations SET paused_until = $1 WHERE $2"
+}
+
+declare -A WRPS WP99 WERR
+for ((i = 1; i <= ROUNDS; i++)); do
+    for case in none outbox drain; do
+        case $case in
+            outbox) crm_connect "$TOKEN"
+                    pause_sync "now() + interval '1 day'" "true" ;;
+            drain) pause_sync NULL "true" ;;
+        esac
+        read -r rps p99 err <<< "$(measure -H "$AUTH" -s "$ROOT/bench/put_lead.lua" "$URL")"
+        WRPS[$case]+="$rps " WP99[$case]+="$p99 " WERR[$case]=$(( ${WERR[$case]:-0} + err ))
+        printf 'sync round %d %-6s PUT /leads/{id} %8s req/s p99 %s ms\n' "$i" "$case" "$rps" "$p99" >&2
+    done
+    curl -sf -o /dev/null -X DELETE "$URL/crm/klaviyo/disconnect" -H "$AUTH"
+done
+
+merchant() {
+    local email="merchant-$1@bench.example.com" token
+    curl -sf -o /dev/null -X POST "$URL/auth/register" -H 'Content-Type: application/json' \
+        -d "{\"email\": \"$email\", \"password\": \"bench-password\", \"full_name\": \"M $1\"}"
+    token=$(curl -sf -X POST "$URL/auth/login" -H 'Content-Type: application/json' \
+        -d "{\"email\": \"$email\", \"password\": \"bench-password\"}" \
+        | perl -MJSON::PP -0ne 'print decode_json($_)->{access_token}')
+    crm_connect "$token"
+}
+export -f merchant crm_connect
+export URL BENCH_KLAVIYO_KEY
+seq "$SYNC_MERCHANTS" | xargs -P 8 -I{} bash -c 'merchant {}'
+
+workers_rss() {
+    local kb=0 pid
+    for pid in $(pgrep -P "$(cat "$WORK/nginx.pid")"); do
+        kb=$(( kb + $(awk '/^VmRSS/ { print $2 }' "/proc/$pid/status") ))
+    done
+    echo $(( kb / 1024 ))
+}
+
+first_substage=$(perl -MJSON::PP -0ne 'print decode_json($_)->[0]{status}' \
+    "$ROOT/pipeline-config/new_account/substages.json")
+merchant_ids="SELECT id FROM crm.accounts WHERE email LIKE 'merchant-%@bench.example.com'"
+pause_sync "now() + interval '1 day'" "account_id IN ($merchant_ids)"
+"${PSQL[@]}" -c "INSERT INTO crm.leads (owner_id, name, email, stage, substage, score)
+    SELECT a.id, 'Backlog ' || g, 'backlog-' || g || '-' || left(a.id::text, 8) || '@example.com',
+           'new_account', '$first_substage', 5
+      FROM ($merchant_ids) a CROSS JOIN generate_series(1, $SYNC_JOBS / $SYNC_MERCHANTS) g"
+backlog=$("${PSQL[@]}" -c "SELECT count(*) FROM crm.sync_jobs WHERE state = 'pending'")
+rss_before=$(workers_rss)
+read -r alone_rps alone_p99 alone_err <<< "$(BENCH_PATH=/leads/ BENCH_IDS=$BENCH_LEADS CONNS=8 \
+    measure -H "$AUTH" -s "$ROOT/bench/get_each.lua" "$URL")"
+
+start=$(date +%s.%N)
+pause_sync NULL "account_id IN ($merchant_ids)"
+sleep 2
+read -r during_rps during_p99 during_err <<< "$(BENCH_PATH=/leads/ BENCH_IDS=$BENCH_LEADS CONNS=8 \
+    measure -H "$AUTH" -s "$ROOT/bench/get_each.lua" "$URL")"
+left=$backlog
+for _ in $(seq 1200); do
+    left=$("${PSQL[@]}" -c "SELECT count(*) FROM crm.sync_jobs WHERE state IN ('pending', 'failed')")
+    [ "$left" -eq 0 ] && break
+    sleep 0.5
+done
+end=$(date +%s.%N)
+rss_after=$(workers_rss)
+delivered=$("${PSQL[@]}" -c "SELECT count(*) FROM crm.sync_jobs j JOIN ($merchant_ids) a ON a.id = j.account_id WHERE j.state = 'ok'")
+retried=$("${PSQL[@]}" -c "SELECT count(*) FROM crm.sync_jobs j JOIN ($merchant_ids) a ON a.id = j.account_id WHERE j.attempts > 1")
+drain_s=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.1f", b - a }')
+{
+    echo
+    echo "## CRM sync: the outbox's cost on a write (wrk -t2 -c$CONNS, PUT /leads/{id})"
+    echo
+    echo "| case | req/s (median) | p99 ms (median) | errors | ratio to no CRM |"
+    echo "|---|---|---|---|---|"
+    echo "| no CRM connected | $(med "${WRPS[none]}") | $(med "${WP99[none]}") | ${WERR[none]} | 1.000 |"
+    echo "| Klaviyo connected, sync paused (the job rows alone) | $(med "${WRPS[outbox]}") | $(med "${WP99[outbox]}") | ${WERR[outbox]} | $(ratio "$(med "${WRPS[outbox]}")" "$(med "${WRPS[none]}")") |"
+    echo "| Klaviyo connected, the sync delivering meanwhile | $(med "${WRPS[drain]}") | $(med "${WP99[drain]}") | ${WERR[drain]} | $(ratio "$(med "${WRPS[drain]}")" "$(med "${WRPS[none]}")") |"
+    echo
+    echo "## CRM sync: draining a backlog against a provider taking 50 ms"
+    echo
+    echo "$backlog jobs (one new lead each) of $SYNC_MERCHANTS merchants, 2 workers x 128 leases,"
+    echo "crm_sync_rate 100; each job is a profile import and an event (two calls)."
+    echo
+    echo "| figure | value |"
+    echo "|---|---|"
+    echo "| drained in | $drain_s s |"
+    echo "| deliveries/s | $(awk -v n="$delivered" -v s="$drain_s" 'BEGIN { printf "%.0f", n / s }') |"
+    echo "| jobs ok / jobs retried | $delivered / $retried |"
+    echo "| workers' RSS before / after | $rss_before MiB / $rss_after MiB |"
+    echo "| \`GET /leads/{id}\` p99 alone / during (wrk -t2 -c8) | $alone_p99 ms / $during_p99 ms |"
+    echo "| \`GET /leads/{id}\` req/s alone / during | $alone_rps / $during_rps |"
 } >> "$ROOT/bench/RESULTS.md"
 
 start_nginx "${THREAD_SETS[0]}"
