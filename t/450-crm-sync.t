@@ -159,8 +159,12 @@ check_log_and_status('klaviyo', $ktok, $klead);
 my ($sacc, $stok) = $t->member;
 $sacc = $sacc->{id};
 connect_crm($stok, 'salesforce');
+my $calls_before = @{ $mock->requests };
 my $slead = lead_life('salesforce', $stok);
 ok(wait_for(sub { waiting_jobs($sacc) == 0 }), 'salesforce: every job sent');
+my @logins = grep { $_->{path} =~ m{^/services/Soap/} } @{ $mock->requests }[$calls_before .. $#{ $mock->requests }];
+ok(@logins >= 1 && @logins <= 2, 'salesforce: the session is kept between leases: '
+    . scalar(@logins) . ' login(s) for six jobs, at most one a worker');
 
 $state = $mock->state->{salesforce};
 my @leads = grep { ($_->{Email} // '') eq 'ada.salesforce@example.com' } @{ $state->{leads} };
@@ -181,8 +185,12 @@ check_log_and_status('salesforce', $stok, $slead);
 my ($cacc, $ctok) = $t->member;
 $cacc = $cacc->{id};
 connect_crm($ctok, 'creatio');
+$calls_before = @{ $mock->requests };
 my $clead = lead_life('creatio', $ctok);
 ok(wait_for(sub { waiting_jobs($cacc) == 0 }), 'creatio: every job sent');
+@logins = grep { $_->{path} =~ m{/AuthService\.svc/Login$} } @{ $mock->requests }[$calls_before .. $#{ $mock->requests }];
+ok(@logins >= 1 && @logins <= 2, 'creatio: the session is kept between leases: '
+    . scalar(@logins) . ' login(s) for six jobs, at most one a worker');
 
 $state = $mock->state->{creatio};
 my @contacts = grep { $_->{Id} eq $clead->{id} } @{ $state->{contacts} };

@@ -11,7 +11,10 @@
  *
  * Calls to one integration are paced by a token bucket in each worker:
  * crm_sync_rate (or the provider's default) a second for the host, shared
- * out between its workers; a call without a token waits for one.
+ * out between its workers; a call without a token waits for one.  The
+ * same entry keeps the provider's session (Salesforce's, Creatio's) from
+ * one lease to the next of the same credentials, so a provider is asked
+ * to log in once, not for every lead.
  */
 
 #include "ngx_http_crm_outbound.h"
@@ -52,13 +55,14 @@ typedef struct {
     ngx_event_t                delay;
 } ngx_http_crm_sync_run_t;
 
-/* an integration's calls: tokens, in thousandths of a call */
+/* an integration's calls: tokens, in thousandths of a call; its session */
 typedef struct {
     ngx_queue_t             queue;
     u_char                  key[80];    /* account_id/crm_type */
     ngx_msec_t              at;         /* tokens counted then */
     int64_t                 tokens;
-    int64_t                 rate;       /* calls a second, ... */
+    char                   *session;    /* malloc'd, wiped when let go */
+    char                    fingerprint[25];    /* its credentials' */
 } ngx_http_crm_sync_bucket_t;
 
 struct ngx_http_crm_sync_s {
@@ -86,6 +90,9 @@ static ngx_int_t ngx_http_crm_sync_send(ngx_http_crm_sync_run_t *run,
 static void ngx_http_crm_sync_delayed(ngx_event_t *ev);
 static ngx_msec_t ngx_http_crm_sync_token(ngx_http_crm_sync_t *sync,
     const crm_sync_lease_t *lease);
+static ngx_http_crm_sync_bucket_t *ngx_http_crm_sync_bucket(
+    ngx_http_crm_sync_t *sync, const crm_sync_lease_t *lease);
+static void ngx_http_crm_sync_forget(ngx_http_crm_sync_bucket_t *b);
 static void ngx_http_crm_sync_answered(void *data);
 static void ngx_http_crm_sync_record_thread(void *data, ngx_log_t *log);
 static void ngx_http_crm_sync_recorded(ngx_event_t *ev);
@@ -290,11 +297,12 @@ ngx_http_crm_sync_claimed(ngx_event_t *ev)
 {
     ngx_thread_task_t *task = ev->data;
 
-    ngx_uint_t                 n;
-    crm_sync_lease_t          *lease, *next;
-    ngx_http_crm_sync_t       *sync;
-    ngx_http_crm_sync_run_t   *run;
-    ngx_http_crm_sync_task_t  *t;
+    ngx_uint_t                   n;
+    crm_sync_lease_t            *lease, *next;
+    ngx_http_crm_sync_t         *sync;
+    ngx_http_crm_sync_run_t     *run;
+    ngx_http_crm_sync_task_t    *t;
+    ngx_http_crm_sync_bucket_t  *b;
 
     t = task->ctx;
     sync = t->sync;
@@ -330,7 +338,16 @@ ngx_http_crm_sync_claimed(ngx_event_t *ev)
         run->lease = lease;
         sync->active++;
 
-        (void) crm_sync_start(lease, &sync->lcf->service->providers);
+        if (crm_sync_start(lease, &sync->lcf->service->providers) == CRM_OK)
+        {
+            b = ngx_http_crm_sync_bucket(sync, lease);
+
+            if (b != NULL && b->session != NULL
+                && ngx_strcmp(b->fingerprint, lease->fingerprint) == 0)
+            {
+                crm_sync_resume(lease, b->session);
+            }
+        }
 
         ngx_http_crm_sync_drive(run, NULL);
     }
@@ -355,6 +372,7 @@ ngx_http_crm_sync_drive(ngx_http_crm_sync_run_t *run,
     ngx_http_crm_sync_t         *sync;
     const crm_http_request_t    *req;
     ngx_http_crm_sync_task_t    *t;
+    ngx_http_crm_sync_bucket_t  *b;
 
     sync = run->sync;
 
@@ -376,6 +394,15 @@ ngx_http_crm_sync_drive(ngx_http_crm_sync_run_t *run,
     }
 
     crm_http_response_clear(&run->res);
+
+    /* the session goes on to the next lease; refused credentials' does not */
+    b = ngx_http_crm_sync_bucket(sync, run->lease);
+    if (b != NULL) {
+        ngx_http_crm_sync_forget(b);
+        b->session = crm_sync_session(run->lease);
+        ngx_memcpy(b->fingerprint, run->lease->fingerprint,
+                   sizeof(b->fingerprint));
+    }
 
     task = ngx_http_crm_sync_task(sync, ngx_http_crm_sync_recorded,
                                   ngx_http_crm_sync_record_thread);
@@ -444,16 +471,14 @@ ngx_http_crm_sync_delayed(ngx_event_t *ev)
 
 
 /*
- * Takes a token of the lease's integration: 0, or the milliseconds until
- * there is one.  Buckets not used for a minute go.
+ * The entry of the lease's integration, made when missing (NULL when out
+ * of memory).  Entries not used for a minute go, with their sessions.
  */
-static ngx_msec_t
-ngx_http_crm_sync_token(ngx_http_crm_sync_t *sync,
+static ngx_http_crm_sync_bucket_t *
+ngx_http_crm_sync_bucket(ngx_http_crm_sync_t *sync,
     const crm_sync_lease_t *lease)
 {
     u_char                       key[80], *last;
-    int64_t                      rate;
-    ngx_msec_t                   elapsed;
     ngx_queue_t                 *q, *next;
     ngx_http_crm_sync_bucket_t  *b, *found;
 
@@ -475,8 +500,53 @@ ngx_http_crm_sync_token(ngx_http_crm_sync_t *sync,
 
         } else if (ngx_current_msec - b->at > NGX_HTTP_CRM_SYNC_IDLE_MS) {
             ngx_queue_remove(q);
+            ngx_http_crm_sync_forget(b);
             ngx_free(b);
         }
+    }
+
+    if (found != NULL) {
+        return found;
+    }
+
+    b = ngx_calloc(sizeof(ngx_http_crm_sync_bucket_t), sync->log);
+    if (b == NULL) {
+        return NULL;
+    }
+
+    ngx_memcpy(b->key, key, sizeof(key));
+    b->at = ngx_current_msec;
+    b->tokens = -1;
+    ngx_queue_insert_tail(&sync->buckets, &b->queue);
+
+    return b;
+}
+
+
+/* lets a kept session go, wiped */
+static void
+ngx_http_crm_sync_forget(ngx_http_crm_sync_bucket_t *b)
+{
+    if (b->session != NULL) {
+        explicit_bzero(b->session, ngx_strlen(b->session));
+        ngx_free(b->session);
+        b->session = NULL;
+    }
+}
+
+
+/* takes a token of the lease's integration: 0, or the ms until one */
+static ngx_msec_t
+ngx_http_crm_sync_token(ngx_http_crm_sync_t *sync,
+    const crm_sync_lease_t *lease)
+{
+    int64_t                      rate;
+    ngx_msec_t                   elapsed;
+    ngx_http_crm_sync_bucket_t  *b;
+
+    b = ngx_http_crm_sync_bucket(sync, lease);
+    if (b == NULL) {
+        return 0;
     }
 
     /* the host's rate, shared out: at least a call a second a worker */
@@ -488,24 +558,13 @@ ngx_http_crm_sync_token(ngx_http_crm_sync_t *sync,
         rate = 1000;
     }
 
-    b = found;
-
-    if (b == NULL) {
-        b = ngx_calloc(sizeof(ngx_http_crm_sync_bucket_t), sync->log);
-        if (b == NULL) {
-            return 0;
-        }
-
-        ngx_memcpy(b->key, key, sizeof(key));
-        b->at = ngx_current_msec;
+    if (b->tokens < 0) {
         b->tokens = rate;
-        ngx_queue_insert_tail(&sync->buckets, &b->queue);
     }
 
     /* a second's worth at most: the burst */
     elapsed = ngx_current_msec - b->at;
     b->at = ngx_current_msec;
-    b->rate = rate;
     b->tokens += (int64_t) elapsed * rate / 1000;
 
     if (b->tokens > rate) {

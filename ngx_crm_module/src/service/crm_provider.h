@@ -170,6 +170,16 @@ struct crm_provider_s {
     crm_status_e (*logged_in)(crm_provider_op_t *op,
         const crm_http_response_t *res, crm_error_t *err);
     crm_status_e (*authorize)(crm_provider_op_t *op, crm_error_t *err);
+
+    /*
+     * A session kept between operations on different ops (the sync's
+     * leases), so that a provider is not asked to log in for each:
+     * save returns it as a malloc'd string (NULL: none, or ENOMEM);
+     * load gives it to an op whose credentials were just parsed (0, or
+     * -1 when it cannot be read: the op logs in).
+     */
+    char        *(*session_save)(crm_provider_op_t *op);
+    int          (*session_load)(crm_provider_op_t *op, const char *saved);
 };
 
 

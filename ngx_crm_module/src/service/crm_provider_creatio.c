@@ -89,6 +89,9 @@ static crm_status_e crm_creatio_session(crm_provider_op_t *op,
 static int crm_creatio_has_session(crm_provider_op_t *op);
 static crm_status_e crm_creatio_authorize(crm_provider_op_t *op,
     crm_error_t *err);
+static char *crm_creatio_session_save(crm_provider_op_t *op);
+static int crm_creatio_session_load(crm_provider_op_t *op,
+    const char *saved);
 static crm_status_e crm_creatio_odata(crm_provider_op_t *op,
     const char *method, const char *path, crm_error_t *err);
 static crm_status_e crm_creatio_get_contact(crm_provider_op_t *op,
@@ -142,7 +145,9 @@ const crm_provider_t  crm_provider_creatio = {
     .has_session = crm_creatio_has_session,
     .login = crm_creatio_login,
     .logged_in = crm_creatio_logged_in,
-    .authorize = crm_creatio_authorize
+    .authorize = crm_creatio_authorize,
+    .session_save = crm_creatio_session_save,
+    .session_load = crm_creatio_session_load
 };
 
 
@@ -497,6 +502,60 @@ crm_creatio_authorize(crm_provider_op_t *op, crm_error_t *err)
     }
 
     return CRM_OK;
+}
+
+
+/* "<BPMCSRF value>\n<cookies>" */
+static char *
+crm_creatio_session_save(crm_provider_op_t *op)
+{
+    char                 *saved;
+    size_t                n;
+    crm_creatio_creds_t  *creds;
+
+    creds = op->creds;
+
+    if (creds->csrf == NULL || creds->cookies == NULL) {
+        return NULL;
+    }
+
+    n = strlen(creds->csrf) + strlen(creds->cookies) + 2;
+
+    saved = malloc(n);
+    if (saved != NULL) {
+        snprintf(saved, n, "%s\n%s", creds->csrf, creds->cookies);
+    }
+
+    return saved;
+}
+
+
+static int
+crm_creatio_session_load(crm_provider_op_t *op, const char *saved)
+{
+    const char           *nl;
+    crm_creatio_creds_t  *creds;
+
+    creds = op->creds;
+    nl = strchr(saved, '\n');
+
+    if (nl == NULL || nl == saved || nl[1] == '\0'
+        || strlen(nl + 1) >= CRM_CREATIO_COOKIE_MAX)
+    {
+        return -1;
+    }
+
+    creds->csrf = crm_arena_strdup(op->arena,
+                                   (crm_str_t) { saved,
+                                                 (size_t) (nl - saved) });
+    creds->cookies = crm_arena_strdup(op->arena, crm_str_c(nl + 1));
+
+    if (creds->csrf == NULL || creds->cookies == NULL) {
+        creds->csrf = NULL;
+        return -1;
+    }
+
+    return 0;
 }
 
 

@@ -36,6 +36,7 @@
  */
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -103,6 +104,9 @@ static crm_status_e crm_salesforce_logged_in(crm_provider_op_t *op,
 static int crm_salesforce_has_session(crm_provider_op_t *op);
 static crm_status_e crm_salesforce_authorize(crm_provider_op_t *op,
     crm_error_t *err);
+static char *crm_salesforce_session_save(crm_provider_op_t *op);
+static int crm_salesforce_session_load(crm_provider_op_t *op,
+    const char *saved);
 static crm_status_e crm_salesforce_rest(crm_provider_op_t *op,
     const char *method, const char *path, crm_error_t *err);
 static crm_status_e crm_salesforce_get_contact(crm_provider_op_t *op,
@@ -186,7 +190,9 @@ const crm_provider_t  crm_provider_salesforce = {
     .has_session = crm_salesforce_has_session,
     .login = crm_salesforce_login,
     .logged_in = crm_salesforce_logged_in,
-    .authorize = crm_salesforce_authorize
+    .authorize = crm_salesforce_authorize,
+    .session_save = crm_salesforce_session_save,
+    .session_load = crm_salesforce_session_load
 };
 
 
@@ -771,6 +777,58 @@ crm_salesforce_authorize(crm_provider_op_t *op, crm_error_t *err)
     }
 
     return CRM_OK;
+}
+
+
+/* "<instance>\n<session id>" */
+static char *
+crm_salesforce_session_save(crm_provider_op_t *op)
+{
+    char                    *saved;
+    size_t                   n;
+    crm_salesforce_creds_t  *creds;
+
+    creds = op->creds;
+
+    if (creds->session == NULL || creds->instance == NULL) {
+        return NULL;
+    }
+
+    n = strlen(creds->instance) + strlen(creds->session) + 2;
+
+    saved = malloc(n);
+    if (saved != NULL) {
+        snprintf(saved, n, "%s\n%s", creds->instance, creds->session);
+    }
+
+    return saved;
+}
+
+
+static int
+crm_salesforce_session_load(crm_provider_op_t *op, const char *saved)
+{
+    const char              *nl;
+    crm_salesforce_creds_t  *creds;
+
+    creds = op->creds;
+    nl = strchr(saved, '\n');
+
+    if (nl == NULL || !crm_salesforce_token_text(nl + 1)) {
+        return -1;
+    }
+
+    creds->instance = crm_arena_strdup(op->arena,
+                                       (crm_str_t) { saved,
+                                                     (size_t) (nl - saved) });
+    creds->session = crm_arena_strdup(op->arena, crm_str_c(nl + 1));
+
+    if (creds->instance == NULL || creds->session == NULL) {
+        creds->session = NULL;
+        return -1;
+    }
+
+    return 0;
 }
 
 

@@ -305,6 +305,7 @@ crm_sync_unseal(crm_sync_lease_t *lease, const crm_seal_keyring_t *ring,
     }
 
     snprintf(aad, sizeof(aad), "%s/%s", lease->account_id, lease->crm_type);
+    snprintf(lease->fingerprint, sizeof(lease->fingerprint), "%.24s", hex);
 
     if (crm_unseal(ring, key_id, aad, strlen(aad), record, n,
                    (unsigned char *) lease->credentials, &len, &lease->err)
@@ -525,6 +526,36 @@ crm_sync_hold(crm_sync_lease_t *lease, const char *why)
     snprintf(lease->refused, sizeof(lease->refused), "%s", why);
 
     lease->phase = CRM_SYNC_DONE;
+}
+
+
+char *
+crm_sync_session(crm_sync_lease_t *lease)
+{
+    const crm_provider_t  *p;
+
+    p = lease->op.provider;
+
+    if (p == NULL || p->session_save == NULL || lease->refused[0]) {
+        return NULL;
+    }
+
+    return p->session_save(&lease->op);
+}
+
+
+void
+crm_sync_resume(crm_sync_lease_t *lease, const char *saved)
+{
+    const crm_provider_t  *p;
+
+    p = lease->op.provider;
+
+    if (p != NULL && p->session_load != NULL && lease->phase != CRM_SYNC_DONE)
+    {
+        /* one that cannot be read is no session: the lease logs in */
+        (void) p->session_load(&lease->op, saved);
+    }
 }
 
 

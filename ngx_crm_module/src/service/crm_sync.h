@@ -61,6 +61,9 @@ struct crm_sync_lease_s {
     const char           *seq;
     crm_sync_job_t       *jobs;
     size_t                njobs;
+    char                  fingerprint[25];  /* of these credentials: the
+                                               record's nonce, new with
+                                               every connect */
     char                 *credentials;  /* unsealed JSON, wiped when read */
     size_t                credentials_len;
     const char           *settings;     /* JSON */
@@ -101,6 +104,16 @@ crm_status_e crm_sync_start(crm_sync_lease_t *lease,
 crm_op_step_e crm_sync_step(crm_sync_lease_t *lease,
     const crm_http_response_t *res, unsigned max_attempts,
     uint64_t rnd, const crm_http_request_t **req);
+
+/*
+ * The provider's session at the end of a lease, for the next lease of the
+ * same credentials (malloc'd, NULL: none, or the credentials were
+ * refused); the caller wipes and frees it
+ */
+char *crm_sync_session(crm_sync_lease_t *lease);
+
+/* gives a started lease the session an earlier one kept */
+void crm_sync_resume(crm_sync_lease_t *lease, const char *saved);
 
 /* records every job's outcome, the integration's and the lease's end */
 crm_status_e crm_sync_record(crm_db_t *db, crm_sync_lease_t *lease,
