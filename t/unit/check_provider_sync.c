@@ -1729,6 +1729,7 @@ END_TEST
 
 START_TEST(test_sync_sf_reuse)
 {
+    char         *saved;
     check_sync_t  t;
 
     /* the operations that follow on the op use its session */
@@ -1749,6 +1750,24 @@ START_TEST(test_sync_sf_reuse)
     ck_assert_int_eq(check_sync_reply(&t, 201, "{\"id\":\"00T1\"}"),
                      CRM_OK);
     ck_assert_int_eq(t.step, CRM_OP_DONE);
+
+    /* and a new op of the same credentials, given the saved session */
+    saved = t.op.provider->session_save(&t.op);
+    ck_assert_ptr_nonnull(saved);
+    check_sync_done(&t);
+
+    check_sync_start(&t, "salesforce", CHECK_SYNC_SF_CREDS, NULL, 0);
+    ck_assert_int_eq(t.op.provider->session_load(&t.op, "no newline"), -1);
+    ck_assert_int_eq(t.op.provider->has_session(&t.op), 0);
+    ck_assert_int_eq(t.op.provider->session_load(&t.op, saved), 0);
+    explicit_bzero(saved, strlen(saved));
+    free(saved);
+
+    t.op.contact_id = CHECK_SYNC_SF_FOUND;
+    check_sync_begin(&t, t.op.provider->send_event);
+    check_sync_request(&t, "POST", CHECK_SYNC_SF_REST "/sobjects/Task");
+    ck_assert_str_eq(check_sync_header(&t, "Authorization"),
+                     "Bearer " CHECK_SYNC_SF_SESSION1);
     check_sync_done(&t);
 }
 END_TEST
