@@ -44,38 +44,51 @@ CREATE TABLE crm.sync_queue (
     lease_until  timestamptz,
     lease_token  uuid,
     seq          bigint NOT NULL DEFAULT 0,
-    PRIMARY KEY (account_id, crm_type, lead_id),
-    FOREIGN KEY (account_id, crm_type)
-        REFERENCES crm.integrations (account_id, crm_type)
+    PRIMARY KEY (account_id, crm_type, lead_id)
 );
 
-CREATE INDEX sync_queue_due ON crm.sync_queue (due_at);
+-- a claim reads each integration's first due rows, and counts the leases
+-- it holds (a handful of rows: only leased ones are in that index)
+CREATE INDEX sync_queue_due ON crm.sync_queue (account_id, crm_type, due_at);
+CREATE INDEX sync_queue_leased ON crm.sync_queue (account_id, crm_type)
+    WHERE lease_until IS NOT NULL;
 
 -- One job per integration of the lead's owner that is not disconnected
 -- (one in error keeps its jobs until the next connect), with the lead as
--- it is now.
+-- it is now.  PL/pgSQL, so that each connection plans it once; and no
+-- foreign key to crm.integrations from the jobs or the queue (integration
+-- rows are never deleted): every write of one account would take a key
+-- share lock on the same integration row, and concurrent writers would
+-- share it through a multixact each time.
+ALTER TABLE crm.sync_jobs
+    DROP CONSTRAINT sync_jobs_account_id_crm_type_fkey;
+
 CREATE FUNCTION crm.sync_enqueue(p_lead crm.leads, p_event text,
     p_value bigint, p_currency text)
-RETURNS void LANGUAGE sql AS $$
-    WITH j AS (
+RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    i  record;
+BEGIN
+    FOR i IN SELECT crm_type FROM crm.integrations
+              WHERE account_id = p_lead.owner_id AND status <> 'disconnected'
+    LOOP
         INSERT INTO crm.sync_jobs (account_id, crm_type, state, lead_id,
                                    event, contact, value_cents, currency)
-        SELECT i.account_id, i.crm_type, 'pending', p_lead.id, p_event,
-               jsonb_build_object('lead_id', p_lead.id, 'name', p_lead.name,
-                   'email', p_lead.email, 'phone', p_lead.phone,
-                   'company', p_lead.company,
-                   'shop_domain', p_lead.shop_domain,
-                   'source', p_lead.source, 'stage', p_lead.stage,
-                   'substage', p_lead.substage, 'score', p_lead.score),
-               p_value, p_currency
-          FROM crm.integrations i
-         WHERE i.account_id = p_lead.owner_id
-           AND i.status <> 'disconnected'
-        RETURNING account_id, crm_type, lead_id)
-    INSERT INTO crm.sync_queue AS q (account_id, crm_type, lead_id)
-    SELECT account_id, crm_type, lead_id FROM j
-    ON CONFLICT (account_id, crm_type, lead_id) DO UPDATE
-       SET seq = q.seq + 1
+        VALUES (p_lead.owner_id, i.crm_type, 'pending', p_lead.id, p_event,
+                jsonb_build_object('lead_id', p_lead.id, 'name', p_lead.name,
+                    'email', p_lead.email, 'phone', p_lead.phone,
+                    'company', p_lead.company,
+                    'shop_domain', p_lead.shop_domain,
+                    'source', p_lead.source, 'stage', p_lead.stage,
+                    'substage', p_lead.substage, 'score', p_lead.score),
+                p_value, p_currency);
+
+        INSERT INTO crm.sync_queue AS q (account_id, crm_type, lead_id)
+        VALUES (p_lead.owner_id, i.crm_type, p_lead.id)
+        ON CONFLICT (account_id, crm_type, lead_id) DO UPDATE
+           SET seq = q.seq + 1;
+    END LOOP;
+END
 $$;
 
 CREATE FUNCTION crm.leads_sync() RETURNS trigger LANGUAGE plpgsql AS $$

@@ -289,9 +289,9 @@ ok(defined wait_for(sub { $t->metrics->{crm_sync_queue_due} }, 8), 'metrics: the
 # --- the directives' limits ----------------------------------------------------------
 
 for my $bad (['crm_sync_leases', 1025], ['crm_sync_max_attempts', 0], ['crm_sync_interval', 0],
-    ['crm_sync_concurrency', 0], ['crm_sync_rate', 0])
+    ['crm_sync_concurrency', 0], ['crm_sync_rate', 0], ['crm_outbound_host_connections', 0])
 {
-    my $chk = CrmTest->new;
+    my $chk = CrmTest->new->allow_log(qr/\Q"$bad->[0]"\E must be/);
     $chk->write_config(conf => { $bad->[0] => $bad->[1] });
     my ($ok, $out) = $chk->nginx_test_config;
     ok(!$ok, "nginx -t refuses $bad->[0] $bad->[1]");

@@ -220,8 +220,11 @@ sub _serve {
                 while (my $c = $listen->accept) {
                     $c->blocking(0);
                     $sel->add($c);
-                    $in{fileno $c} = { sock => $c, buf => '' };
-                    $out{fileno $c} = { sock => $c, buf => '' };
+                    # a connection's own number: a file descriptor is reused
+                    # by the next connection once this one closes
+                    my $conn = ++$self->{connections};
+                    $in{fileno $c} = { sock => $c, buf => '', conn => $conn };
+                    $out{fileno $c} = { sock => $c, buf => '', conn => $conn };
                 }
                 next;
             }
@@ -238,15 +241,15 @@ sub _serve {
             while (my $req = _take_request(\$in{$fd}{buf})) {
                 my ($delay, $resp) = $self->_answer($req);
                 next unless defined $resp;    # hang: the connection stays open, unanswered
-                push @due, [time + $delay / 1000, $fd, $resp, $req->{close}];
+                push @due, [time + $delay / 1000, $fd, $resp, $req->{close}, $in{$fd}{conn}];
                 @due = sort { $a->[0] <=> $b->[0] } @due;
             }
         }
 
         $now = time;
         while (@due && $due[0][0] <= $now) {
-            my ($t, $fd, $resp, $close) = @{ shift @due };
-            next unless $out{$fd};
+            my ($t, $fd, $resp, $close, $conn) = @{ shift @due };
+            next unless $out{$fd} && $out{$fd}{conn} == $conn;
             $out{$fd}{buf} .= $resp;
             $out{$fd}{close} = 1 if $close;
         }
@@ -562,7 +565,16 @@ sub _klaviyo_profile_import {
         $p = { id => _klaviyo_id($self->_next), (map { $_ => undef } @KLAVIYO_PROFILE), properties => {} };
         push @$profiles, $p;
     }
+    my %was = map { $_ => $p->{$_} } @KLAVIYO_IDS;
     _klaviyo_merge($p, $data->{attributes});
+    # the profiles by identifier, so that a match costs the same at any size
+    my $idx = $self->{klaviyo_index} //= {};
+    for my $k (@KLAVIYO_IDS) {
+        delete $idx->{$k}{ $was{$k} }
+            if defined $was{$k} && ($idx->{$k}{ $was{$k} } // 0) == $p
+                && (!defined $p->{$k} || $p->{$k} ne $was{$k});
+        $idx->{$k}{ $p->{$k} } //= $p if defined $p->{$k};
+    }
     return _json($created ? 201 : 200, $created ? 'Created' : 'OK', { data => $self->_klaviyo_resource($p) });
 }
 
@@ -582,8 +594,7 @@ sub _klaviyo_id {
 sub _klaviyo_match {
     my ($self, $attrs) = @_;
     for my $k (grep { defined $attrs->{$_} } @KLAVIYO_IDS) {
-        my ($p) = grep { defined $_->{$k} && $_->{$k} eq $attrs->{$k} }
-            @{ $self->{store}{klaviyo}{profiles} };
+        my $p = $self->{klaviyo_index}{$k}{ $attrs->{$k} };
         return $p if $p;
     }
     return undef;

@@ -1502,14 +1502,18 @@ START_TEST(test_sync_sf_session_expired)
     ck_assert_str_eq(t.op.req.body, sent);
     ck_assert_uint_eq(t.op.req.body_len, strlen(sent));
 
-    /* once only: refused again, the credentials are */
+    /*
+     * once only: the session a login just gave refused too is the
+     * provider failing (the login took the credentials), tried later
+     */
     ck_assert_int_eq(check_sync_reply(&t, 401,
                                       "[{\"message\":\"Session expired or "
                                       "invalid\",\"errorCode\":"
                                       "\"INVALID_SESSION_ID\"}]"),
-                     CRM_E_UNAUTHORIZED);
+                     CRM_E_BAD_GATEWAY);
     ck_assert_int_eq(t.step, CRM_OP_DONE);
-    ck_assert_int_eq(t.err.code, CRM_E_UNAUTHORIZED);
+    ck_assert_int_eq(t.err.code, CRM_E_BAD_GATEWAY);
+    check_contains(t.err.message, "refused the session its login gave");
     ck_assert_ptr_null(strstr(t.err.message, CHECK_SYNC_SF_SESSION1));
     ck_assert_ptr_null(strstr(t.err.message, CHECK_SYNC_SF_SESSION2));
     check_sync_done(&t);
@@ -2141,12 +2145,12 @@ START_TEST(test_sync_creatio_session_expired)
     ck_assert_str_eq(t.op.contact_id, CHECK_SYNC_LEAD);
     check_sync_done(&t);
 
-    /* once only */
+    /* once only: then the provider is failing, not the credentials */
     check_sync_creatio_patch(&t);
     ck_assert_int_eq(check_sync_reply(&t, 401, NULL), CRM_OK);
     ck_assert_int_eq(check_sync_creatio_login(&t, check_sync_cookies2),
                      CRM_OK);
-    ck_assert_int_eq(check_sync_reply(&t, 401, NULL), CRM_E_UNAUTHORIZED);
+    ck_assert_int_eq(check_sync_reply(&t, 401, NULL), CRM_E_BAD_GATEWAY);
     ck_assert_int_eq(t.step, CRM_OP_DONE);
     ck_assert_ptr_null(strstr(t.err.message, "csrf"));
     ck_assert_ptr_null(strstr(t.err.message, "auth2"));

@@ -97,6 +97,10 @@ typedef struct {
     /* the click flush's database: the http level's */
     crm_db_conf_t        *click_db;
 
+    /* a worker's connections to one provider host at once (more calls
+       wait in curl's queue; HTTP/2 hosts multiplex within them) */
+    ngx_int_t             outbound_host_connections;
+
     /* the CRM sync queue: run with the first crm_api location's settings */
     ngx_http_crm_loc_conf_t  *sync_lcf;
     ngx_msec_t            sync_interval;

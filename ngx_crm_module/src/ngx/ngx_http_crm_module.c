@@ -144,6 +144,13 @@ static ngx_command_t  ngx_http_crm_commands[] = {
       0,
       NULL },
 
+    { ngx_string("crm_outbound_host_connections"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_crm_main_conf_t, outbound_host_connections),
+      NULL },
+
     { ngx_string("crm_sync_interval"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_msec_slot,
@@ -544,6 +551,7 @@ ngx_http_crm_create_main_conf(ngx_conf_t *cf)
     mcf->sync_max_attempts = NGX_CONF_UNSET;
     mcf->sync_concurrency = NGX_CONF_UNSET;
     mcf->sync_rate = NGX_CONF_UNSET;
+    mcf->outbound_host_connections = NGX_CONF_UNSET;
 
     return mcf;
 }
@@ -564,7 +572,7 @@ ngx_http_crm_init_main_conf(ngx_conf_t *cf, void *conf)
         const char  *name;
         ngx_int_t    value, min, max;
         const char  *unit;
-    }  limits[5];
+    }  limits[6];
 
     ngx_conf_init_value(mcf->link_ttl, 60);
     ngx_conf_init_value(mcf->link_negative_ttl, 60);
@@ -578,6 +586,7 @@ ngx_http_crm_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_value(mcf->sync_leases, 16);
     ngx_conf_init_value(mcf->sync_max_attempts, 12);
     ngx_conf_init_value(mcf->sync_concurrency, 4);
+    ngx_conf_init_value(mcf->outbound_host_connections, 128);
 
     limits[0].name = "crm_sync_interval";
     limits[0].value = (ngx_int_t) mcf->sync_interval;
@@ -604,6 +613,11 @@ ngx_http_crm_init_main_conf(ngx_conf_t *cf, void *conf)
     limits[4].min = 1;
     limits[4].unit = "";
     limits[4].max = 100000;
+    limits[5].name = "crm_outbound_host_connections";
+    limits[5].value = mcf->outbound_host_connections;
+    limits[5].min = 1;
+    limits[5].unit = "";
+    limits[5].max = 4096;
 
     /* crm_sync_leases 0 turns the sync off on this host */
     for (i = 0; i < sizeof(limits) / sizeof(limits[0]); i++) {

@@ -75,8 +75,14 @@ static ngx_log_t    *ngx_http_crm_outbound_log;
 ngx_int_t
 ngx_http_crm_outbound_init(ngx_cycle_t *cycle)
 {
+    long                       per_host;
+    ngx_http_crm_main_conf_t  *mcf;
+
     ngx_queue_init(&ngx_http_crm_calls);
     ngx_http_crm_outbound_log = cycle->log;
+
+    mcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_crm_module);
+    per_host = mcf != NULL ? (long) mcf->outbound_host_connections : 128;
 
     ngx_http_crm_multi = curl_multi_init();
     if (ngx_http_crm_multi == NULL) {
@@ -90,9 +96,9 @@ ngx_http_crm_outbound_init(ngx_cycle_t *cycle)
         || curl_multi_setopt(ngx_http_crm_multi, CURLMOPT_TIMERFUNCTION,
                              ngx_http_crm_outbound_timer) != CURLM_OK
         || curl_multi_setopt(ngx_http_crm_multi, CURLMOPT_MAX_HOST_CONNECTIONS,
-                             32L) != CURLM_OK
+                             per_host) != CURLM_OK
         || curl_multi_setopt(ngx_http_crm_multi, CURLMOPT_MAXCONNECTS,
-                             64L) != CURLM_OK)
+                             2 * per_host) != CURLM_OK)
     {
         ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
                       "curl_multi_setopt() failed");
@@ -462,7 +468,16 @@ ngx_http_crm_outbound_timer(CURLM *multi, long timeout_ms, void *userp)
         return 0;
     }
 
-    /* 0 means at once: from the loop, not from within curl's call */
+    /*
+     * 0 means at once: from the loop, not from within curl's call.  The
+     * timer is set anew: ngx_add_timer() keeps a deadline that is less
+     * than 300 ms from the new one (NGX_TIMER_LAZY_DELAY), and curl asks
+     * for an earlier one when a call starts beside a slow one
+     */
+    if (ngx_http_crm_multi_timer.timer_set) {
+        ngx_del_timer(&ngx_http_crm_multi_timer);
+    }
+
     ngx_add_timer(&ngx_http_crm_multi_timer,
                   timeout_ms > 0 ? (ngx_msec_t) timeout_ms : 1);
 

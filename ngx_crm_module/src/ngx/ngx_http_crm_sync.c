@@ -3,7 +3,9 @@
  *
  * Each worker keeps at most crm_sync_leases leases at a time.  A lease
  * is one integration and one lead: its provider calls go one after the
- * other (a lead's events in order), leases side by side.  The timer only
+ * other (a lead's events in order), leases side by side.  Finished leases
+ * wait for the one record task in flight, and the next records all of
+ * them in one transaction: a commit per batch, not per lease.  The timer only
  * claims when there is room; a claim that filled the room claims again
  * as soon as a lease ends, so a backlog drains at the providers' pace,
  * not the timer's.  While a lease is out, the timer is not cancelable:
@@ -53,6 +55,7 @@ typedef struct {
     crm_http_response_t        res;
     const crm_http_request_t  *req;     /* waiting for a token */
     ngx_event_t                delay;
+    ngx_queue_t                queue;   /* waiting for another's login */
 } ngx_http_crm_sync_run_t;
 
 /* an integration's calls: tokens, in thousandths of a call; its session */
@@ -61,8 +64,11 @@ typedef struct {
     u_char                  key[80];    /* account_id/crm_type */
     ngx_msec_t              at;         /* tokens counted then */
     int64_t                 tokens;
+    ngx_msec_t              paused;     /* no call before: Retry-After */
     char                   *session;    /* malloc'd, wiped when let go */
     char                    fingerprint[25];    /* its credentials' */
+    ngx_http_crm_sync_run_t *login;     /* the lease that logs in */
+    ngx_queue_t             waiting;    /* leases waiting for its session */
 } ngx_http_crm_sync_bucket_t;
 
 struct ngx_http_crm_sync_s {
@@ -73,6 +79,9 @@ struct ngx_http_crm_sync_s {
     ngx_log_t                       *log;
     ngx_uint_t                       active;    /* leases out */
     ngx_uint_t                       claiming;
+    ngx_uint_t                       recording;
+    crm_sync_lease_t                *finished;  /* waiting to be recorded */
+    crm_sync_lease_t               **finished_last;
     ngx_msec_t                       sampled;
     ngx_uint_t                       workers;
     ngx_queue_t                      buckets;
@@ -93,7 +102,9 @@ static ngx_msec_t ngx_http_crm_sync_token(ngx_http_crm_sync_t *sync,
 static ngx_http_crm_sync_bucket_t *ngx_http_crm_sync_bucket(
     ngx_http_crm_sync_t *sync, const crm_sync_lease_t *lease);
 static void ngx_http_crm_sync_forget(ngx_http_crm_sync_bucket_t *b);
+static void ngx_http_crm_sync_release(ngx_http_crm_sync_bucket_t *b);
 static void ngx_http_crm_sync_answered(void *data);
+static void ngx_http_crm_sync_record(ngx_http_crm_sync_t *sync);
 static void ngx_http_crm_sync_record_thread(void *data, ngx_log_t *log);
 static void ngx_http_crm_sync_recorded(ngx_event_t *ev);
 static void ngx_http_crm_sync_count(ngx_http_crm_sync_t *sync,
@@ -144,6 +155,7 @@ ngx_http_crm_sync_init_process(ngx_cycle_t *cycle)
                     && ccf->worker_processes > 1
                     ? (ngx_uint_t) ccf->worker_processes : 1;
     ngx_queue_init(&sync->buckets);
+    sync->finished_last = &sync->finished;
 
     sync->timer.handler = ngx_http_crm_sync_timer;
     sync->timer.data = sync;
@@ -168,6 +180,7 @@ ngx_http_crm_sync_timer(ngx_event_t *ev)
         ngx_http_crm_sync_claim(sync);
     }
 
+    ngx_http_crm_sync_record(sync);
     ngx_http_crm_sync_arm(sync);
 }
 
@@ -176,7 +189,8 @@ ngx_http_crm_sync_timer(ngx_event_t *ev)
 static void
 ngx_http_crm_sync_arm(ngx_http_crm_sync_t *sync)
 {
-    sync->timer.cancelable = (sync->active == 0 && !sync->claiming);
+    sync->timer.cancelable = (sync->active == 0 && !sync->claiming
+                              && !sync->recording);
 
     if (!sync->timer.timer_set) {
         ngx_add_timer(&sync->timer, sync->mcf->sync_interval);
@@ -338,7 +352,8 @@ ngx_http_crm_sync_claimed(ngx_event_t *ev)
         run->lease = lease;
         sync->active++;
 
-        if (crm_sync_start(lease, &sync->lcf->service->providers) == CRM_OK)
+        if (crm_sync_start(lease, &sync->lcf->service->providers) == CRM_OK
+            && lease->op.provider->session_load != NULL)
         {
             b = ngx_http_crm_sync_bucket(sync, lease);
 
@@ -346,6 +361,13 @@ ngx_http_crm_sync_claimed(ngx_event_t *ev)
                 && ngx_strcmp(b->fingerprint, lease->fingerprint) == 0)
             {
                 crm_sync_resume(lease, b->session);
+
+            } else if (b != NULL && b->login != NULL) {
+                ngx_queue_insert_tail(&b->waiting, &run->queue);
+                continue;
+
+            } else if (b != NULL) {
+                b->login = run;
             }
         }
 
@@ -368,10 +390,8 @@ static void
 ngx_http_crm_sync_drive(ngx_http_crm_sync_run_t *run,
     const crm_http_response_t *res)
 {
-    ngx_thread_task_t           *task;
     ngx_http_crm_sync_t         *sync;
     const crm_http_request_t    *req;
-    ngx_http_crm_sync_task_t    *t;
     ngx_http_crm_sync_bucket_t  *b;
 
     sync = run->sync;
@@ -402,29 +422,61 @@ ngx_http_crm_sync_drive(ngx_http_crm_sync_run_t *run,
         b->session = crm_sync_session(run->lease);
         ngx_memcpy(b->fingerprint, run->lease->fingerprint,
                    sizeof(b->fingerprint));
+
+        if (b->login == run) {
+            ngx_http_crm_sync_release(b);
+        }
+    }
+
+    *sync->finished_last = run->lease;
+    sync->finished_last = &run->lease->next;
+    ngx_free(run);
+
+    ngx_http_crm_sync_record(sync);
+}
+
+
+/* the finished leases, all in one task, unless one is under way */
+static void
+ngx_http_crm_sync_record(ngx_http_crm_sync_t *sync)
+{
+    ngx_uint_t                 n;
+    crm_sync_lease_t          *lease;
+    ngx_thread_task_t         *task;
+    ngx_http_crm_sync_task_t  *t;
+
+    if (sync->recording || sync->finished == NULL) {
+        return;
     }
 
     task = ngx_http_crm_sync_task(sync, ngx_http_crm_sync_recorded,
                                   ngx_http_crm_sync_record_thread);
     if (task != NULL) {
         t = task->ctx;
-        t->leases = run->lease;
+        t->leases = sync->finished;
 
         if (ngx_thread_task_post(sync->lcf->thread_pool, task) == NGX_OK) {
-            ngx_free(run);
+            sync->finished = NULL;
+            sync->finished_last = &sync->finished;
+            sync->recording = 1;
             return;
         }
 
         ngx_free(task);
     }
 
-    /* unrecorded: the lease runs out and the jobs go again */
+    /* unrecorded: the leases run out and their jobs go again */
     ngx_log_error(NGX_LOG_ERR, sync->log, 0,
-                  "crm: a sync result could not be recorded");
+                  "crm: sync results could not be recorded");
 
-    crm_sync_leases_free(run->lease);
-    ngx_free(run);
-    sync->active--;
+    for (n = 0, lease = sync->finished; lease != NULL; lease = lease->next) {
+        n++;
+    }
+
+    crm_sync_leases_free(sync->finished);
+    sync->finished = NULL;
+    sync->finished_last = &sync->finished;
+    sync->active -= n;
     ngx_http_crm_sync_arm(sync);
 }
 
@@ -498,7 +550,9 @@ ngx_http_crm_sync_bucket(ngx_http_crm_sync_t *sync,
         if (ngx_strcmp(b->key, key) == 0) {
             found = b;
 
-        } else if (ngx_current_msec - b->at > NGX_HTTP_CRM_SYNC_IDLE_MS) {
+        } else if (ngx_current_msec - b->at > NGX_HTTP_CRM_SYNC_IDLE_MS
+                   && b->login == NULL)
+        {
             ngx_queue_remove(q);
             ngx_http_crm_sync_forget(b);
             ngx_free(b);
@@ -517,9 +571,42 @@ ngx_http_crm_sync_bucket(ngx_http_crm_sync_t *sync,
     ngx_memcpy(b->key, key, sizeof(key));
     b->at = ngx_current_msec;
     b->tokens = -1;
+    ngx_queue_init(&b->waiting);
     ngx_queue_insert_tail(&sync->buckets, &b->queue);
 
     return b;
+}
+
+
+/*
+ * The lease that logged in is done: those that waited start, with its
+ * session when it got one (else the first of them logs in, the others
+ * wait for it in turn)
+ */
+static void
+ngx_http_crm_sync_release(ngx_http_crm_sync_bucket_t *b)
+{
+    ngx_queue_t              *q;
+    ngx_http_crm_sync_run_t  *run;
+
+    b->login = NULL;
+
+    while (!ngx_queue_empty(&b->waiting) && b->login == NULL) {
+        q = ngx_queue_head(&b->waiting);
+        ngx_queue_remove(q);
+        run = ngx_queue_data(q, ngx_http_crm_sync_run_t, queue);
+
+        if (b->session != NULL
+            && ngx_strcmp(b->fingerprint, run->lease->fingerprint) == 0)
+        {
+            crm_sync_resume(run->lease, b->session);
+
+        } else {
+            b->login = run;
+        }
+
+        ngx_http_crm_sync_drive(run, NULL);
+    }
 }
 
 
@@ -547,6 +634,11 @@ ngx_http_crm_sync_token(ngx_http_crm_sync_t *sync,
     b = ngx_http_crm_sync_bucket(sync, lease);
     if (b == NULL) {
         return 0;
+    }
+
+    /* a provider's Retry-After holds this worker's other leases too */
+    if ((ngx_msec_int_t) (b->paused - ngx_current_msec) > 0) {
+        return b->paused - ngx_current_msec;
     }
 
     /* the host's rate, shared out: at least a call a second a worker */
@@ -585,6 +677,20 @@ ngx_http_crm_sync_answered(void *data)
 {
     ngx_http_crm_sync_run_t *run = data;
 
+    unsigned                     after;
+    ngx_http_crm_sync_bucket_t  *b;
+
+    if (run->res.outcome == CRM_HTTP_ANSWERED
+        && (run->res.status == 429 || run->res.status == 503))
+    {
+        after = crm_http_retry_after(&run->res);
+        b = ngx_http_crm_sync_bucket(run->sync, run->lease);
+
+        if (after > 0 && b != NULL) {
+            b->paused = ngx_current_msec + (ngx_msec_t) after * 1000;
+        }
+    }
+
     ngx_http_crm_sync_drive(run, &run->res);
 }
 
@@ -612,26 +718,62 @@ ngx_http_crm_sync_recorded(ngx_event_t *ev)
 {
     ngx_thread_task_t *task = ev->data;
 
+    ngx_uint_t                 n;
+    crm_sync_lease_t          *lease;
     ngx_http_crm_sync_t       *sync;
     ngx_http_crm_sync_task_t  *t;
 
     t = task->ctx;
     sync = t->sync;
+    sync->recording = 0;
 
-    if (t->rc == CRM_OK) {
-        ngx_http_crm_sync_count(sync, t->leases);
-
-    } else {
-        /* the lease runs out, and its jobs are sent again */
+    if (t->rc != CRM_OK && !ngx_exiting && !ngx_terminate) {
+        /*
+         * the results wait for the timer's next tick (PostgreSQL away,
+         * a conflict); a lease that runs out meanwhile is another's, and
+         * its result is then refused by its token
+         */
         ngx_log_error(NGX_LOG_ERR, ev->log, 0,
-                      "crm: recording a sync result failed: %s",
+                      "crm: recording sync results failed, to be tried "
+                      "again: %s", t->err.message);
+
+        for (lease = t->leases; lease->next != NULL; lease = lease->next) {
+            /* the last of them */
+        }
+
+        lease->next = sync->finished;
+        if (sync->finished == NULL) {
+            sync->finished_last = &lease->next;
+        }
+
+        sync->finished = t->leases;
+
+        ngx_free(task);
+        ngx_http_crm_sync_arm(sync);
+        return;
+    }
+
+    if (t->rc != CRM_OK) {
+        /* a worker that quits: the leases run out, the jobs go again */
+        ngx_log_error(NGX_LOG_ERR, ev->log, 0,
+                      "crm: recording sync results failed: %s",
                       t->err.message);
+    }
+
+    for (n = 0, lease = t->leases; lease != NULL; lease = lease->next) {
+        if (t->rc == CRM_OK) {
+            ngx_http_crm_sync_count(sync, lease);
+        }
+
+        n++;
     }
 
     crm_sync_leases_free(t->leases);
     ngx_free(task);
 
-    sync->active--;
+    sync->active -= n;
+
+    ngx_http_crm_sync_record(sync);
 
     if (!ngx_exiting && !ngx_terminate) {
         ngx_http_crm_sync_claim(sync);

@@ -252,6 +252,20 @@ crm_provider_session(crm_provider_op_t *op, const crm_http_response_t **res,
             op->resend = op->req;
             op->session_step = CRM_SESSION_AGAIN;
 
+        } else if (*res != NULL && (*res)->outcome == CRM_HTTP_ANSWERED
+                   && (*res)->status == 401)
+        {
+            /*
+             * the login took the credentials, the call refused the session
+             * it gave (another login of the same user may have ended it):
+             * the provider's to sort out, so tried again later
+             */
+            *step = CRM_OP_DONE;
+            *rc = crm_error_set(err, CRM_E_BAD_GATEWAY, NULL,
+                                "%s refused the session its login gave",
+                                p->name);
+            return 1;
+
         } else {
             return 0;
         }

@@ -21,8 +21,9 @@
  *
  * Providers with a session (Salesforce, Creatio) log in before the first
  * call of an operation that has none, and once more when the provider
- * says the session expired; the session stays in op->creds, so the
- * operations that follow on the same op reuse it.  What the write
+ * says the session expired (a 401 after that is the provider failing:
+ * its login took the credentials); the session stays in op->creds, so
+ * the operations that follow on the same op reuse it.  What the write
  * operations' errors mean to the sync queue:
  *
  *   CRM_E_UNAUTHORIZED     the provider refuses the stored credentials

@@ -36,6 +36,7 @@ static void crm_sync_settle(crm_sync_lease_t *lease, crm_status_e rc,
     const crm_error_t *err, unsigned max_attempts, uint64_t rnd);
 static void crm_sync_hold(crm_sync_lease_t *lease, const char *why);
 static char *crm_sync_done_json(crm_sync_lease_t *lease);
+static int crm_sync_lease_cmp(const void *a, const void *b);
 
 
 static const struct {
@@ -559,23 +560,76 @@ crm_sync_resume(crm_sync_lease_t *lease, const char *saved)
 }
 
 
+/*
+ * In the order of the rows' keys, so that two workers recording at once
+ * lock the same rows in the same order and never deadlock
+ */
 crm_status_e
-crm_sync_record(crm_db_t *db, crm_sync_lease_t *lease, crm_error_t *err)
+crm_sync_record(crm_db_t *db, crm_sync_lease_t *leases, crm_error_t *err)
 {
-    char          *done;
-    crm_status_e   rc;
+    char               *done;
+    size_t              i, n;
+    crm_status_e        rc;
+    crm_sync_lease_t   *lease, **sorted;
 
-    done = crm_sync_done_json(lease);
-    if (done == NULL) {
+    for (n = 0, lease = leases; lease != NULL; lease = lease->next) {
+        n++;
+    }
+
+    sorted = malloc(n * sizeof(crm_sync_lease_t *) + 1);
+    if (sorted == NULL) {
         return crm_error_set(err, CRM_E_INTERNAL, NULL, "out of memory");
     }
 
-    rc = crm_store_sync_finish(db, lease->account_id, lease->crm_type,
-                               lease->lead_id, lease->token, lease->seq,
-                               done, err);
-    free(done);
+    for (i = 0, lease = leases; lease != NULL; lease = lease->next) {
+        sorted[i++] = lease;
+    }
 
-    return rc;
+    qsort(sorted, n, sizeof(crm_sync_lease_t *), crm_sync_lease_cmp);
+
+    rc = crm_db_begin(db, err);
+
+    for (i = 0; rc == CRM_OK && i < n; i++) {
+        lease = sorted[i];
+
+        done = crm_sync_done_json(lease);
+        if (done == NULL) {
+            rc = crm_error_set(err, CRM_E_INTERNAL, NULL, "out of memory");
+            break;
+        }
+
+        rc = crm_store_sync_finish(db, lease->account_id, lease->crm_type,
+                                   lease->lead_id, lease->token, lease->seq,
+                                   done, err);
+        free(done);
+    }
+
+    free(sorted);
+
+    if (rc != CRM_OK) {
+        crm_db_rollback(db);
+        return rc;
+    }
+
+    return crm_db_commit(db, err);
+}
+
+
+static int
+crm_sync_lease_cmp(const void *a, const void *b)
+{
+    int                      c;
+    const crm_sync_lease_t  *x, *y;
+
+    x = *(const crm_sync_lease_t *const *) a;
+    y = *(const crm_sync_lease_t *const *) b;
+
+    c = strcmp(x->account_id, y->account_id);
+    if (c == 0) {
+        c = strcmp(x->crm_type, y->crm_type);
+    }
+
+    return c != 0 ? c : strcmp(x->lead_id, y->lead_id);
 }
 
 

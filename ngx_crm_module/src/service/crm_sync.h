@@ -11,8 +11,8 @@
  *                crm_sync_step()     next request, until done:
  *                                     one contact upsert with the lead's
  *                                     latest state, then each job's event
- *   pool         crm_sync_record()   each job's outcome, in one
- *                                     transaction
+ *   pool         crm_sync_record()   each job's outcome, a batch of
+ *                                     leases in one transaction
  *
  * Delivery rules: an answer of the provider that it took (2xx) makes a
  * job ok; one that refuses the data (other 4xx) makes it dead; a failure
@@ -115,8 +115,11 @@ char *crm_sync_session(crm_sync_lease_t *lease);
 /* gives a started lease the session an earlier one kept */
 void crm_sync_resume(crm_sync_lease_t *lease, const char *saved);
 
-/* records every job's outcome, the integration's and the lease's end */
-crm_status_e crm_sync_record(crm_db_t *db, crm_sync_lease_t *lease,
+/*
+ * Records a list of leases (through their next): every job's outcome,
+ * each integration's and each lease's end, in one transaction
+ */
+crm_status_e crm_sync_record(crm_db_t *db, crm_sync_lease_t *leases,
     crm_error_t *err);
 
 /* the Klaviyo metric name, Salesforce subject, Creatio title of a kind */

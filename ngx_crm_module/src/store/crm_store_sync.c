@@ -10,26 +10,45 @@
 
 /*
  * One statement: the rows claimed (a lease token of their own), then
- * each one's waiting jobs in order.  A row is skipped while another
- * worker holds it, while its lease runs, and while its integration is in
- * error, paused by a provider's Retry-After, or at its cap of leases.
+ * each one's waiting jobs in order.  Integration by integration (an
+ * index probe each, whatever the queue's length): not in error, not
+ * paused by a provider's Retry-After, with room under its cap of leases
+ * ($3), its first due rows that no lease holds; then the oldest of those
+ * over all integrations, locked, skipping rows another worker is
+ * claiming.
  */
 static const crm_stmt_t  crm_sync_claim = {
     "sync_claim",
-    "WITH c AS ("
+    "WITH i AS ("
+    "   SELECT i.account_id, i.crm_type,"
+    "          $3::int - (SELECT count(*) FROM crm.sync_queue o"
+    "                      WHERE o.account_id = i.account_id"
+    "                        AND o.crm_type = i.crm_type"
+    "                        AND o.lease_until IS NOT NULL"
+    "                        AND o.lease_until >= now()) AS room"
+    "     FROM crm.integrations i"
+    "    WHERE i.status = 'connected'"
+    "      AND (i.paused_until IS NULL OR i.paused_until <= now())),"
+    " r AS ("
+    "   SELECT w.account_id, w.crm_type, w.lead_id, w.due_at,"
+    "          row_number() OVER (PARTITION BY w.account_id, w.crm_type"
+    "                             ORDER BY w.due_at) AS n, i.room"
+    "     FROM i CROSS JOIN LATERAL ("
+    "       SELECT q.account_id, q.crm_type, q.lead_id, q.due_at"
+    "         FROM crm.sync_queue q"
+    "        WHERE q.account_id = i.account_id AND q.crm_type = i.crm_type"
+    "          AND q.due_at <= now()"
+    "          AND (q.lease_until IS NULL OR q.lease_until < now())"
+    "        ORDER BY q.due_at LIMIT $3::int) w"
+    "    WHERE i.room > 0),"
+    " c AS ("
     "   SELECT q.account_id, q.crm_type, q.lead_id"
     "     FROM crm.sync_queue q"
-    "     JOIN crm.integrations i"
-    "       ON i.account_id = q.account_id AND i.crm_type = q.crm_type"
-    "    WHERE q.due_at <= now()"
+    "     JOIN r ON r.account_id = q.account_id AND r.crm_type = q.crm_type"
+    "           AND r.lead_id = q.lead_id"
+    "    WHERE r.n <= r.room"
     "      AND (q.lease_until IS NULL OR q.lease_until < now())"
-    "      AND i.status = 'connected'"
-    "      AND (i.paused_until IS NULL OR i.paused_until <= now())"
-    "      AND (SELECT count(*) FROM crm.sync_queue o"
-    "            WHERE o.account_id = q.account_id"
-    "              AND o.crm_type = q.crm_type"
-    "              AND o.lease_until >= now()) < $3::int"
-    "    ORDER BY q.due_at"
+    "    ORDER BY r.due_at"
     "    LIMIT $1::int"
     "    FOR UPDATE OF q SKIP LOCKED),"
     " l AS ("
