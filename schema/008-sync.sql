@@ -56,12 +56,14 @@ CREATE INDEX sync_queue_leased ON crm.sync_queue (account_id, crm_type)
 -- One job per integration of the lead's owner that is not disconnected
 -- (one in error keeps its jobs until the next connect), with the lead as
 -- it is now.  PL/pgSQL, so that each connection plans it once; and no
--- foreign key to crm.integrations from the jobs or the queue (integration
--- rows are never deleted): every write of one account would take a key
--- share lock on the same integration row, and concurrent writers would
+-- foreign key from the jobs, the queue or the log to the integration or
+-- the account (neither is ever deleted): every write of one account would
+-- take a key share lock on the same row, and concurrent writers would
 -- share it through a multixact each time.
 ALTER TABLE crm.sync_jobs
     DROP CONSTRAINT sync_jobs_account_id_crm_type_fkey;
+ALTER TABLE crm.sync_log
+    DROP CONSTRAINT sync_log_account_id_fkey;
 
 CREATE FUNCTION crm.sync_enqueue(p_lead crm.leads, p_event text,
     p_value bigint, p_currency text)
@@ -148,7 +150,8 @@ CREATE TRIGGER conversions_sync AFTER INSERT ON crm.conversions
 -- A job not listed waits as it was (one before it did not go ok); one
 -- "held" too, with its log row (its credentials were refused).  "refused"
 -- puts the integration in error; "paused_ms" holds all its jobs (a
--- provider's Retry-After).
+-- provider's Retry-After).  last_sync_at moves at most once a second, so
+-- that a busy integration's row is not rewritten for every lead.
 CREATE FUNCTION crm.sync_finish(p_account uuid, p_type text, p_lead uuid,
     p_token uuid, p_seq bigint, p_done jsonb)
 RETURNS void LANGUAGE plpgsql AS $$
@@ -214,7 +217,9 @@ BEGIN
                                ELSE paused_until END,
            updated_at = now()
      WHERE account_id = p_account AND crm_type = p_type
-       AND (synced OR p_done ? 'refused' OR p_done ? 'paused_ms');
+       AND ((synced AND (last_sync_at IS NULL
+                         OR last_sync_at < now() - interval '1 second'))
+            OR p_done ? 'refused' OR p_done ? 'paused_ms');
 
     -- nothing left and nothing new: the row goes; else it waits for its
     -- first job's time

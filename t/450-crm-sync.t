@@ -189,8 +189,10 @@ $calls_before = @{ $mock->requests };
 my $clead = lead_life('creatio', $ctok);
 ok(wait_for(sub { waiting_jobs($cacc) == 0 }), 'creatio: every job sent');
 @logins = grep { $_->{path} =~ m{/AuthService\.svc/Login$} } @{ $mock->requests }[$calls_before .. $#{ $mock->requests }];
-ok(@logins >= 1 && @logins <= 2, 'creatio: the session is kept between leases: '
-    . scalar(@logins) . ' login(s) for six jobs, at most one a worker');
+# the stand-in keeps one session per user, as a provider may: a worker's
+# login can end the other's session, which then logs in again once
+ok(@logins >= 1 && @logins <= 3, 'creatio: the session is kept between leases: '
+    . scalar(@logins) . ' login(s) for six jobs');
 
 $state = $mock->state->{creatio};
 my @contacts = grep { $_->{Id} eq $clead->{id} } @{ $state->{contacts} };

@@ -775,7 +775,14 @@ ngx_http_crm_sync_recorded(ngx_event_t *ev)
 
     ngx_http_crm_sync_record(sync);
 
-    if (!ngx_exiting && !ngx_terminate) {
+    /*
+     * a claim reads every integration's head of the queue: claimed again
+     * once a quarter of the room is free, not for every lease that ends
+     */
+    if (!ngx_exiting && !ngx_terminate
+        && (ngx_int_t) (sync->mcf->sync_leases - sync->active)
+           >= ngx_max(sync->mcf->sync_leases / 4, 1))
+    {
         ngx_http_crm_sync_claim(sync);
     }
 
