@@ -484,3 +484,69 @@ crm_provider_split_name(crm_provider_op_t *op, const char *name,
 
     return *first != NULL ? 0 : -1;
 }
+
+
+char *
+crm_provider_session_pack(const char *a, const char *b)
+{
+    char    *saved;
+    size_t   n;
+
+    if (a == NULL || b == NULL) {
+        return NULL;
+    }
+
+    n = strlen(a) + strlen(b) + 2;
+
+    saved = malloc(n);
+    if (saved != NULL) {
+        snprintf(saved, n, "%s\n%s", a, b);
+    }
+
+    return saved;
+}
+
+
+int
+crm_provider_session_unpack(crm_provider_op_t *op, const char *saved,
+    const char **a, const char **b)
+{
+    const char  *nl;
+
+    nl = strchr(saved, '\n');
+
+    if (nl == NULL || nl == saved || nl[1] == '\0') {
+        return -1;
+    }
+
+    *a = crm_arena_strdup(op->arena,
+                          (crm_str_t) { saved, (size_t) (nl - saved) });
+    *b = crm_arena_strdup(op->arena, crm_str_c(nl + 1));
+
+    return *a != NULL && *b != NULL ? 0 : -1;
+}
+
+
+void
+crm_provider_event_text(const crm_provider_op_t *op, char *buf, size_t size)
+{
+    char                  amount[48];
+    const crm_event_t    *e;
+    const crm_contact_t  *c;
+
+    e = op->event;
+    c = op->contact;
+
+    amount[0] = '\0';
+
+    if (e->value_cents >= 0) {
+        snprintf(amount, sizeof(amount), ", amount %lld.%02lld %s",
+                 (long long) (e->value_cents / 100),
+                 (long long) (e->value_cents % 100), e->currency);
+    }
+
+    snprintf(buf, size,
+             "crm-gateway event %s at %s: lead %s, %s / %s, score %lld%s",
+             e->id, e->time, c->lead_id, c->stage, c->substage,
+             (long long) c->score, amount);
+}

@@ -268,6 +268,23 @@ const char *crm_provider_clip(crm_provider_op_t *op, const char *s,
 int crm_provider_split_name(crm_provider_op_t *op, const char *name,
     const char **first, const char **last);
 
+/*
+ * A saved session of two parts ("<a>\n<b>"): made (malloc'd; NULL when
+ * either part is missing, or ENOMEM), and read back into arena copies
+ * (-1 when saved is not one)
+ */
+char *crm_provider_session_pack(const char *a, const char *b);
+int crm_provider_session_unpack(crm_provider_op_t *op, const char *saved,
+    const char **a, const char **b);
+
+/*
+ * What an event's record at the provider says in words (a Task's
+ * description, an Activity's notes): the event's id and time, the lead,
+ * its stage and score, and a conversion's amount
+ */
+void crm_provider_event_text(const crm_provider_op_t *op, char *buf,
+    size_t size);
+
 /* adds a member to op->account (copied into the arena; value may be NULL) */
 crm_status_e crm_provider_account(crm_provider_op_t *op, const char *name,
     const char *value, crm_error_t *err);

@@ -509,51 +509,28 @@ crm_creatio_authorize(crm_provider_op_t *op, crm_error_t *err)
 static char *
 crm_creatio_session_save(crm_provider_op_t *op)
 {
-    char                 *saved;
-    size_t                n;
-    crm_creatio_creds_t  *creds;
+    crm_creatio_creds_t  *creds = op->creds;
 
-    creds = op->creds;
-
-    if (creds->csrf == NULL || creds->cookies == NULL) {
-        return NULL;
-    }
-
-    n = strlen(creds->csrf) + strlen(creds->cookies) + 2;
-
-    saved = malloc(n);
-    if (saved != NULL) {
-        snprintf(saved, n, "%s\n%s", creds->csrf, creds->cookies);
-    }
-
-    return saved;
+    return crm_provider_session_pack(creds->csrf, creds->cookies);
 }
 
 
 static int
 crm_creatio_session_load(crm_provider_op_t *op, const char *saved)
 {
-    const char           *nl;
+    const char           *csrf, *cookies;
     crm_creatio_creds_t  *creds;
 
     creds = op->creds;
-    nl = strchr(saved, '\n');
 
-    if (nl == NULL || nl == saved || nl[1] == '\0'
-        || strlen(nl + 1) >= CRM_CREATIO_COOKIE_MAX)
+    if (crm_provider_session_unpack(op, saved, &csrf, &cookies) != 0
+        || strlen(cookies) >= CRM_CREATIO_COOKIE_MAX)
     {
         return -1;
     }
 
-    creds->csrf = crm_arena_strdup(op->arena,
-                                   (crm_str_t) { saved,
-                                                 (size_t) (nl - saved) });
-    creds->cookies = crm_arena_strdup(op->arena, crm_str_c(nl + 1));
-
-    if (creds->csrf == NULL || creds->cookies == NULL) {
-        creds->csrf = NULL;
-        return -1;
-    }
+    creds->csrf = csrf;
+    creds->cookies = (char *) cookies;
 
     return 0;
 }
@@ -832,31 +809,19 @@ crm_creatio_send_event(crm_provider_op_t *op, const crm_http_response_t *res,
 static crm_status_e
 crm_creatio_activity(crm_provider_op_t *op, crm_error_t *err)
 {
-    char                  notes[512], amount[48];
+    char                  notes[512];
     yajl_gen              g;
     crm_status_e          rc;
     const crm_event_t    *e;
-    const crm_contact_t  *c;
 
     e = op->event;
-    c = op->contact;
 
     rc = crm_creatio_odata(op, "POST", "/Activity", err);
     if (rc != CRM_OK) {
         return rc;
     }
 
-    amount[0] = '\0';
-    if (e->value_cents >= 0) {
-        snprintf(amount, sizeof(amount), ", amount %lld.%02lld %s",
-                 (long long) (e->value_cents / 100),
-                 (long long) (e->value_cents % 100), e->currency);
-    }
-
-    snprintf(notes, sizeof(notes),
-             "crm-gateway event %s: lead %s, %s / %s, score %lld%s",
-             e->id, c->lead_id, c->stage, c->substage, (long long) c->score,
-             amount);
+    crm_provider_event_text(op, notes, sizeof(notes));
 
     g = crm_json_gen_new();
     if (g == NULL) {

@@ -784,49 +784,28 @@ crm_salesforce_authorize(crm_provider_op_t *op, crm_error_t *err)
 static char *
 crm_salesforce_session_save(crm_provider_op_t *op)
 {
-    char                    *saved;
-    size_t                   n;
-    crm_salesforce_creds_t  *creds;
+    crm_salesforce_creds_t  *creds = op->creds;
 
-    creds = op->creds;
-
-    if (creds->session == NULL || creds->instance == NULL) {
-        return NULL;
-    }
-
-    n = strlen(creds->instance) + strlen(creds->session) + 2;
-
-    saved = malloc(n);
-    if (saved != NULL) {
-        snprintf(saved, n, "%s\n%s", creds->instance, creds->session);
-    }
-
-    return saved;
+    return crm_provider_session_pack(creds->instance, creds->session);
 }
 
 
 static int
 crm_salesforce_session_load(crm_provider_op_t *op, const char *saved)
 {
-    const char              *nl;
+    const char              *instance, *session;
     crm_salesforce_creds_t  *creds;
 
     creds = op->creds;
-    nl = strchr(saved, '\n');
 
-    if (nl == NULL || !crm_salesforce_token_text(nl + 1)) {
+    if (crm_provider_session_unpack(op, saved, &instance, &session) != 0
+        || !crm_salesforce_token_text(session))
+    {
         return -1;
     }
 
-    creds->instance = crm_arena_strdup(op->arena,
-                                       (crm_str_t) { saved,
-                                                     (size_t) (nl - saved) });
-    creds->session = crm_arena_strdup(op->arena, crm_str_c(nl + 1));
-
-    if (creds->instance == NULL || creds->session == NULL) {
-        creds->session = NULL;
-        return -1;
-    }
+    creds->instance = instance;
+    creds->session = session;
 
     return 0;
 }
@@ -1224,15 +1203,12 @@ crm_salesforce_send_event(crm_provider_op_t *op,
     const crm_http_response_t *res, crm_op_step_e *step, crm_error_t *err)
 {
     char                     path[256], date[11], description[512];
-    char                     amount[48];
     yajl_gen                 g;
     crm_status_e             rc;
     const crm_event_t       *e;
-    const crm_contact_t     *c;
     crm_salesforce_creds_t  *creds;
 
     creds = op->creds;
-    c = op->contact;
     e = op->event;
 
     if (crm_provider_session(op, &res, step, &rc, err)) {
@@ -1273,18 +1249,7 @@ crm_salesforce_send_event(crm_provider_op_t *op,
     }
 
     snprintf(date, sizeof(date), "%.10s", e->time);
-
-    amount[0] = '\0';
-    if (e->value_cents >= 0) {
-        snprintf(amount, sizeof(amount), ", amount %lld.%02lld %s",
-                 (long long) (e->value_cents / 100),
-                 (long long) (e->value_cents % 100), e->currency);
-    }
-
-    snprintf(description, sizeof(description),
-             "crm-gateway event %s at %s: lead %s, %s / %s, score %lld%s",
-             e->id, e->time, c->lead_id, c->stage, c->substage,
-             (long long) c->score, amount);
+    crm_provider_event_text(op, description, sizeof(description));
 
     g = crm_json_gen_new();
     if (g == NULL) {
