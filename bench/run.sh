@@ -91,6 +91,7 @@ pid $WORK/nginx.pid;
 thread_pool crm threads=$1 max_queue=65536;
 thread_pool crm_slow threads=2 max_queue=65536;
 thread_pool crm_edge threads=2 max_queue=65536;
+thread_pool crm_sync threads=2 max_queue=65536;
 events { worker_connections 4096; }
 http {
     access_log off;
@@ -100,6 +101,7 @@ http {
     crm_pipeline $ROOT/pipeline-config;
     crm_slow_thread_pool crm_slow;
     crm_edge_thread_pool crm_edge;
+    crm_sync_thread_pool crm_sync;
     crm_callback_secret_file $WORK/callback.secret;
     crm_link_id_secret_file $WORK/link.secret;
     crm_credentials_key_file $WORK/credentials.secret;

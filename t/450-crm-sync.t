@@ -300,4 +300,16 @@ for my $bad (['crm_sync_leases', 1025], ['crm_sync_max_attempts', 0], ['crm_sync
     like($out, qr/"\Q$bad->[0]\E" must be/, '... naming it');
 }
 
+{
+    my $chk = CrmTest->new->allow_log(qr/unknown thread pool "crm_nowhere"/);
+    $chk->write_config(conf => { crm_sync_thread_pool => 'crm_nowhere' });
+    my ($ok, $out) = $chk->nginx_test_config;
+    ok(!$ok, 'nginx -t refuses crm_sync_thread_pool naming no declared pool');
+    like($out, qr/unknown thread pool "crm_nowhere"/, '... naming the pool');
+    $chk->write_config(main_extra => 'thread_pool crm_sync threads=1;',
+        conf => { crm_sync_thread_pool => 'crm_sync' });
+    ($ok, $out) = $chk->nginx_test_config;
+    ok($ok, '... and takes a declared one') or diag($out);
+}
+
 $t->done;

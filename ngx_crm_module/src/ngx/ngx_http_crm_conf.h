@@ -101,8 +101,11 @@ typedef struct {
        wait in curl's queue; HTTP/2 hosts multiplex within them) */
     ngx_int_t             outbound_host_connections;
 
-    /* the CRM sync queue: run with the first crm_api location's settings */
+    /* the CRM sync queue: run with the first crm_api location's settings,
+       its database work on crm_sync_thread_pool, else that location's */
     ngx_http_crm_loc_conf_t  *sync_lcf;
+    ngx_str_t             sync_pool_name;       /* "": the location's */
+    ngx_thread_pool_t    *sync_pool;
     ngx_msec_t            sync_interval;
     ngx_int_t             sync_leases;          /* a worker's; 0: none */
     ngx_int_t             sync_max_attempts;

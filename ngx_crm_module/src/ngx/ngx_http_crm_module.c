@@ -151,6 +151,13 @@ static ngx_command_t  ngx_http_crm_commands[] = {
       offsetof(ngx_http_crm_main_conf_t, outbound_host_connections),
       NULL },
 
+    { ngx_string("crm_sync_thread_pool"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_crm_main_conf_t, sync_pool_name),
+      NULL },
+
     { ngx_string("crm_sync_interval"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_msec_slot,
@@ -671,6 +678,14 @@ ngx_http_crm_postconfiguration(ngx_conf_t *cf)
                                          : &ngx_http_crm_default_pool);
     if (mcf->edge_pool == NULL) {
         return NGX_ERROR;
+    }
+
+    /* the sync's claims and records: its own pool, or its location's */
+    if (mcf->sync_pool_name.len) {
+        mcf->sync_pool = ngx_thread_pool_add(cf, &mcf->sync_pool_name);
+        if (mcf->sync_pool == NULL) {
+            return NGX_ERROR;
+        }
     }
 
     if (mcf->click_zone == NULL) {

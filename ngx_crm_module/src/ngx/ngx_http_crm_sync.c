@@ -77,6 +77,7 @@ struct ngx_http_crm_sync_s {
     ngx_http_crm_outbound_policy_t   policy;
     ngx_event_t                      timer;
     ngx_log_t                       *log;
+    ngx_thread_pool_t               *pool;
     ngx_uint_t                       active;    /* leases out */
     ngx_uint_t                       claiming;
     ngx_uint_t                       recording;
@@ -149,6 +150,8 @@ ngx_http_crm_sync_init_process(ngx_cycle_t *cycle)
     sync->policy.allow = sync->lcf->outbound_allow;
     sync->policy.connect_timeout = sync->lcf->outbound_connect_timeout;
     sync->policy.timeout = sync->lcf->outbound_timeout;
+    sync->pool = mcf->sync_pool != NULL ? mcf->sync_pool
+                                        : sync->lcf->thread_pool;
 
     ccf = (ngx_core_conf_t *) ngx_get_conf(cycle->conf_ctx, ngx_core_module);
     sync->workers = ngx_process == NGX_PROCESS_WORKER
@@ -250,7 +253,7 @@ ngx_http_crm_sync_claim(ngx_http_crm_sync_t *sync)
         t->sample = 1;
     }
 
-    if (ngx_thread_task_post(sync->lcf->thread_pool, task) != NGX_OK) {
+    if (ngx_thread_task_post(sync->pool, task) != NGX_OK) {
         ngx_free(task);
         return;
     }
@@ -455,7 +458,7 @@ ngx_http_crm_sync_record(ngx_http_crm_sync_t *sync)
         t = task->ctx;
         t->leases = sync->finished;
 
-        if (ngx_thread_task_post(sync->lcf->thread_pool, task) == NGX_OK) {
+        if (ngx_thread_task_post(sync->pool, task) == NGX_OK) {
             sync->finished = NULL;
             sync->finished_last = &sync->finished;
             sync->recording = 1;
