@@ -83,6 +83,8 @@ static crm_status_e crm_integrations_disconnect_run(crm_db_t *db,
     crm_call_t *call, crm_error_t *err);
 static crm_status_e crm_integrations_retry_run(crm_db_t *db,
     crm_call_t *call, crm_error_t *err);
+static crm_status_e crm_integrations_audit_commit(crm_db_t *db,
+    crm_call_t *call, const char *action, crm_error_t *err);
 static crm_status_e crm_integrations_logs_run(crm_db_t *db,
     crm_call_t *call, crm_error_t *err);
 static int crm_integrations_render(yajl_gen g, const crm_rows_t *rows,
@@ -783,7 +785,6 @@ crm_integrations_disconnect_run(crm_db_t *db, crm_call_t *call,
     int                 found;
     yajl_gen            g;
     crm_status_e        rc;
-    crm_audit_entry_t   audit;
 
     const crm_integration_path_t  *path = call->input;
 
@@ -803,17 +804,7 @@ crm_integrations_disconnect_run(crm_db_t *db, crm_call_t *call,
                              "%s is not connected", path->type);
     }
 
-    audit.actor_id = call->caller->id;
-    audit.action = "integration.disconnect";
-    audit.object_type = "integration";
-    audit.object_id = path->type;
-    audit.details = "{}";
-
-    rc = crm_store_audit(db, &audit, err);
-    if (rc == CRM_OK) {
-        rc = crm_db_commit(db, err);
-    }
-
+    rc = crm_integrations_audit_commit(db, call, "integration.disconnect", err);
     if (rc != CRM_OK) {
         return rc;
     }
@@ -836,6 +827,28 @@ crm_integrations_disconnect_run(crm_db_t *db, crm_call_t *call,
 }
 
 
+/* the change's audit row (on the path's type), and the commit */
+static crm_status_e
+crm_integrations_audit_commit(crm_db_t *db, crm_call_t *call,
+    const char *action, crm_error_t *err)
+{
+    crm_status_e        rc;
+    crm_audit_entry_t   audit;
+
+    const crm_integration_path_t  *path = call->input;
+
+    audit.actor_id = call->caller->id;
+    audit.action = action;
+    audit.object_type = "integration";
+    audit.object_id = path->type;
+    audit.details = "{}";
+
+    rc = crm_store_audit(db, &audit, err);
+
+    return rc == CRM_OK ? crm_db_commit(db, err) : rc;
+}
+
+
 /* the dead jobs back in the queue, in one transaction with the audit row */
 static crm_status_e
 crm_integrations_retry_run(crm_db_t *db, crm_call_t *call, crm_error_t *err)
@@ -844,7 +857,6 @@ crm_integrations_retry_run(crm_db_t *db, crm_call_t *call, crm_error_t *err)
     yajl_gen            g;
     crm_rows_t          rows;
     crm_status_e        rc;
-    crm_audit_entry_t   audit;
 
     const crm_integration_path_t  *path = call->input;
 
@@ -873,17 +885,7 @@ crm_integrations_retry_run(crm_db_t *db, crm_call_t *call, crm_error_t *err)
         return rc;
     }
 
-    audit.actor_id = call->caller->id;
-    audit.action = "integration.retry";
-    audit.object_type = "integration";
-    audit.object_id = path->type;
-    audit.details = "{}";
-
-    rc = crm_store_audit(db, &audit, err);
-    if (rc == CRM_OK) {
-        rc = crm_db_commit(db, err);
-    }
-
+    rc = crm_integrations_audit_commit(db, call, "integration.retry", err);
     if (rc != CRM_OK) {
         return rc;
     }
