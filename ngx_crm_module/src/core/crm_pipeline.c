@@ -35,6 +35,7 @@ typedef enum {
     CRM_SUBSTAGE_DESCRIPTION,
     CRM_SUBSTAGE_SCORE,
     CRM_SUBSTAGE_NOTES,
+    CRM_SUBSTAGE_OUTCOME,               /* the only optional field */
     CRM_SUBSTAGE_NFIELDS
 } crm_substage_field_e;
 
@@ -50,6 +51,12 @@ static crm_status_e crm_pipeline_load_substage(crm_stage_t *stage,
 static crm_status_e crm_pipeline_substage_field(crm_stage_t *stage,
     size_t i, crm_substage_field_e f, const char *file, yajl_val val,
     crm_error_t *err);
+static crm_status_e crm_pipeline_check(crm_pipeline_t *p, const char *dir,
+    crm_error_t *err);
+static crm_status_e crm_pipeline_load_compat(crm_pipeline_t *p,
+    const char *file, yajl_val root, crm_error_t *err);
+static crm_status_e crm_pipeline_load_part(crm_pipeline_t *p, size_t i,
+    const char *file, yajl_val val, crm_error_t *err);
 static crm_status_e crm_pipeline_read_json(const char *file, yajl_val *root,
     crm_error_t *err);
 static crm_status_e crm_pipeline_read_file(const char *file, char **buf,
@@ -69,7 +76,34 @@ static const char  *crm_substage_fields[CRM_SUBSTAGE_NFIELDS] = {
     [CRM_SUBSTAGE_STATUS]      = "status",
     [CRM_SUBSTAGE_DESCRIPTION] = "description",
     [CRM_SUBSTAGE_SCORE]       = "score",
-    [CRM_SUBSTAGE_NOTES]       = "notes"
+    [CRM_SUBSTAGE_NOTES]       = "notes",
+    [CRM_SUBSTAGE_OUTCOME]     = "outcome"
+};
+
+static const char  *crm_outcome_names[] = {
+    [CRM_OUTCOME_NONE]    = NULL,
+    [CRM_OUTCOME_WON]     = "won",
+    [CRM_OUTCOME_LOST]    = "lost",
+    [CRM_OUTCOME_CHURNED] = "churned"
+};
+
+static const char  *crm_compat_names[CRM_COMPAT_NKINDS] = {
+    [CRM_COMPAT_STAGE]     = "stage",
+    [CRM_COMPAT_SCORE]     = "score",
+    [CRM_COMPAT_CONTACT]   = "contact",
+    [CRM_COMPAT_COMPANY]   = "company",
+    [CRM_COMPAT_AFFILIATE] = "affiliate",
+    [CRM_COMPAT_RECENCY]   = "recency"
+};
+
+/* without a compatibility.json: what the shipped one says */
+static const crm_compat_part_t  crm_compat_default[] = {
+    { CRM_COMPAT_STAGE, 30 },
+    { CRM_COMPAT_SCORE, 25 },
+    { CRM_COMPAT_CONTACT, 15 },
+    { CRM_COMPAT_COMPANY, 10 },
+    { CRM_COMPAT_AFFILIATE, 10 },
+    { CRM_COMPAT_RECENCY, 10 }
 };
 
 
@@ -114,6 +148,11 @@ crm_pipeline_load(const char *dir, crm_pipeline_t **out, crm_error_t *err)
         goto failed;
     }
 
+    rc = crm_pipeline_check(p, dir, err);
+    if (rc != CRM_OK) {
+        goto failed;
+    }
+
     *out = p;
 
     return CRM_OK;
@@ -154,6 +193,203 @@ crm_pipeline_free(crm_pipeline_t *p)
 
     free(p->stages);
     free(p);
+}
+
+
+const char *
+crm_outcome_name(crm_outcome_e outcome)
+{
+    return crm_outcome_names[outcome];
+}
+
+
+const char *
+crm_compat_name(crm_compat_kind_e kind)
+{
+    return crm_compat_names[kind];
+}
+
+
+/*
+ * What holds across files: where new leads start, where churned ones go,
+ * and the compatibility parts (compatibility.json, else the defaults)
+ */
+static crm_status_e
+crm_pipeline_check(crm_pipeline_t *p, const char *dir, crm_error_t *err)
+{
+    char                   file[PATH_MAX];
+    size_t                 i, j;
+    yajl_val               root;
+    struct stat            st;
+    crm_status_e           rc;
+    const crm_stage_t     *stage;
+
+    if (p->stages[0].substages[0].outcome != CRM_OUTCOME_NONE) {
+        (void) crm_pipeline_path(file, sizeof(file), dir, p->stages[0].name,
+                                 "substages.json");
+        return crm_pipeline_error(err, CRM_E_INVALID, file,
+                                  "[0].outcome: the first substage of the "
+                                  "first stage is where new leads start and "
+                                  "cannot end a deal");
+    }
+
+    for (i = 0; i < p->nstages && p->churn == NULL; i++) {
+        stage = &p->stages[i];
+
+        for (j = 0; j < stage->nsubstages; j++) {
+            if (stage->substages[j].outcome == CRM_OUTCOME_CHURNED) {
+                p->churn_stage = stage;
+                p->churn = &stage->substages[j];
+                break;
+            }
+        }
+    }
+
+    if (crm_pipeline_path(file, sizeof(file), dir, NULL,
+                          "compatibility.json") != 0)
+    {
+        return crm_pipeline_error(err, CRM_E_INVALID, dir,
+                                  "path is too long");
+    }
+
+    if (stat(file, &st) != 0 && errno == ENOENT) {
+        p->nparts = sizeof(crm_compat_default) / sizeof(crm_compat_part_t);
+        memcpy(p->parts, crm_compat_default, sizeof(crm_compat_default));
+        return CRM_OK;
+    }
+
+    rc = crm_pipeline_read_json(file, &root, err);
+    if (rc != CRM_OK) {
+        return rc;
+    }
+
+    rc = crm_pipeline_load_compat(p, file, root, err);
+
+    yajl_tree_free(root);
+
+    return rc;
+}
+
+
+static crm_status_e
+crm_pipeline_load_compat(crm_pipeline_t *p, const char *file, yajl_val root,
+    crm_error_t *err)
+{
+    int           sum;
+    size_t        i, n;
+    yajl_val      parts;
+    crm_status_e  rc;
+
+    if (!YAJL_IS_OBJECT(root) || root->u.object.len != 1
+        || strcmp(root->u.object.keys[0], "parts") != 0)
+    {
+        return crm_pipeline_error(err, CRM_E_INVALID, file,
+                                  "must be an object with \"parts\" only");
+    }
+
+    parts = root->u.object.values[0];
+
+    if (!YAJL_IS_ARRAY(parts) || parts->u.array.len == 0
+        || parts->u.array.len > CRM_COMPAT_NKINDS)
+    {
+        return crm_pipeline_error(err, CRM_E_INVALID, file,
+                                  "parts: must be an array of 1 to %d parts",
+                                  CRM_COMPAT_NKINDS);
+    }
+
+    n = parts->u.array.len;
+    sum = 0;
+
+    for (i = 0; i < n; i++) {
+        rc = crm_pipeline_load_part(p, i, file, parts->u.array.values[i],
+                                    err);
+        if (rc != CRM_OK) {
+            return rc;
+        }
+
+        sum += p->parts[i].weight;
+    }
+
+    if (sum != 100) {
+        return crm_pipeline_error(err, CRM_E_INVALID, file,
+                                  "parts: the weights sum to %d, not 100",
+                                  sum);
+    }
+
+    return CRM_OK;
+}
+
+
+static crm_status_e
+crm_pipeline_load_part(crm_pipeline_t *p, size_t i, const char *file,
+    yajl_val val, crm_error_t *err)
+{
+    size_t       j, k;
+    yajl_val     name, weight;
+    const char  *key;
+
+    name = NULL;
+    weight = NULL;
+
+    if (!YAJL_IS_OBJECT(val)) {
+        return crm_pipeline_error(err, CRM_E_INVALID, file,
+                                  "parts[%zu]: must be an object with "
+                                  "\"name\" and \"weight\"", i);
+    }
+
+    for (j = 0; j < val->u.object.len; j++) {
+        key = val->u.object.keys[j];
+
+        if (strcmp(key, "name") == 0 && name == NULL) {
+            name = val->u.object.values[j];
+
+        } else if (strcmp(key, "weight") == 0 && weight == NULL) {
+            weight = val->u.object.values[j];
+
+        } else {
+            return crm_pipeline_error(err, CRM_E_INVALID, file,
+                                      "parts[%zu]: must have \"name\" and "
+                                      "\"weight\" once each, nothing else",
+                                      i);
+        }
+    }
+
+    for (k = 0; k < CRM_COMPAT_NKINDS; k++) {
+        if (YAJL_IS_STRING(name)
+            && strcmp(name->u.string, crm_compat_names[k]) == 0)
+        {
+            break;
+        }
+    }
+
+    if (k == CRM_COMPAT_NKINDS) {
+        return crm_pipeline_error(err, CRM_E_INVALID, file,
+                                  "parts[%zu].name: must be one of stage, "
+                                  "score, contact, company, affiliate, "
+                                  "recency", i);
+    }
+
+    for (j = 0; j < i; j++) {
+        if (p->parts[j].kind == (crm_compat_kind_e) k) {
+            return crm_pipeline_error(err, CRM_E_INVALID, file,
+                                      "parts[%zu].name: duplicate part "
+                                      "\"%s\"", i, crm_compat_names[k]);
+        }
+    }
+
+    if (weight == NULL || !YAJL_IS_INTEGER(weight)
+        || YAJL_GET_INTEGER(weight) < 1 || YAJL_GET_INTEGER(weight) > 100)
+    {
+        return crm_pipeline_error(err, CRM_E_INVALID, file,
+                                  "parts[%zu].weight: must be an integer "
+                                  "between 1 and 100", i);
+    }
+
+    p->parts[i].kind = (crm_compat_kind_e) k;
+    p->parts[i].weight = (int) YAJL_GET_INTEGER(weight);
+    p->nparts = i + 1;
+
+    return CRM_OK;
 }
 
 
@@ -399,7 +635,7 @@ crm_pipeline_load_substage(crm_stage_t *stage, size_t i, const char *file,
         }
     }
 
-    for (j = 0; j < CRM_SUBSTAGE_NFIELDS; j++) {
+    for (j = 0; j < CRM_SUBSTAGE_OUTCOME; j++) {
         if (!(seen & (1u << j))) {
             return crm_pipeline_error(err, CRM_E_INVALID, file,
                                       "[%zu].%s: is required", i,
@@ -441,6 +677,21 @@ crm_pipeline_substage_field(crm_stage_t *stage, size_t i,
         sub->score = (int) YAJL_GET_INTEGER(val);
 
         return CRM_OK;
+    }
+
+    if (f == CRM_SUBSTAGE_OUTCOME) {
+        for (j = CRM_OUTCOME_WON; j <= CRM_OUTCOME_CHURNED; j++) {
+            if (YAJL_IS_STRING(val)
+                && strcmp(val->u.string, crm_outcome_names[j]) == 0)
+            {
+                sub->outcome = (crm_outcome_e) j;
+                return CRM_OK;
+            }
+        }
+
+        return crm_pipeline_error(err, CRM_E_INVALID, file,
+                                  "%s: must be \"won\", \"lost\" or "
+                                  "\"churned\"", elem);
     }
 
     if (!YAJL_IS_STRING(val)) {

@@ -39,6 +39,7 @@ typedef struct {
     ngx_uint_t            max_json_depth;
     crm_pipeline_t       *pipeline;             /* loaded from its folder */
     ngx_str_t             callback_secret;      /* the file's contents */
+    ngx_array_t          *webhook_sources;      /* crm_webhook_source_t */
     ngx_str_t             public_url;           /* no trailing slash */
     ngx_int_t             install_cents;        /* new links' defaults */
     ngx_int_t             conversion_bps;

@@ -17,6 +17,7 @@
 #include "ngx_http_crm_outbound.h"
 #include "ngx_http_crm_redirect.h"
 #include "ngx_http_crm_state.h"
+#include "ngx_http_crm_stats.h"
 #include "ngx_http_crm_sync.h"
 
 #include <dirent.h>
@@ -46,6 +47,8 @@ static char *ngx_http_crm_check_loc_conf(ngx_conf_t *cf,
 static char *ngx_http_crm_api(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_crm_handler(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_crm_webhook_source(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_crm_secret_file(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
@@ -312,6 +315,13 @@ static ngx_command_t  ngx_http_crm_commands[] = {
       offsetof(ngx_http_crm_loc_conf_t, callback_secret),
       NULL },
 
+    { ngx_string("crm_webhook_source"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE3,
+      ngx_http_crm_webhook_source,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_crm_loc_conf_t, webhook_sources),
+      NULL },
+
     { ngx_string("crm_public_url"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_http_crm_base_url,
@@ -505,7 +515,8 @@ ngx_http_crm_init_process(ngx_cycle_t *cycle)
     if (ngx_http_crm_clicks_init_process(cycle) != NGX_OK
         || ngx_http_crm_outbound_init(cycle) != NGX_OK
         || ngx_http_crm_idp_init_process(cycle) != NGX_OK
-        || ngx_http_crm_sync_init_process(cycle) != NGX_OK)
+        || ngx_http_crm_sync_init_process(cycle) != NGX_OK
+        || ngx_http_crm_stats_init_process(cycle) != NGX_OK)
     {
         return NGX_ERROR;
     }
@@ -754,6 +765,7 @@ ngx_http_crm_create_loc_conf(ngx_conf_t *cf)
     conf->install_cents = NGX_CONF_UNSET;
     conf->conversion_bps = NGX_CONF_UNSET;
     conf->target_hosts = NGX_CONF_UNSET_PTR;
+    conf->webhook_sources = NGX_CONF_UNSET_PTR;
     conf->link_limit = NGX_CONF_UNSET;
     conf->link_period = NGX_CONF_UNSET;
     conf->idp_keys = NGX_CONF_UNSET_PTR;
@@ -811,6 +823,8 @@ ngx_http_crm_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_value(conf->conversion_bps, prev->conversion_bps, 0);
     ngx_conf_merge_str_value(conf->currency, prev->currency, "USD");
     ngx_conf_merge_ptr_value(conf->target_hosts, prev->target_hosts, NULL);
+    ngx_conf_merge_ptr_value(conf->webhook_sources, prev->webhook_sources,
+                             NULL);
     ngx_conf_merge_value(conf->link_limit, prev->link_limit, 1000);
     ngx_conf_merge_sec_value(conf->link_period, prev->link_period, 3600);
     ngx_conf_merge_str_value(conf->idp_project_id, prev->idp_project_id, "");
@@ -1186,6 +1200,11 @@ ngx_http_crm_build_service(ngx_conf_t *cf, ngx_http_crm_main_conf_t *mcf,
         svc->callback_key_len = conf->callback_secret.len;
     }
 
+    if (conf->webhook_sources != NULL) {
+        svc->webhook_sources = conf->webhook_sources->elts;
+        svc->nwebhook_sources = conf->webhook_sources->nelts;
+    }
+
     svc->public_url = ngx_http_crm_cstr(cf, &conf->public_url);
     svc->install_cents = conf->install_cents;
     svc->conversion_bps = conf->conversion_bps;
@@ -1342,6 +1361,76 @@ ngx_http_crm_secret_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                            secret->len, NGX_HTTP_CRM_SECRET_MIN);
         return NGX_CONF_ERROR;
     }
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * "crm_webhook_source name scheme secret_file": a sender of signed
+ * webhooks (crm_sig.h), its secrets read now like the others'.  A level
+ * that names sources replaces its parent's list.
+ */
+static char *
+ngx_http_crm_webhook_source(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_array_t **sources = (ngx_array_t **) ((u_char *) conf + cmd->offset);
+
+    ngx_str_t             *value, file, text;
+    ngx_uint_t             i;
+    crm_error_t            err;
+    crm_webhook_source_t  *src, *all;
+
+    value = cf->args->elts;
+
+    if (*sources == NGX_CONF_UNSET_PTR) {
+        *sources = ngx_array_create(cf->pool, 2,
+                                    sizeof(crm_webhook_source_t));
+        if (*sources == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    all = (*sources)->elts;
+
+    for (i = 0; i < (*sources)->nelts; i++) {
+        if (value[1].len == ngx_strlen(all[i].name)
+            && ngx_strncmp(value[1].data, all[i].name, value[1].len) == 0)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "duplicate webhook source \"%V\"",
+                               &value[1]);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    file = value[3];
+
+    if (ngx_http_crm_read_file(cf, cmd, &file, 4096, &text) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    src = ngx_array_push(*sources);
+    if (src == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(&err, sizeof(crm_error_t));
+
+    if (crm_webhook_source_init(src,
+            (crm_str_t) { (const char *) value[1].data, value[1].len },
+            (crm_str_t) { (const char *) value[2].data, value[2].len },
+            (crm_str_t) { (const char *) text.data, text.len }, &err)
+        != CRM_OK)
+    {
+        ngx_explicit_memzero(text.data, text.len);
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid \"%V\" \"%V\" (file \"%V\"): %s",
+                           &cmd->name, &value[1], &file, err.message);
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_explicit_memzero(text.data, text.len);
 
     return NGX_CONF_OK;
 }

@@ -11,8 +11,10 @@
 #include "crm_integrations.h"
 #include "crm_leads.h"
 #include "crm_links.h"
+#include "crm_performance.h"
 #include "crm_stages.h"
 #include "crm_wallets.h"
+#include "crm_webhooks.h"
 
 
 const crm_route_t  crm_api_routes[] = {
@@ -42,6 +44,14 @@ const crm_route_t  crm_api_routes[] = {
     { CRM_M_PATCH, "/affiliate/links/{id}", &crm_links_update },
     { CRM_M_POST,  "/callbacks/install",  &crm_callbacks_install },
     { CRM_M_POST,  "/callbacks/conversion", &crm_callbacks_conversion },
+    { CRM_M_POST,  "/integrations/webhooks/{source}", &crm_webhooks_receive },
+    { CRM_M_GET,   "/integrations/events", &crm_webhooks_list },
+    { CRM_M_GET,   "/leads/{id}/events", &crm_webhooks_of_lead },
+    { CRM_M_GET,   "/leads/{id}/compatibility",
+                   &crm_performance_compatibility },
+    { CRM_M_GET,   "/performance/me",     &crm_performance_me },
+    { CRM_M_GET,   "/performance/users/{id}", &crm_performance_user },
+    { CRM_M_GET,   "/performance/leaderboard", &crm_performance_leaderboard },
     { CRM_M_GET,   "/wallet",             &crm_wallets_get },
     { CRM_M_GET,   "/wallet/transactions", &crm_wallets_transactions },
     { CRM_M_POST,  "/admin/wallets/{id}/payouts", &crm_wallets_payout },

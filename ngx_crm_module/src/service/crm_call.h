@@ -43,6 +43,7 @@
 #include "crm_provider.h"
 #include "crm_router.h"
 #include "crm_seal.h"
+#include "crm_sig.h"
 #include "crm_store_accounts.h"
 #include "crm_url.h"
 
@@ -69,6 +70,8 @@ typedef struct {
     const crm_pipeline_t  *pipeline;
     const unsigned char   *callback_key;    /* NULL: callbacks refused */
     size_t                 callback_key_len;
+    const crm_webhook_source_t *webhook_sources;
+    size_t                 nwebhook_sources;
     const char            *public_url;      /* no trailing slash */
     int64_t                install_cents;   /* a new link's commission */
     int64_t                conversion_bps;

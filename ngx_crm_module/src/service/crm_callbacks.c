@@ -53,15 +53,6 @@ typedef struct {
 } crm_install_t;
 
 
-typedef struct {
-    crm_callback_link_t    link;
-    char                   shop_domain[CRM_DOMAIN_MAX + 1];  /* or "" */
-    const char            *order_id;
-    int64_t                amount_cents;
-    char                   currency[CRM_CURRENCY_LEN + 1];
-} crm_conversion_in_t;
-
-
 static crm_status_e crm_callbacks_install_parse(crm_call_t *call,
     crm_error_t *err);
 static crm_status_e crm_callbacks_install_run(crm_db_t *db,
@@ -75,6 +66,9 @@ static crm_status_e crm_callbacks_conversion_run(crm_db_t *db,
 static crm_status_e crm_callbacks_conversion_link(crm_db_t *db,
     const crm_conversion_in_t *in, crm_link_terms_t *terms,
     const char **attribution_id, crm_attribution_t *att, crm_error_t *err);
+static crm_status_e crm_callbacks_pay(crm_db_t *db,
+    const crm_conversion_in_t *in, crm_conversion_t *conv, int *created,
+    crm_error_t *err);
 static crm_status_e crm_callbacks_conversion_reply(crm_call_t *call,
     const crm_conversion_t *conv, int created, crm_error_t *err);
 
@@ -439,6 +433,7 @@ crm_callbacks_conversion_parse(crm_call_t *call, crm_error_t *err)
 {
     crm_status_e          rc;
     crm_callback_body_t   body;
+    crm_callback_link_t   link;
     crm_conversion_in_t  *in;
 
     rc = crm_json_decode_table(call->json, crm_conversion_fields, &body,
@@ -465,10 +460,13 @@ crm_callbacks_conversion_parse(crm_call_t *call, crm_error_t *err)
         return rc;
     }
 
-    rc = crm_callbacks_link(call, &body, &in->link, err);
+    rc = crm_callbacks_link(call, &body, &link, err);
     if (rc != CRM_OK) {
         return rc;
     }
+
+    memcpy(in->link_id, link.link_id, sizeof(in->link_id));
+    in->click_id = link.click_id;
 
     if (body.shop_domain.present && !body.shop_domain.null) {
         rc = crm_domain_normalize(body.shop_domain.str, "shop_domain",
@@ -478,7 +476,7 @@ crm_callbacks_conversion_parse(crm_call_t *call, crm_error_t *err)
         }
     }
 
-    if (in->link.link_id[0] == '\0' && in->shop_domain[0] == '\0') {
+    if (in->link_id[0] == '\0' && in->shop_domain[0] == '\0') {
         return crm_error_set(err, CRM_E_INVALID, "click_id",
                              "click_id, affiliate_link_id or shop_domain "
                              "is required");
@@ -504,8 +502,8 @@ crm_callbacks_conversion_link(crm_db_t *db, const crm_conversion_in_t *in,
 
     *attribution_id = NULL;
 
-    if (in->link.link_id[0] != '\0') {
-        return crm_callbacks_terms(db, in->link.link_id, terms, err);
+    if (in->link_id[0] != '\0') {
+        return crm_callbacks_terms(db, in->link_id, terms, err);
     }
 
     rc = crm_store_attribution_latest(db, in->shop_domain, att, &found, err);
@@ -524,6 +522,10 @@ crm_callbacks_conversion_link(crm_db_t *db, const crm_conversion_in_t *in,
 }
 
 
+/*
+ * The conversion is one transaction; the order's first answer stands,
+ * whatever a repeat says about the amount.
+ */
 static crm_status_e
 crm_callbacks_conversion_run(crm_db_t *db, crm_call_t *call,
     crm_error_t *err)
@@ -531,14 +533,11 @@ crm_callbacks_conversion_run(crm_db_t *db, crm_call_t *call,
     int                    found, created;
     crm_status_e           rc;
     crm_conversion_t       conv;
-    crm_link_terms_t       terms;
-    crm_attribution_t      att;
     crm_conversion_in_t   *in;
-    crm_conversion_new_t   cn;
 
     in = call->input;
 
-    /* the first answer stands, whatever a repeat says about the amount */
+    /* a repeat answers without a transaction */
     rc = crm_store_conversion_find(db, in->order_id, &conv, &found, err);
     if (rc != CRM_OK) {
         return rc;
@@ -547,6 +546,69 @@ crm_callbacks_conversion_run(crm_db_t *db, crm_call_t *call,
     if (found) {
         return crm_callbacks_conversion_reply(call, &conv, 0, err);
     }
+
+    rc = crm_db_begin(db, err);
+    if (rc != CRM_OK) {
+        return rc;
+    }
+
+    rc = crm_callbacks_convert(db, in, &conv, &created, err);
+    if (rc != CRM_OK) {
+        return rc;
+    }
+
+    rc = crm_db_commit(db, err);
+    if (rc != CRM_OK) {
+        return rc;
+    }
+
+    return crm_callbacks_conversion_reply(call, &conv, created, err);
+}
+
+
+crm_status_e
+crm_callbacks_convert(crm_db_t *db, const crm_conversion_in_t *in,
+    crm_conversion_t *conv, int *created, crm_error_t *err)
+{
+    int           found;
+    crm_status_e  rc;
+
+    *created = 0;
+
+    rc = crm_store_conversion_find(db, in->order_id, conv, &found, err);
+    if (rc != CRM_OK || found) {
+        return rc;
+    }
+
+    rc = crm_callbacks_pay(db, in, conv, created, err);
+    if (rc != CRM_OK || *created) {
+        return rc;
+    }
+
+    /*
+     * a concurrent report of the order got there first: the insert waited
+     * for it, and this statement sees it committed
+     */
+    rc = crm_store_conversion_find(db, in->order_id, conv, &found, err);
+    if (rc == CRM_OK && !found) {
+        return crm_error_set(err, CRM_E_CONFLICT, NULL,
+                             "a concurrent conversion of this order did "
+                             "not complete; retry");
+    }
+
+    return rc;
+}
+
+
+/* the conversion and its commission, unless the order is taken */
+static crm_status_e
+crm_callbacks_pay(crm_db_t *db, const crm_conversion_in_t *in,
+    crm_conversion_t *conv, int *created, crm_error_t *err)
+{
+    crm_status_e           rc;
+    crm_link_terms_t       terms;
+    crm_attribution_t      att;
+    crm_conversion_new_t   cn;
 
     rc = crm_callbacks_conversion_link(db, in, &terms, &cn.attribution_id,
                                        &att, err);
@@ -563,7 +625,7 @@ crm_callbacks_conversion_run(crm_db_t *db, crm_call_t *call,
     cn.order_id = in->order_id;
     cn.link_id = terms.id;
     cn.owner_id = terms.owner_id;
-    cn.click_id = in->link.click_id;
+    cn.click_id = in->click_id;
     cn.shop_domain = in->shop_domain[0] != '\0' ? in->shop_domain : NULL;
     cn.amount_cents = in->amount_cents;
     cn.currency = in->currency;
@@ -573,46 +635,14 @@ crm_callbacks_conversion_run(crm_db_t *db, crm_call_t *call,
                                         / CRM_BPS_WHOLE
                                       : 0;
 
-    rc = crm_db_begin(db, err);
-    if (rc != CRM_OK) {
+    rc = crm_store_conversion_insert(db, &cn, conv, created, err);
+    if (rc != CRM_OK || !*created) {
         return rc;
     }
 
-    rc = crm_store_conversion_insert(db, &cn, &conv, &created, err);
-    if (rc != CRM_OK) {
-        return rc;
-    }
-
-    if (!created) {
-        crm_db_rollback(db);
-
-        rc = crm_store_conversion_find(db, in->order_id, &conv, &found, err);
-        if (rc != CRM_OK) {
-            return rc;
-        }
-
-        if (!found) {
-            return crm_error_set(err, CRM_E_CONFLICT, NULL,
-                                 "a concurrent conversion of this order "
-                                 "did not complete; retry");
-        }
-
-        return crm_callbacks_conversion_reply(call, &conv, 0, err);
-    }
-
-    rc = crm_callbacks_credit(db, &terms, "commission_conversion",
-                              cn.commission_cents, conv.id, in->order_id,
-                              err);
-    if (rc != CRM_OK) {
-        return rc;
-    }
-
-    rc = crm_db_commit(db, err);
-    if (rc != CRM_OK) {
-        return rc;
-    }
-
-    return crm_callbacks_conversion_reply(call, &conv, 1, err);
+    return crm_callbacks_credit(db, &terms, "commission_conversion",
+                                cn.commission_cents, conv->id, in->order_id,
+                                err);
 }
 
 

@@ -482,6 +482,7 @@ crm_leads_create_parse(crm_call_t *call, crm_error_t *err)
     in->stage = st->name;
     in->substage = ss->status;
     in->score = ss->score;
+    in->outcome = crm_outcome_name(ss->outcome);
     in->value_cents = patch.value_cents;
     in->currency = patch.currency ? patch.currency : "USD";
     in->notes = patch.notes ? patch.notes : "";
@@ -1040,8 +1041,7 @@ crm_leads_move_run(crm_db_t *db, crm_call_t *call, crm_error_t *err)
     crm_rows_free(&rows);
 
     rc = crm_store_lead_move(db, call->caller->id, t->id, t->versions,
-                             t->stage->name, t->substage->status,
-                             t->substage->score, &rows, &from_stage,
+                             t->stage, t->substage, &rows, &from_stage,
                              &from_substage, err);
     if (rc != CRM_OK) {
         return rc;
@@ -1055,8 +1055,7 @@ crm_leads_move_run(crm_db_t *db, crm_call_t *call, crm_error_t *err)
     crm_lead_row(&rows, 0, &lead);
 
     rc = crm_store_lead_event(db, lead.id, call->caller->id, from_stage,
-                              from_substage, lead.stage, lead.substage,
-                              lead.score, err);
+                              from_substage, t->stage, t->substage, err);
     if (rc != CRM_OK) {
         goto done;
     }

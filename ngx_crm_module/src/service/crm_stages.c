@@ -62,6 +62,8 @@ crm_stages_render(yajl_gen g, const crm_stage_t *stage)
             || crm_json_gen_kv_str(g, "description", ss->description) != 0
             || crm_json_gen_kv_int(g, "score", ss->score) != 0
             || crm_json_gen_kv_str(g, "notes", ss->notes) != 0
+            || crm_json_gen_kv_str(g, "outcome", crm_outcome_name(ss->outcome))
+               != 0
             || yajl_gen_map_close(g) != yajl_gen_status_ok)
         {
             return -1;

@@ -22,6 +22,8 @@ static crm_status_e crm_verify_idp_token(crm_call_t *call, crm_str_t token,
     crm_error_t *err);
 static crm_status_e crm_verify_callback_signature(crm_call_t *call,
     crm_error_t *err);
+static crm_status_e crm_verify_webhook_signature(crm_call_t *call,
+    crm_error_t *err);
 
 
 const crm_verifier_t  crm_verify_bearer = {
@@ -40,6 +42,12 @@ const crm_verifier_t  crm_verify_callback = {
     .scheme = "CRM-Signature",
     .body = 1,
     .verify = crm_verify_callback_signature
+};
+
+const crm_verifier_t  crm_verify_webhook = {
+    .scheme = "Webhook-Signature",
+    .body = 1,
+    .verify = crm_verify_webhook_signature
 };
 
 
@@ -186,4 +194,50 @@ crm_verify_callback_signature(crm_call_t *call, crm_error_t *err)
                           call->conf->callback_key_len,
                           crm_call_header(call, "X-CRM-Signature"),
                           call->body, call->now, CRM_SIG_TOLERANCE, err);
+}
+
+
+const crm_webhook_source_t *
+crm_verify_webhook_source(const crm_call_t *call)
+{
+    size_t  i;
+
+    if (call->match.nparams == 0) {
+        return NULL;
+    }
+
+    for (i = 0; i < call->conf->nwebhook_sources; i++) {
+        if (crm_str_eq(call->match.params[0],
+                       call->conf->webhook_sources[i].name))
+        {
+            return &call->conf->webhook_sources[i];
+        }
+    }
+
+    return NULL;
+}
+
+
+static crm_status_e
+crm_verify_webhook_signature(crm_call_t *call, crm_error_t *err)
+{
+    const crm_webhook_source_t  *src;
+
+    src = crm_verify_webhook_source(call);
+    if (src == NULL) {
+        return crm_error_set(err, CRM_E_NOT_FOUND, NULL,
+                             "no such webhook source");
+    }
+
+    if (src->scheme == CRM_WEBHOOK_SHOPIFY) {
+        return crm_webhook_verify_shopify(src,
+                   crm_call_header(call, "X-Shopify-Hmac-Sha256"),
+                   call->body, err);
+    }
+
+    return crm_webhook_verify_standard(src,
+               crm_call_header(call, "webhook-id"),
+               crm_call_header(call, "webhook-timestamp"),
+               crm_call_header(call, "webhook-signature"),
+               call->body, call->now, CRM_SIG_TOLERANCE, err);
 }

@@ -11,10 +11,12 @@
  *                         account; refusals reach the endpoint's run
  *   crm_verify_callback   "X-CRM-Signature: t=..,v1=..": an HMAC-SHA256
  *                         of the raw body by the configured sender
+ *   crm_verify_webhook    the signature scheme of the source the path
+ *                         names (crm_sig.h): 404 for a source not
+ *                         configured
  *
- * A new kind of credential (a webhook sender's signature) is a new
- * verifier here, or a new token kind inside crm_verify_bearer; endpoints
- * and the glue do not change.
+ * A new kind of credential is a new verifier here, or a new token kind
+ * inside crm_verify_bearer; endpoints and the glue do not change.
  */
 
 #ifndef CRM_VERIFY_H
@@ -26,5 +28,10 @@
 extern const crm_verifier_t  crm_verify_bearer;
 extern const crm_verifier_t  crm_verify_signin;
 extern const crm_verifier_t  crm_verify_callback;
+extern const crm_verifier_t  crm_verify_webhook;
+
+
+/* the source the call's first path parameter names, or NULL */
+const crm_webhook_source_t *crm_verify_webhook_source(const crm_call_t *call);
 
 #endif /* CRM_VERIFY_H */

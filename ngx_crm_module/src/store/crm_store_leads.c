@@ -22,9 +22,10 @@
     t "score, " t "value_cents, " t "currency, " t "notes, "                  \
     t "affiliate_link_id, " t "version, "                                     \
     CRM_SQL_RFC3339(t "created_at") ", " CRM_SQL_RFC3339(t "updated_at")      \
-    ", " CRM_SQL_EPOCH_US(t "created_at")
+    ", " CRM_SQL_EPOCH_US(t "created_at") ", "                                \
+    CRM_SQL_EPOCH_US(t "updated_at")
 
-#define CRM_LEAD_NCOLS       19
+#define CRM_LEAD_NCOLS       20
 
 #define CRM_LEADS_OWNER      0x01
 #define CRM_LEADS_STAGE      0x02
@@ -51,13 +52,13 @@ static const crm_stmt_t  crm_lead_insert = {
     "lead_insert",
     "WITH l AS (INSERT INTO crm.leads (owner_id, name, email, phone, company,"
     " shop_domain, source, stage, substage, score, value_cents, currency,"
-    " notes, affiliate_link_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9,"
-    " $10, $11, $12, $13, $14) RETURNING *),"
+    " notes, affiliate_link_id, outcome) VALUES ($1, $2, $3, $4, $5, $6, $7,"
+    " $8, $9, $10, $11, $12, $13, $14, $16) RETURNING *),"
     " e AS (INSERT INTO crm.lead_stage_events (lead_id, actor_id, to_stage,"
-    " to_substage, score) SELECT id, $15::uuid, stage, substage, score"
-    " FROM l)"
+    " to_substage, score, outcome) SELECT id, $15::uuid, stage, substage,"
+    " score, outcome FROM l)"
     " SELECT " CRM_LEAD_COLS("") " FROM l",
-    15
+    16
 };
 
 static const crm_stmt_t  crm_lead_get = {
@@ -122,18 +123,18 @@ static const crm_stmt_t  crm_lead_move = {
     " WHERE id = $1 AND owner_id = $2 AND deleted_at IS NULL"
     " AND ($3::int[] IS NULL OR version = ANY ($3::int[])) FOR UPDATE)"
     " UPDATE crm.leads l SET stage = $4, substage = $5, score = $6::int,"
-    " version = l.version + 1, updated_at = clock_timestamp()"
+    " outcome = $7, version = l.version + 1, updated_at = clock_timestamp()"
     " FROM old WHERE l.id = old.id"
     " RETURNING " CRM_LEAD_COLS("l.") ", old.stage, old.substage",
-    6
+    7
 };
 
 static const crm_stmt_t  crm_lead_event_insert = {
     "lead_event_insert",
     "INSERT INTO crm.lead_stage_events (lead_id, actor_id, from_stage,"
-    " from_substage, to_stage, to_substage, score)"
-    " VALUES ($1, $2, $3, $4, $5, $6, $7::int)",
-    7
+    " from_substage, to_stage, to_substage, score, outcome)"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7::int, $8)",
+    8
 };
 
 #define CRM_LEAD_EVENT_COLS                                                   \
@@ -262,6 +263,7 @@ crm_lead_row(const crm_rows_t *rows, size_t i, crm_lead_t *out)
     out->created_at = crm_rows_value(rows, i, 16);
     out->updated_at = crm_rows_value(rows, i, 17);
     out->created_us = strtoll(crm_rows_value(rows, i, 18), NULL, 10);
+    out->updated_us = strtoll(crm_rows_value(rows, i, 19), NULL, 10);
 }
 
 
@@ -285,7 +287,7 @@ crm_store_lead_insert(crm_db_t *db, const crm_lead_new_t *in,
     crm_rows_t *out, crm_error_t *err)
 {
     char         score[16], value[24];
-    const char  *params[15];
+    const char  *params[16];
 
     snprintf(score, sizeof(score), "%d", in->score);
     snprintf(value, sizeof(value), "%lld", (long long) in->value_cents);
@@ -306,6 +308,7 @@ crm_store_lead_insert(crm_db_t *db, const crm_lead_new_t *in,
     params[13] = in->affiliate_link_id;
 
     params[14] = in->actor_id;
+    params[15] = in->outcome;
 
     return crm_db_query(db, &crm_lead_insert, params, out, err);
 }
@@ -462,22 +465,23 @@ crm_store_lead_delete(crm_db_t *db, const char *owner_id, const char *id,
 
 crm_status_e
 crm_store_lead_move(crm_db_t *db, const char *owner_id, const char *id,
-    const char *versions, const char *stage, const char *substage, int score,
-    crm_rows_t *out, const char **from_stage, const char **from_substage,
-    crm_error_t *err)
+    const char *versions, const crm_stage_t *stage,
+    const crm_substage_t *substage, crm_rows_t *out, const char **from_stage,
+    const char **from_substage, crm_error_t *err)
 {
     char           sc[16];
-    const char    *params[6];
+    const char    *params[7];
     crm_status_e   rc;
 
-    snprintf(sc, sizeof(sc), "%d", score);
+    snprintf(sc, sizeof(sc), "%d", substage->score);
 
     params[0] = id;
     params[1] = owner_id;
     params[2] = versions;
-    params[3] = stage;
-    params[4] = substage;
+    params[3] = stage->name;
+    params[4] = substage->status;
     params[5] = sc;
+    params[6] = crm_outcome_name(substage->outcome);
 
     rc = crm_db_query(db, &crm_lead_move, params, out, err);
     if (rc != CRM_OK || out->n == 0) {
@@ -493,23 +497,25 @@ crm_store_lead_move(crm_db_t *db, const char *owner_id, const char *id,
 
 crm_status_e
 crm_store_lead_event(crm_db_t *db, const char *lead_id, const char *actor_id,
-    const char *from_stage, const char *from_substage, const char *to_stage,
-    const char *to_substage, int score, crm_error_t *err)
+    const char *from_stage, const char *from_substage,
+    const crm_stage_t *stage, const crm_substage_t *substage,
+    crm_error_t *err)
 {
     char           sc[16];
     PGresult      *res;
-    const char    *params[7];
+    const char    *params[8];
     crm_status_e   rc;
 
-    snprintf(sc, sizeof(sc), "%d", score);
+    snprintf(sc, sizeof(sc), "%d", substage->score);
 
     params[0] = lead_id;
     params[1] = actor_id;
     params[2] = from_stage;
     params[3] = from_substage;
-    params[4] = to_stage;
-    params[5] = to_substage;
+    params[4] = stage->name;
+    params[5] = substage->status;
     params[6] = sc;
+    params[7] = crm_outcome_name(substage->outcome);
 
     rc = crm_db_exec(db, &crm_lead_event_insert, params, &res, err);
     PQclear(res);

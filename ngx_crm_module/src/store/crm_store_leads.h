@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "crm_db.h"
+#include "crm_pipeline.h"
 #include "crm_page.h"
 #include "crm_validate.h"
 
@@ -37,6 +38,7 @@ typedef struct {
     const char  *created_at;            /* RFC 3339, UTC */
     const char  *updated_at;
     int64_t      created_us;            /* for cursors */
+    int64_t      updated_us;
 } crm_lead_t;
 
 
@@ -56,6 +58,7 @@ typedef struct {
     const char  *currency;
     const char  *notes;
     const char  *affiliate_link_id;     /* set for source "affiliate" */
+    const char  *outcome;               /* the substage's, or NULL */
     const char  *actor_id;              /* who creates it; NULL: the system */
 } crm_lead_new_t;
 
@@ -153,18 +156,19 @@ crm_status_e crm_store_lead_delete(crm_db_t *db, const char *owner_id,
     const char *id, const char *versions, int *done, crm_error_t *err);
 
 /*
- * Moves a live lead to stage/substage with score, the same way, and
- * returns it with its previous stage and substage in from_stage and
- * from_substage.
+ * Moves a live lead to a substage of stage (its score and outcome), the
+ * same way, and returns it with its previous stage and substage in
+ * from_stage and from_substage.
  */
 crm_status_e crm_store_lead_move(crm_db_t *db, const char *owner_id,
-    const char *id, const char *versions, const char *stage,
-    const char *substage, int score, crm_rows_t *out,
+    const char *id, const char *versions, const crm_stage_t *stage,
+    const crm_substage_t *substage, crm_rows_t *out,
     const char **from_stage, const char **from_substage, crm_error_t *err);
 
+/* the history row of a move to a substage of stage */
 crm_status_e crm_store_lead_event(crm_db_t *db, const char *lead_id,
     const char *actor_id, const char *from_stage, const char *from_substage,
-    const char *to_stage, const char *to_substage, int score,
+    const crm_stage_t *stage, const crm_substage_t *substage,
     crm_error_t *err);
 
 /* up to page->limit + 1 events of a lead, oldest first, after the cursor */

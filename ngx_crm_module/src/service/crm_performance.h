@@ -1,0 +1,26 @@
+/*
+ * Performance views (API.md, "Performance"):
+ *
+ *   GET /performance/me                 the caller's summary
+ *   GET /performance/users/{id}         one account's: admins, or itself
+ *   GET /performance/leaderboard        admin: accounts ranked by a metric
+ *   GET /leads/{id}/compatibility       a lead's score from the parts and
+ *                                       weights of pipeline-config/
+ *
+ * A summary reads the counters kept as events happen
+ * (crm_store_stats.h): a handful of rows whatever the account's size.
+ * Ranges are whole UTC days, both ends included, at most 366.
+ */
+
+#ifndef CRM_PERFORMANCE_H
+#define CRM_PERFORMANCE_H
+
+#include "crm_call.h"
+
+
+extern const crm_endpoint_t  crm_performance_me;
+extern const crm_endpoint_t  crm_performance_user;
+extern const crm_endpoint_t  crm_performance_leaderboard;
+extern const crm_endpoint_t  crm_performance_compatibility;
+
+#endif /* CRM_PERFORMANCE_H */
