@@ -11,6 +11,7 @@
 
 #include "crm_base64.h"
 #include "crm_bot.h"
+#include "crm_day.h"
 #include "crm_form.h"
 #include "crm_ids.h"
 #include "crm_json.h"
@@ -294,13 +295,19 @@ crm_fuzz_ids(crm_str_t in)
 }
 
 
-/* the header up to the first newline, the body after it */
+/*
+ * The header up to the first newline, the body after it: a callback's
+ * signature, a Standard Webhooks signature list and timestamp, a Shopify
+ * HMAC, a day; and the whole input as a secret file of each scheme
+ */
 static void
 crm_fuzz_sig(crm_str_t in)
 {
-    const char   *nl;
-    crm_str_t     header, body;
-    crm_error_t   err;
+    int64_t                day;
+    const char            *nl;
+    crm_str_t              header, body;
+    crm_error_t            err;
+    crm_webhook_source_t   src;
 
     nl = memchr(in.data, '\n', in.len);
 
@@ -312,4 +319,33 @@ crm_fuzz_sig(crm_str_t in)
 
     (void) crm_sig_verify(crm_fuzz_sig_key, sizeof(crm_fuzz_sig_key) - 1,
                           header, body, 1700000000, CRM_SIG_TOLERANCE, &err);
+
+    (void) crm_day_parse(header, &day);
+
+    if (crm_webhook_source_init(&src, crm_str_lit("fuzz"),
+                                crm_str_lit("standard"),
+                                crm_str_lit("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2La"
+                                            "LaSw"), &err) == CRM_OK)
+    {
+        (void) crm_webhook_verify_standard(&src, crm_str_lit("msg_1"),
+                                           header, header, body, 1700000000,
+                                           CRM_SIG_TOLERANCE, &err);
+        (void) crm_webhook_verify_standard(&src, header,
+                                           crm_str_lit("1700000000"), body,
+                                           body, 1700000000,
+                                           CRM_SIG_TOLERANCE, &err);
+    }
+
+    if (crm_webhook_source_init(&src, crm_str_lit("fuzz"),
+                                crm_str_lit("shopify"),
+                                crm_str_lit("0123456789abcdef"), &err)
+        == CRM_OK)
+    {
+        (void) crm_webhook_verify_shopify(&src, header, body, &err);
+    }
+
+    (void) crm_webhook_source_init(&src, crm_str_lit("fuzz"),
+                                   crm_str_lit("standard"), in, &err);
+    (void) crm_webhook_source_init(&src, crm_str_lit("fuzz"),
+                                   crm_str_lit("shopify"), in, &err);
 }
