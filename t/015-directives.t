@@ -15,6 +15,9 @@
 # checked with "nginx -t" alone: accepted at the http, server and location
 # level, and an invalid value refused at each level, naming the directive
 # (for an unknown thread pool nginx's own message names the pool instead).
+# A case may list more invalid values (more_invalid) and more valid ones
+# (more_valid), checked at every level too; a value that is a list is the
+# directive once for each element (a repeatable directive).
 # Directives allowed only at the http level are refused in a server and in
 # a location.
 
@@ -24,6 +27,7 @@ use warnings;
 use Test::More;
 use Digest::SHA qw(hmac_sha256);
 use HTTP::Tiny;
+use MIME::Base64 qw(encode_base64 decode_base64);
 use CrmTest;
 
 my $PW = 'correct horse battery';
@@ -48,6 +52,36 @@ my $JWT_B_FILE = put("$d/jwt-b.secret", "$JWT_B\n");
 my $CALLBACK_B_FILE = put("$d/callback-b.secret", "$CALLBACK_B\n");
 my $SHORT_FILE = put("$d/short.secret", "0123456789abcdef\n");
 my $SEAL_B_FILE = put("$d/seal-b.key", random_hex() . "\n");
+
+# webhook sources' secrets: standard ones are "whsec_" and the base64 of
+# 24..64 bytes, Shopify ones a client secret of at least 16 characters
+sub whsec {
+    my ($bytes) = @_;
+    return 'whsec_' . encode_base64(join('', map { chr int rand 256 } 1 .. $bytes), '');
+}
+my $WH_STD = whsec(32);
+my $WH_SHOP = 'shpss_' . random_hex();
+my $WH_STD_FILE = put("$d/wh-std.secret", "$WH_STD\n");
+my $WH_SHOP_FILE = put("$d/wh-shop.secret", "$WH_SHOP\n");
+my %WH_BAD = (      # file => its text; the texts are never to be quoted
+    'wh-empty.secret' => "\n \n\r\n",
+    'wh-shop-15.secret' => "0123456789abcde\n",
+    'wh-shop-space.secret' => "0123456789 abcdef\n",
+    'wh-plain.secret' => random_hex() . "\n",
+    'wh-url.secret' => 'whsec_' . ('-_-_' x 8) . "\n",            # base64url of 24 bytes
+    'wh-16b.secret' => whsec(16) . "\n",
+    'wh-65b.secret' => whsec(65) . "\n",
+    'wh-2nd-bad.secret' => whsec(32) . "\nwhsec_not*base64\n",
+    'wh-five.secret' => join('', map { whsec(32) . "\n" } 1 .. 5),
+);
+put("$d/$_", $WH_BAD{$_}) for keys %WH_BAD;
+my %WH_GOOD = (
+    'wh-four.secret' => whsec(24) . "\r\n\n" . whsec(32) . "  \n" . whsec(64) . "\n\n" . whsec(40) . "\n",
+    'wh-64b.secret' => whsec(64) . "\n",                            # "==" padded
+    'wh-25b-nopad.secret' => (whsec(25) =~ s/=+\z//r),             # no newline either
+    'wh-shop-16.secret' => "0123456789abcdef\n",
+);
+put("$d/$_", $WH_GOOD{$_}) for keys %WH_GOOD;
 
 # two edited copies of the pipeline, told apart by the first substage's
 # description
@@ -154,6 +188,25 @@ sub idp_accepts {
     return join(' ', @ok) || 'none';
 }
 
+# a webhook signed for $source with its scheme and secret: the status
+sub webhook_at {
+    my ($port, $source, $scheme, $secret) = @_;
+    my $id = 'directives-' . random_hex();
+    my ($body, %h);
+    if ($scheme eq 'standard') {
+        my $ts = time;
+        $body = json_encode({ type => 'directives.test', data => { external_id => $id } });
+        my $sig = encode_base64(hmac_sha256("$id.$ts.$body", decode_base64(substr $secret, 6)), '');
+        %h = ('webhook-id' => $id, 'webhook-timestamp' => $ts, 'webhook-signature' => "v1,$sig");
+    } else {
+        $body = json_encode({ id => 1 + int rand 1e9, email => 'directives@example.com' });
+        %h = ('X-Shopify-Hmac-Sha256' => encode_base64(hmac_sha256($body, $secret), ''),
+            'X-Shopify-Topic' => 'customers/update', 'X-Shopify-Event-Id' => $id);
+    }
+    return at($port, 'POST', "/integrations/webhooks/$source", content => $body,
+        headers => { 'Content-Type' => 'application/json', %h })->{status};
+}
+
 sub json_body_of {
     my ($bytes) = @_;
     my $head = '{"email":"nobody@example.com","password":"x","pad":"';
@@ -165,6 +218,7 @@ sub json_body_of {
 # 40 characters
 sub shown {
     my ($v) = @_;
+    $v = join '; ', @$v if ref $v;
     $v =~ s{\Q$d/\E}{}g;
     $v =~ s/^"(.*)"\z/$1/;
     $v = substr($v, 0, 37) . '...' if length $v > 40;
@@ -460,6 +514,58 @@ my @CASES = (
         other => 'https://klaviyo.example', invalid => 'https://k.example/?x=1',
         refusal => qr/invalid "crm_klaviyo_url" "https:\/\/k\.example\/\?x=1"/,
     },
+    {
+        name => 'crm_webhook_source', kind => 'observed',
+        http => "hooks_http standard $WH_STD_FILE", other => "hooks_other shopify $WH_SHOP_FILE",
+        # a level that names sources has those only: its parent's are unknown
+        observe => sub {
+            my $port = shift;
+            return join ', ', map { "$_->[0] " . webhook_at($port, @$_) }
+                [hooks_http => standard => $WH_STD], [hooks_other => shopify => $WH_SHOP];
+        },
+        seen_http => 'hooks_http 202, hooks_other 404',
+        seen_other => 'hooks_http 404, hooks_other 202',
+        invalid => "hooks_x hmac $WH_STD_FILE",
+        refusal => qr/invalid "crm_webhook_source" "hooks_x" \(file "\Q$WH_STD_FILE\E"\): unknown scheme "hmac"/,
+        more_invalid => [
+            ["hooks_x Standard $WH_STD_FILE", qr/unknown scheme "Standard"/],
+            ["hooks_x standard $d/no-such.secret",
+                qr/cannot open "crm_webhook_source" "\Q$d\/no-such.secret\E"/],
+            ["hooks_x standard $d/wh-empty.secret",
+                qr/"hooks_x" \(file "[^"]*wh-empty.secret"\): the secret file holds no secret/],
+            ["hooks_x shopify $d/wh-shop-15.secret",
+                qr/wh-shop-15.secret"\): secret 1: a Shopify client secret has 16 to 256 characters, not 15/],
+            ["hooks_x shopify $d/wh-shop-space.secret",
+                qr/secret 1: holds a character that is not printable ASCII/],
+            ["hooks_x standard $d/wh-plain.secret",
+                qr/"hooks_x" \(file "[^"]*wh-plain.secret"\): secret 1: must be "whsec_" and base64/],
+            ["hooks_x standard $WH_SHOP_FILE", qr/secret 1: must be "whsec_" and base64/],
+            ["hooks_x standard $d/wh-url.secret", qr/secret 1: must be "whsec_" and base64/],
+            ["hooks_x standard $d/wh-16b.secret", qr/secret 1: decodes to 16 bytes, 24 to 64 are required/],
+            ["hooks_x standard $d/wh-65b.secret", qr/secret 1: decodes to 65 bytes, 24 to 64 are required/],
+            ["hooks_x standard $d/wh-2nd-bad.secret", qr/secret 2: must be "whsec_" and base64/],
+            ["hooks_x standard $d/wh-five.secret",
+                qr/"hooks_x" \(file "[^"]*wh-five.secret"\): more than 4 secrets/],
+            [["hooks_x standard $WH_STD_FILE", "hooks_x shopify $WH_SHOP_FILE"],
+                qr/duplicate webhook source "hooks_x"/],
+            ["Hooks standard $WH_STD_FILE",
+                qr/the source name may hold lower-case letters, digits, "_" and "-" only/],
+            ["hooks.x standard $WH_STD_FILE",
+                qr/the source name may hold lower-case letters, digits, "_" and "-" only/],
+            [('h' x 33) . " standard $WH_STD_FILE", qr/the source name must have 1 to 32 characters/],
+            [qq{"" standard $WH_STD_FILE}, qr/the source name must have 1 to 32 characters/],
+            ['hooks_x standard', qr/invalid number of arguments in "crm_webhook_source" directive/],
+        ],
+        secrets => [$WH_STD, $WH_SHOP, map { split /\s+/ } values %WH_BAD],
+        more_valid => [
+            "hooks_x standard $d/wh-four.secret",
+            "hooks_x standard $d/wh-64b.secret",
+            "hooks_x standard $d/wh-25b-nopad.secret",
+            "hooks_x shopify $d/wh-shop-16.secret",
+            ('h' x 32) . " standard $WH_STD_FILE",
+            ["a-0_9 standard $WH_STD_FILE", "b shopify $WH_SHOP_FILE", "c shopify $WH_STD_FILE"],
+        ],
+    },
     { name => 'crm_api', kind => 'handler' },
     { name => 'crm_redirect', kind => 'handler' },
     { name => 'crm_metrics', kind => 'handler' },
@@ -547,8 +653,13 @@ sub nginx_t {
 # $value] at a level
 sub placed {
     my ($level, @set) = @_;
-    my $lines = join ' ', map { "$_->[0] $_->[1];" } @set;
-    return (conf => { map { @$_ } @set }) if $level eq 'http';
+    my @lines = map { my $n = $_->[0]; map { "$n $_;" } ref $_->[1] ? @{ $_->[1] } : $_->[1] } @set;
+    my $lines = join ' ', @lines;
+    if ($level eq 'http') {
+        my @many = grep { ref $_->[1] } @set;
+        return (conf => { map { @$_ } grep { !ref $_->[1] } @set },
+            http_extra => join '', map { my $n = $_->[0]; map { "    $n $_;\n" } @{ $_->[1] } } @many);
+    }
     return (http_extra => "    server {\n        listen 127.0.0.1:$CHK_PORT;\n"
         . "        $lines\n        location / { crm_api; }\n    }\n") if $level eq 'server';
     return (server_extra => "        location /level/ { $lines crm_api; }\n");
@@ -578,11 +689,23 @@ for my $c (@SETTABLE) {
         ok($ok, "nginx -t passes $c->{name} " . shown($c->{other}) . " at the $level level$note")
             or diag($out);
 
-        ($ok, $out) = nginx_t(placed($level, [$c->{name}, $c->{invalid}]));
-        ok(!$ok, "nginx -t refuses $c->{name} " . shown($c->{invalid}) . " at the $level level")
-            or diag($out);
-        like($out, $c->{refusal}, "... saying why: $what");
-        unlike($out, qr/segfault|Sanitizer|signal/i, "... without crashing: $what");
+        for my $v (@{ $c->{more_valid} || [] }) {
+            ($ok, $out) = nginx_t(placed($level, [$c->{name}, $v]));
+            ok($ok, "nginx -t passes $c->{name} " . shown($v) . " at the $level level") or diag($out);
+        }
+
+        # the first one's checks are named by the level only
+        for my $bad ([$c->{invalid}, $c->{refusal}, $what], @{ $c->{more_invalid} || [] }) {
+            my ($invalid, $refusal, $named) = @$bad;
+            my $refused = "$c->{name} " . shown($invalid) . " at the $level level";
+            $named //= $refused;
+            ($ok, $out) = nginx_t(placed($level, [$c->{name}, $invalid]));
+            ok(!$ok, "nginx -t refuses $refused") or diag($out);
+            like($out, $refusal, "... saying why: $named");
+            unlike($out, qr/segfault|Sanitizer|signal/i, "... without crashing: $named");
+            my @quoted = grep { length > 8 && index($out, $_) >= 0 } @{ $c->{secrets} || [] };
+            is(scalar @quoted, 0, "... quoting no secret: $named") if $c->{secrets};
+        }
     }
 }
 

@@ -1,8 +1,9 @@
 #!/usr/bin/perl
 # The pipeline: what "nginx -t" refuses in a pipeline folder (naming the
-# file and the element), GET /pipeline/stages as the files say, crm_pipeline
-# merged http -> server -> location, and moving a lead through every stage
-# and substage with its history.
+# file and the element), substage outcomes and compatibility.json included,
+# GET /pipeline/stages as the files say, crm_pipeline merged http -> server
+# -> location, and moving a lead through every stage and substage with its
+# history.
 
 use strict;
 use warnings;
@@ -29,6 +30,25 @@ is_deeply([map { $_->{stage} } @$P],
     [qw(new_account lead demo proposal contract approval customer closed)],
     'its stages are the documented ones, in order');
 ok(!grep({ !@{ $_->{substages} } } @$P), 'every stage has substages');
+my ($CLOSED) = grep { $P->[$_]{stage} eq 'closed' } 0 .. $#$P;
+my %OUTCOMES = (won => 'won', lost => 'lost', no_decision => 'lost', churned => 'churned');
+is_deeply([map { [$_->{status}, $_->{outcome}] } @{ $P->[$CLOSED // 0]{substages} }],
+    [map { [$_, $OUTCOMES{$_}] } qw(won lost no_decision churned)],
+    'closed/substages.json: won, lost, no_decision and churned, each with its outcome');
+is_deeply([map { "$_->{stage}/" . join(',', map { $_->{status} } grep { exists $_->{outcome} } @{ $_->{substages} }) }
+    grep { $_->{stage} ne 'closed' } @$P], [map { "$_->{stage}/" } grep { $_->{stage} ne 'closed' } @$P],
+    '... and no substage of another stage has an outcome');
+is_deeply($chk->read_json("$CrmTest::ROOT/pipeline-config/compatibility.json"),
+    { parts => [map { { name => $_->[0], weight => $_->[1] } }
+        [stage => 30], [score => 25], [contact => 15], [company => 10], [affiliate => 10], [recency => 10]] },
+    'compatibility.json: the documented parts and weights');
+
+# the pipeline as GET /pipeline/stages shows it: every substage has an
+# "outcome", null where its substages.json entry has none
+sub served {
+    my ($p) = @_;
+    return [map { +{ %$_, substages => [map { +{ outcome => undef, %$_ } } @{ $_->{substages} }] } } @$p];
+}
 
 # (ok, what nginx -t printed) for $conf (default: the harness's nginx.conf)
 sub nginx_t {
@@ -137,6 +157,107 @@ refused("a substage without status in $S", edit_subs($S, sub { delete $_[0][0]{s
 refused("a substage that is a string in $S", edit_subs($S, sub { push @{ $_[0] }, 'substage' }),
     $SF, elem($SN));
 
+# outcomes: optional, "won", "lost" or "churned", never on the first
+# substage of the first stage (where new leads start)
+my $F = $P->[0]{stage};
+my $FF = qr/\Q$PD\/$F\/substages.json\E/;
+($ok, $out) = check_pipeline(sub {
+    edit_subs($S, sub { $_[0][0]{outcome} = 'won'; $_[0][1]{outcome} = 'lost'; $_[0][-1]{outcome} = 'churned' })->(@_);
+    edit_subs($F, sub { $_[0][-1]{outcome} = 'lost' })->(@_);
+});
+ok($ok, "nginx -t passes outcomes won, lost and churned in $S and on the last substage of $F") or diag($out);
+# null, as GET /pipeline/stages shows an open substage, is no outcome: a
+# served substage pasted back into its file is accepted
+($ok, $out) = check_pipeline(edit_subs($S, sub { $_[0][-1]{outcome} = undef; $_[0][0]{outcome} = undef }));
+ok($ok, "nginx -t passes \"outcome\": null (as served) in $S") or diag($out);
+# (the labels are written out: making a number a string would change its JSON)
+for my $case (['"open"', 'open'], ['"Won"', 'Won'], ['"won " (a space)', 'won '], ['""', ''],
+    ['1', 1], ['true', JSON::PP::true], ['["won"]', ['won']], ['{"won": 1}', { won => 1 }])
+{
+    my ($shown, $bad) = @$case;
+    refused("outcome $shown in $S", edit_subs($S, sub { $_[0][-1]{outcome} = $bad }),
+        $SF, qr/${\ elem($SN - 1)}\.outcome/);
+}
+for my $o (qw(won lost churned)) {
+    refused("outcome $o on $F/$P->[0]{substages}[0]{status}, where new leads start",
+        edit_subs($F, sub { $_[0][0]{outcome} = $o }), $FF, qr/${\ elem(0)}\.outcome/);
+}
+refused('closed listed first: its first substage (won) has an outcome', sub {
+    my $st = $chk->read_json("$_[0]/stages.json");
+    $chk->write_json("$_[0]/stages.json", [(grep { $_ eq 'closed' } @$st), grep { $_ ne 'closed' } @$st]);
+}, qr/\Q$PD\/closed\/substages.json\E/, qr/${\ elem(0)}\.outcome/);
+
+# compatibility.json: optional (the documented weights without it), known
+# parts at most once each, integer weights 1..100 summing to 100
+my $CF = qr/\Q$PD\/compatibility.json\E/;
+sub compat {
+    my ($cb) = @_;
+    return sub {
+        my $c = $chk->read_json("$_[0]/compatibility.json");
+        $cb->($c, $c->{parts});
+        $chk->write_json("$_[0]/compatibility.json", $c);
+    };
+}
+# the parts' element $n, 0- or 1-based, and its field
+sub part { my ($n, $field) = @_; return qr/parts${\ elem($n)}\.\Q$field\E/ }
+
+($ok, $out) = check_pipeline(sub { unlink "$_[0]/compatibility.json" or die $! });
+ok($ok, 'nginx -t passes a pipeline without compatibility.json') or diag($out);
+($ok, $out) = check_pipeline(sub { $chk->write_json("$_[0]/compatibility.json",
+    { parts => [{ name => 'recency', weight => 1 }, { name => 'stage', weight => 99 }] }) });
+ok($ok, 'nginx -t passes compatibility.json with two parts, weights 1 and 99') or diag($out);
+($ok, $out) = check_pipeline(sub { $chk->write_json("$_[0]/compatibility.json",
+    { parts => [{ name => 'score', weight => 100 }] }) });
+ok($ok, 'nginx -t passes compatibility.json with one part of weight 100') or diag($out);
+($ok, $out) = check_pipeline(compat(sub { @{ $_[1] } = reverse @{ $_[1] } }));
+ok($ok, 'nginx -t passes compatibility.json with the parts in another order') or diag($out);
+
+refused('compatibility.json is not JSON', sub { $chk->write_json("$_[0]/compatibility.json", '{"parts": [') },
+    $CF);
+refused('compatibility.json is empty', sub { $chk->write_json("$_[0]/compatibility.json", '') }, $CF);
+refused('compatibility.json is an array', sub {
+    my $c = $chk->read_json("$_[0]/compatibility.json");
+    $chk->write_json("$_[0]/compatibility.json", $c->{parts});
+}, $CF);
+refused('compatibility.json has a key besides parts', compat(sub { $_[0]{version} = 1 }), $CF, qr/"parts"/);
+refused('compatibility.json without parts', sub { $chk->write_json("$_[0]/compatibility.json", {}) },
+    $CF, qr/"parts"/);
+refused('compatibility.json: parts is an object', compat(sub { $_[0]{parts} = { stage => 100 } }),
+    $CF, qr/\bparts: /);
+refused('compatibility.json: parts is empty', compat(sub { $_[0]{parts} = [] }), $CF, qr/\bparts: /);
+refused('compatibility.json: seven parts', compat(sub { push @{ $_[1] }, { name => 'stage', weight => 1 } }),
+    $CF, qr/\bparts: /);
+refused('compatibility.json: a part that is a string', compat(sub { $_[1][1] = 'score' }), $CF, qr/parts${\ elem(1)}/);
+refused('compatibility.json: an unknown part name', compat(sub { $_[1][2]{name} = 'colour' }),
+    $CF, part(2, 'name'));
+refused('compatibility.json: a part name in upper case', compat(sub { $_[1][0]{name} = 'STAGE' }),
+    $CF, part(0, 'name'));
+refused('compatibility.json: a part name that is a number', compat(sub { $_[1][0]{name} = 5 }),
+    $CF, part(0, 'name'));
+refused('compatibility.json: a part without name', compat(sub { delete $_[1][1]{name} }), $CF, part(1, 'name'));
+refused('compatibility.json: a duplicate part', compat(sub { $_[1][3]{name} = $_[1][0]{name} }),
+    $CF, part(3, 'name'), qr/duplicate/);
+for my $case (['0', 0], ['101', 101], ['-10', -10], ['10.5', 10.5], ['"10" (a string)', '10'], ['null', undef],
+    ['true', JSON::PP::true])
+{
+    my ($shown, $w) = @$case;
+    refused("compatibility.json: weight $shown", compat(sub { $_[1][4]{weight} = $w }), $CF, part(4, 'weight'));
+}
+refused('compatibility.json: weight 1e1', sub { $chk->write_json("$_[0]/compatibility.json",
+    '{"parts": [{"name": "stage", "weight": 90}, {"name": "score", "weight": 1e1}]}') }, $CF, part(1, 'weight'));
+refused('compatibility.json: a part without weight', compat(sub { delete $_[1][5]{weight} }), $CF, part(5, 'weight'));
+refused('compatibility.json: a part with another key', compat(sub { $_[1][1]{colour} = 'red' }),
+    $CF, qr/parts${\ elem(1)}/);
+refused('compatibility.json: a part with weight twice', sub { $chk->write_json("$_[0]/compatibility.json",
+    '{"parts": [{"name": "stage", "weight": 50, "weight": 50}, {"name": "score", "weight": 50}]}') },
+    $CF, qr/parts${\ elem(0)}/);
+refused('compatibility.json: weights summing to 90 (a part left out)', compat(sub { pop @{ $_[1] } }),
+    $CF, qr/the weights sum to 90, not 100/);
+refused('compatibility.json: weights summing to 101', compat(sub { $_[1][0]{weight}++ }),
+    $CF, qr/the weights sum to 101, not 100/);
+refused('compatibility.json: weights summing to 99', compat(sub { $_[1][0]{weight}-- }),
+    $CF, qr/the weights sum to 99, not 100/);
+
 # the directive itself
 ($ok, $out) = check_pipeline(undef, conf => { crm_pipeline => undef });
 ok(!$ok, 'nginx -t fails: crm_api without crm_pipeline') or diag($out);
@@ -182,11 +303,18 @@ ok($base == 0 || $base == 1, "... positions start at 0 or 1 (got $base)");
 is_deeply([map { $_->{position} } @$got], [map { $base + $_ } 0 .. $#$P], '... consecutive positions');
 is_deeply([map { [sort keys %$_] } @$got], [map { [qw(position stage substages)] } @$P],
     '... each {stage, position, substages}');
-is_deeply([map { $_->{substages} } @$got], [map { $_->{substages} } @$P],
-    "... substages exactly as each stage's substages.json");
+is_deeply([map { $_->{substages} } @$got], [map { $_->{substages} } @{ served($P) }],
+    "... substages exactly as each stage's substages.json, with outcome null where it has none");
 my $fresh = json_decode($r->{content});
 my @not_int = grep { !is_json_int($_->{score}) } map { @{ $_->{substages} || [] } } @$fresh;
 is(scalar @not_int, 0, '... every score a JSON integer');
+is_deeply([map { [sort keys %$_] } map { @{ $_->{substages} || [] } } @$fresh],
+    [map { [qw(description notes outcome score status)] } map { @{ $_->{substages} } } @$P],
+    '... every substage {status, description, score, notes, outcome}');
+my ($closed) = grep { ($_->{stage} // '') eq 'closed' } @$got;
+is_deeply([map { [$_->{status}, $_->{outcome}] } @{ $closed->{substages} || [] }],
+    [map { [$_, $OUTCOMES{$_}] } qw(won lost no_decision churned)],
+    '... closed: won "won", lost "lost", no_decision "lost", churned "churned"');
 
 for my $i (0 .. $#$got) {
     my $st = $got->[$i]{stage} // next;
@@ -369,7 +497,8 @@ $t->write_json("$alt/stages.json", $alt_stages);
 my $asubs = $t->read_json("$alt/$alt_stages->[0]/substages.json");
 $asubs->[0]{description} = 'ALT PIPELINE';
 $t->write_json("$alt/$alt_stages->[0]/substages.json", $asubs);
-my $ALT = $t->load_pipeline($alt);
+my $ALT = served($t->load_pipeline($alt));
+my $SERVED = served($P);
 
 ok($t->reconfigure(server_extra => "        location /pipeline/stages/ { crm_api; crm_pipeline \"$alt\"; }\n"),
     'reload: a location with a crm_pipeline of its own');
@@ -377,7 +506,7 @@ $r = $t->get('/pipeline/stages/', token => $tok);
 is_deeply([map { $_->{substages} } @{ $r->{json} || [] }], [map { $_->{substages} } @$ALT],
     'GET /pipeline/stages/ (that location): its own pipeline');
 $r = $t->get('/pipeline/stages', token => $tok);
-is_deeply([map { $_->{substages} } @{ $r->{json} || [] }], [map { $_->{substages} } @$P],
+is_deeply([map { $_->{substages} } @{ $r->{json} || [] }], [map { $_->{substages} } @$SERVED],
     'GET /pipeline/stages (location /): the http-level pipeline');
 is_problem($t->get("/pipeline/stages/$dropped", token => $tok), 404,
     "GET /pipeline/stages/$dropped in that location: 404 (not in its pipeline)");

@@ -21,7 +21,8 @@
 #define CHECK_WH_SIG     "g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
 
 #define CHECK_SHOP_SECRET  "shpss_0123456789abcdef0123456789ab"
-#define CHECK_SHOP_BODY    "{\"id\":820982911946154508,\"total_price\":\"186.90\"}"
+#define CHECK_SHOP_BODY                                                       \
+    "{\"id\":820982911946154508,\"total_price\":\"186.90\"}"
 #define CHECK_SHOP_SIG     "me4jT8AhPIqLnH5owksdD5TtRYlel0NqMW7VKRwztho="
 
 

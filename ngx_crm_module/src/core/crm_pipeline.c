@@ -598,8 +598,8 @@ crm_pipeline_load_substage(crm_stage_t *stage, size_t i, const char *file,
     if (!YAJL_IS_OBJECT(val)) {
         return crm_pipeline_error(err, CRM_E_INVALID, file,
                                   "[%zu]: must be an object with \"status\", "
-                                  "\"description\", \"score\" and "
-                                  "\"notes\"", i);
+                                  "\"description\", \"score\", \"notes\" "
+                                  "and optionally \"outcome\"", i);
     }
 
     seen = 0;
@@ -680,6 +680,13 @@ crm_pipeline_substage_field(crm_stage_t *stage, size_t i,
     }
 
     if (f == CRM_SUBSTAGE_OUTCOME) {
+
+        /* as GET /pipeline/stages shows an open substage */
+        if (YAJL_IS_NULL(val)) {
+            sub->outcome = CRM_OUTCOME_NONE;
+            return CRM_OK;
+        }
+
         for (j = CRM_OUTCOME_WON; j <= CRM_OUTCOME_CHURNED; j++) {
             if (YAJL_IS_STRING(val)
                 && strcmp(val->u.string, crm_outcome_names[j]) == 0)
@@ -690,8 +697,8 @@ crm_pipeline_substage_field(crm_stage_t *stage, size_t i,
         }
 
         return crm_pipeline_error(err, CRM_E_INVALID, file,
-                                  "%s: must be \"won\", \"lost\" or "
-                                  "\"churned\"", elem);
+                                  "%s: must be \"won\", \"lost\", "
+                                  "\"churned\" or null", elem);
     }
 
     if (!YAJL_IS_STRING(val)) {

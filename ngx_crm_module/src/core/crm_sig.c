@@ -255,7 +255,8 @@ crm_webhook_key(crm_webhook_source_t *src, crm_str_t line, crm_error_t *err)
 {
     size_t              i, n;
     crm_webhook_key_t  *key;
-    unsigned char       buf[crm_base64url_decoded_max(CRM_WEBHOOK_KEY_MAX)];
+    unsigned char       buf[crm_base64url_decoded_max(
+                            crm_base64_encoded_len(CRM_WEBHOOK_KEY_MAX))];
 
     n = src->nkeys + 1;
 
@@ -293,7 +294,7 @@ crm_webhook_key(crm_webhook_source_t *src, crm_str_t line, crm_error_t *err)
     }
 
     if (line.len < 6 || memcmp(line.data, "whsec_", 6) != 0
-        || line.len - 6 > crm_base64_encoded_len(CRM_WHSEC_MAX)
+        || line.len - 6 > crm_base64_encoded_len(CRM_WEBHOOK_KEY_MAX)
         || crm_base64_decode(line.data + 6, line.len - 6, buf, &key->len)
            != 0)
     {

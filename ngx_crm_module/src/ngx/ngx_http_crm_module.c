@@ -1424,6 +1424,7 @@ ngx_http_crm_webhook_source(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         != CRM_OK)
     {
         ngx_explicit_memzero(text.data, text.len);
+        ngx_explicit_memzero(src, sizeof(crm_webhook_source_t));
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "invalid \"%V\" \"%V\" (file \"%V\"): %s",
                            &cmd->name, &value[1], &file, err.message);
