@@ -617,12 +617,12 @@ START_TEST(test_pipeline_substage_fields)
     check_pipeline_substages_refused(
         "[\"qualified\", \"d\", 25, \"\"]",
         "[1]: must be an object with \"status\", \"description\", "
-        "\"score\" and \"notes\"");
+        "\"score\", \"notes\" and optionally \"outcome\"");
 
     check_pipeline_substages_refused(
         "\"qualified\"",
         "[1]: must be an object with \"status\", \"description\", "
-        "\"score\" and \"notes\"");
+        "\"score\", \"notes\" and optionally \"outcome\"");
 
     check_pipeline_substages_refused(
         "{\"status\": \"qualified\", \"description\": null, "
@@ -750,9 +750,33 @@ START_TEST(test_pipeline_shipped)
     sub = crm_pipeline_substage(stage, crm_str_lit("won"));
     ck_assert_ptr_nonnull(sub);
     ck_assert_int_eq(sub->score, 100);
+    ck_assert_int_eq(sub->outcome, CRM_OUTCOME_WON);
     sub = crm_pipeline_substage(stage, crm_str_lit("lost"));
     ck_assert_ptr_nonnull(sub);
     ck_assert_int_eq(sub->score, 0);
+    ck_assert_int_eq(sub->outcome, CRM_OUTCOME_LOST);
+    sub = crm_pipeline_substage(stage, crm_str_lit("no_decision"));
+    ck_assert_int_eq(sub->outcome, CRM_OUTCOME_LOST);
+
+    /* where app/uninstalled sends a shop's lead */
+    ck_assert_ptr_eq(p->churn_stage, stage);
+    ck_assert_str_eq(p->churn->status, "churned");
+    ck_assert_str_eq(crm_outcome_name(p->churn->outcome), "churned");
+
+    /* the compatibility parts, in the file's order */
+    ck_assert_uint_eq(p->nparts, 6);
+    ck_assert_str_eq(crm_compat_name(p->parts[0].kind), "stage");
+    ck_assert_int_eq(p->parts[0].weight, 30);
+    ck_assert_str_eq(crm_compat_name(p->parts[5].kind), "recency");
+    ck_assert_int_eq(p->parts[5].weight, 10);
+
+    for (i = 0; i < 8; i++) {
+        for (j = 0; j < p->stages[i].nsubstages; j++) {
+            ck_assert(i == 7
+                      || p->stages[i].substages[j].outcome
+                         == CRM_OUTCOME_NONE);
+        }
+    }
     sub = crm_pipeline_substage(stage, crm_str_lit("churned"));
     ck_assert_ptr_nonnull(sub);
     ck_assert_int_eq(sub->score, 0);
