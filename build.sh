@@ -228,10 +228,12 @@ ensure_secret() {
     local f
     mkdir -p "$VAR/secrets"
     chmod 700 "$VAR/secrets"
-    for f in jwt callback link credentials; do
+    for f in jwt callback link credentials webhook-shopify; do
         f="$VAR/secrets/$f.secret"
         [ -s "$f" ] || (umask 077; openssl rand -hex 32 > "$f")
     done
+    f="$VAR/secrets/webhook-generic.secret"
+    [ -s "$f" ] || (umask 077; printf 'whsec_%s\n' "$(openssl rand -base64 32)" > "$f")
 }
 
 b64url() { openssl base64 -A | tr '+/' '-_' | tr -d '='; }
@@ -278,6 +280,18 @@ cmd_idp_token() {
         "$(printf '%s' "$signed" | openssl dgst -sha256 -sign "$IDP_KEY" -binary | b64url)"
 }
 
+# $1 names an environment variable holding a secret file's path; else the
+# one generated under var/secrets/ ($2.secret)
+secret_file() {
+    local named=${!1:-}
+    if [ -n "$named" ]; then
+        [ -r "$named" ] || die "$1: cannot read $named"
+        realpath "$named"
+    else
+        echo "$VAR/secrets/$2.secret"
+    fi
+}
+
 # The directives ./build.sh run takes from the environment, written anew at
 # every run into var/conf/, which conf/nginx.conf includes.
 write_env_conf() {
@@ -298,6 +312,9 @@ write_env_conf() {
         echo "crm_klaviyo_url ${CRM_KLAVIYO_URL:-https://a.klaviyo.com};"
         allow=$(printf '%s' "${CRM_OUTBOUND_ALLOW:-}" | tr ',' ' ' | xargs)
         [ -z "$allow" ] || echo "crm_outbound_allow $allow;"
+        echo "crm_callback_secret_file \"$(secret_file CRM_CALLBACK_SECRET_FILE callback)\";"
+        echo "crm_webhook_source shopify shopify \"$(secret_file CRM_WEBHOOK_SHOPIFY_SECRET_FILE webhook-shopify)\";"
+        echo "crm_webhook_source generic standard \"$(secret_file CRM_WEBHOOK_GENERIC_SECRET_FILE webhook-generic)\";"
     } > "$VAR/conf/env.conf"
 }
 
