@@ -836,4 +836,53 @@ check_all('after folding');
     summary_is(perf_path(from => $T, to => $T), $B_TOK, $Bid, $T, $T, '... and counts at once');
 }
 
+# --- a link's days: GET /affiliate/links/{id}/stats against the base tables -----------------
+
+# each day of the range from crm.clicks, crm.attributions, crm.conversions
+# and the commission ledger, computed here apart from the counters
+sub link_days_sql {
+    my ($link, $from, $to) = @_;
+    return "SELECT to_char(d, 'YYYY-MM-DD'),"
+        . " (SELECT count(*) FROM crm.clicks WHERE link_id = '$link' AND NOT is_bot AND NOT is_head"
+        . "  AND (clicked_at AT TIME ZONE 'UTC')::date = d),"
+        . " (SELECT count(*) FROM crm.attributions WHERE link_id = '$link'"
+        . "  AND (created_at AT TIME ZONE 'UTC')::date = d),"
+        . " (SELECT count(*) FROM crm.conversions WHERE link_id = '$link'"
+        . "  AND (created_at AT TIME ZONE 'UTC')::date = d),"
+        . " (SELECT coalesce(sum(w.amount_cents), 0) FROM crm.wallet_transactions w"
+        . "  LEFT JOIN crm.attributions a ON w.kind = 'commission_install' AND a.id = w.source_id"
+        . "  LEFT JOIN crm.conversions c ON w.kind = 'commission_conversion' AND c.id = w.source_id"
+        . "  WHERE coalesce(a.link_id, c.link_id) = '$link' AND (w.created_at AT TIME ZONE 'UTC')::date = d)"
+        . " FROM generate_series('$from'::date, '$to'::date, interval '1 day') d ORDER BY d";
+}
+
+my %TOK = ($Aid => $A_TOK, $BB->{id} => $B_TOK, $C->{id} => $C_TOK);
+my @M = qw(clicks installs conversions commission_cents);
+for my $link ($LA1, $LA2, $LB1, $LC1) {
+    my $tok = $TOK{ $LINK{$link}{owner} };
+    my $r = $t->get("/affiliate/links/$link/stats?from=$D{40}&to=$T", token => $tok);
+    is($r->{status}, 200, "GET /affiliate/links/$link/stats, 41 days") or diag($r->{content});
+    my @want = map { my @f = split /\|/; +{ day => $f[0], map { ($M[$_] => 0 + $f[$_ + 1]) } 0 .. 3 } }
+        $t->psql(link_days_sql($link, $D{40}, $T));
+    my %sum = map { my $m = $_; ($m => 0 + eval { my $n = 0; $n += $_->{$m} for @want; $n }) } @M;
+    is_deeply($r->{json}, { affiliate_link_id => $link, from => $D{40}, to => $T, days => \@want,
+        totals => \%sum }, "... every day as the base tables have it, zeros included (41 days)");
+}
+{
+    my $r = $t->get("/affiliate/links/$LA1/stats?from=$D{40}&to=$T", token => $A_TOK);
+    ok($r->{json} && $r->{json}{totals}{clicks} > 0 && $r->{json}{totals}{installs} > 0
+        && $r->{json}{totals}{commission_cents} > 0, "... $LA1 has clicks, installs and commission to count");
+    is($t->get("/affiliate/links/$LA1/stats", token => $B_TOK)->{status}, 404,
+        "... another account's link: 404");
+    is($t->get("/affiliate/links/$LA1/stats", token => $ADM_TOK)->{status}, 404,
+        "... an admin's view of another's link: 404, as GET /affiliate/links/{id}");
+    is($t->get('/affiliate/links/AAAAAAAAAAAA/stats', token => $A_TOK)->{status}, 404, '... a made-up id: 404');
+    $r = $t->get("/affiliate/links/$LA1/stats", token => $A_TOK);
+    is(scalar @{ $r->{json}{days} || [] }, 30, '... no range: today and the 29 days before');
+    is($t->get("/affiliate/links/$LA1/stats?from=$T&to=$D{1}", token => $A_TOK)->{status}, 422,
+        '... from after to: 422');
+    is($t->get("/affiliate/links/$LA1/stats?from=$D{366}&to=$T", token => $A_TOK)->{status}, 422,
+        '... 367 days: 422');
+}
+
 $t->done;

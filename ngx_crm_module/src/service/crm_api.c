@@ -42,6 +42,7 @@ const crm_route_t  crm_api_routes[] = {
     { CRM_M_GET,   "/affiliate/links",    &crm_links_list },
     { CRM_M_GET,   "/affiliate/links/{id}", &crm_links_get },
     { CRM_M_PATCH, "/affiliate/links/{id}", &crm_links_update },
+    { CRM_M_GET,   "/affiliate/links/{id}/stats", &crm_performance_link },
     { CRM_M_POST,  "/callbacks/install",  &crm_callbacks_install },
     { CRM_M_POST,  "/callbacks/conversion", &crm_callbacks_conversion },
     { CRM_M_POST,  "/integrations/webhooks/{source}", &crm_webhooks_receive },

@@ -24,6 +24,7 @@
 
 typedef struct {
     char                 account_id[CRM_UUID_LEN + 1];
+    char                 link_id[CRM_LINK_ID_LEN + 1];
     char                 from[CRM_DAY_LEN + 1];
     char                 to[CRM_DAY_LEN + 1];
     crm_stats_metric_e   metric;
@@ -47,6 +48,9 @@ static crm_status_e crm_perf_board_run(crm_db_t *db, crm_call_t *call,
 static crm_status_e crm_perf_compat_parse(crm_call_t *call,
     crm_error_t *err);
 static crm_status_e crm_perf_compat_run(crm_db_t *db, crm_call_t *call,
+    crm_error_t *err);
+static crm_status_e crm_perf_link_parse(crm_call_t *call, crm_error_t *err);
+static crm_status_e crm_perf_link_run(crm_db_t *db, crm_call_t *call,
     crm_error_t *err);
 static int64_t crm_perf_compat_value(const crm_pipeline_t *p,
     const crm_lead_t *lead, crm_compat_kind_e kind, int64_t now_us);
@@ -83,6 +87,14 @@ const crm_endpoint_t  crm_performance_compatibility = {
     .body = CRM_BODY_NONE,
     .parse = crm_perf_compat_parse,
     .run = crm_perf_compat_run
+};
+
+
+const crm_endpoint_t  crm_performance_link = {
+    .verifier = &crm_verify_bearer,
+    .body = CRM_BODY_NONE,
+    .parse = crm_perf_link_parse,
+    .run = crm_perf_link_run
 };
 
 
@@ -739,4 +751,137 @@ crm_perf_compat_value(const crm_pipeline_t *p, const crm_lead_t *lead,
 
         return crm_perf_ratio(window_us - age_us, window_us, 10000);
     }
+}
+
+
+static crm_status_e
+crm_perf_link_parse(crm_call_t *call, crm_error_t *err)
+{
+    crm_str_t          id;
+    crm_status_e       rc;
+    crm_perf_query_t  *q;
+
+    id = call->match.params[0];
+
+    /* a made-up id fails its check characters: the same 404 as a miss */
+    if (!crm_link_id_valid(&call->conf->link_key, id.data, id.len)) {
+        return crm_error_set(err, CRM_E_NOT_FOUND, NULL, "no such link");
+    }
+
+    q = crm_arena_alloc(&call->arena, sizeof(crm_perf_query_t));
+    if (q == NULL) {
+        return crm_perf_nomem(err);
+    }
+
+    memcpy(q->link_id, id.data, CRM_LINK_ID_LEN);
+    q->link_id[CRM_LINK_ID_LEN] = '\0';
+    call->input = q;
+
+    rc = crm_form_check_names(call->query, crm_perf_range_params, err);
+    if (rc != CRM_OK) {
+        return rc;
+    }
+
+    return crm_perf_range(call, q, err);
+}
+
+
+/* every day of the range, oldest first, and the range's totals */
+static crm_status_e
+crm_perf_link_run(crm_db_t *db, crm_call_t *call, crm_error_t *err)
+{
+    int                i, k;
+    size_t             row;
+    int64_t            v, total[4];
+    yajl_gen           g;
+    crm_rows_t         rows;
+    crm_status_e       rc;
+    crm_perf_query_t  *q;
+
+    static const char *const  names[4] = {
+        "clicks", "installs", "conversions", "commission_cents"
+    };
+
+    q = call->input;
+
+    rc = crm_store_stats_link_days(db, q->link_id, call->caller->id, q->from,
+                                   q->to, &rows, err);
+    if (rc != CRM_OK) {
+        return rc;
+    }
+
+    if (rows.n == 0) {
+        crm_rows_free(&rows);
+        return crm_error_set(err, CRM_E_NOT_FOUND, NULL, "no such link");
+    }
+
+    g = crm_json_gen_new();
+    if (g == NULL) {
+        crm_rows_free(&rows);
+        return crm_perf_nomem(err);
+    }
+
+    memset(total, 0, sizeof(total));
+
+    if (yajl_gen_map_open(g) != yajl_gen_status_ok
+        || crm_json_gen_kv_str(g, "affiliate_link_id", q->link_id) != 0
+        || crm_json_gen_kv_str(g, "from", q->from) != 0
+        || crm_json_gen_kv_str(g, "to", q->to) != 0
+        || crm_json_gen_key(g, "days") != 0
+        || yajl_gen_array_open(g) != yajl_gen_status_ok)
+    {
+        goto failed;
+    }
+
+    for (row = 0; row < rows.n; row++) {
+        if (yajl_gen_map_open(g) != yajl_gen_status_ok
+            || crm_json_gen_kv_str(g, "day", crm_rows_value(&rows, row, 0))
+               != 0)
+        {
+            goto failed;
+        }
+
+        for (i = 0; i < 4; i++) {
+            v = strtoll(crm_rows_value(&rows, row, i + 1), NULL, 10);
+            total[i] += v;
+
+            if (crm_json_gen_kv_int(g, names[i], v) != 0) {
+                goto failed;
+            }
+        }
+
+        if (yajl_gen_map_close(g) != yajl_gen_status_ok) {
+            goto failed;
+        }
+    }
+
+    if (yajl_gen_array_close(g) != yajl_gen_status_ok
+        || crm_json_gen_key(g, "totals") != 0
+        || yajl_gen_map_open(g) != yajl_gen_status_ok)
+    {
+        goto failed;
+    }
+
+    for (k = 0; k < 4; k++) {
+        if (crm_json_gen_kv_int(g, names[k], total[k]) != 0) {
+            goto failed;
+        }
+    }
+
+    if (yajl_gen_map_close(g) != yajl_gen_status_ok
+        || yajl_gen_map_close(g) != yajl_gen_status_ok)
+    {
+        goto failed;
+    }
+
+    crm_rows_free(&rows);
+
+    return crm_call_reply_json(call, 200, g, err);
+
+failed:
+
+    crm_rows_free(&rows);
+    yajl_gen_free(g);
+
+    return crm_error_set(err, CRM_E_INTERNAL, NULL, "could not render");
 }

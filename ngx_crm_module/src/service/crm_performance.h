@@ -6,6 +6,8 @@
  *   GET /performance/leaderboard        admin: accounts ranked by a metric
  *   GET /leads/{id}/compatibility       a lead's score from the parts and
  *                                       weights of pipeline-config/
+ *   GET /affiliate/links/{id}/stats     a link's days: clicks, installs,
+ *                                       conversions, commission
  *
  * A summary reads the counters kept as events happen
  * (crm_store_stats.h): a handful of rows whatever the account's size.
@@ -22,5 +24,6 @@ extern const crm_endpoint_t  crm_performance_me;
 extern const crm_endpoint_t  crm_performance_user;
 extern const crm_endpoint_t  crm_performance_leaderboard;
 extern const crm_endpoint_t  crm_performance_compatibility;
+extern const crm_endpoint_t  crm_performance_link;
 
 #endif /* CRM_PERFORMANCE_H */

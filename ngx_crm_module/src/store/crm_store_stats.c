@@ -99,6 +99,27 @@ static const crm_stmt_t  crm_stats_board_stmts[CRM_STATS_NMETRICS] = {
 };
 
 
+static const crm_stmt_t  crm_stats_link_days_stmt = {
+    "stats_link_days",
+    "SELECT to_char(d, 'YYYY-MM-DD'), coalesce(sum(x.clicks), 0),"
+    " coalesce(sum(x.installs), 0), coalesce(sum(x.conversions), 0),"
+    " coalesce(sum(x.commission_cents), 0)"
+    " FROM generate_series($3::date, $4::date, interval '1 day') d"
+    " LEFT JOIN"
+    " (SELECT day, clicks, installs, conversions, commission_cents"
+    "  FROM crm.link_daily"
+    "  WHERE link_id = $1 AND day BETWEEN $3::date AND $4::date"
+    "  UNION ALL SELECT day, clicks, installs, conversions, commission_cents"
+    "  FROM crm.stat_deltas"
+    "  WHERE link_id = $1 AND day BETWEEN $3::date AND $4::date) x"
+    " ON x.day = d::date"
+    " WHERE EXISTS (SELECT 1 FROM crm.affiliate_links"
+    "               WHERE id = $1 AND owner_id = $2)"
+    " GROUP BY d ORDER BY d",
+    4
+};
+
+
 static int64_t crm_stats_int(const crm_rows_t *rows, size_t i, int col);
 
 
@@ -224,6 +245,22 @@ crm_store_stats_leaderboard(crm_db_t *db, crm_stats_metric_e metric,
     }
 
     return crm_db_query(db, &crm_stats_board_stmts[metric], params, out, err);
+}
+
+
+crm_status_e
+crm_store_stats_link_days(crm_db_t *db, const char *link_id,
+    const char *owner_id, const char *from, const char *to, crm_rows_t *out,
+    crm_error_t *err)
+{
+    const char  *params[4];
+
+    params[0] = link_id;
+    params[1] = owner_id;
+    params[2] = from;
+    params[3] = to;
+
+    return crm_db_query(db, &crm_stats_link_days_stmt, params, out, err);
 }
 
 

@@ -88,4 +88,13 @@ crm_status_e crm_store_stats_leaderboard(crm_db_t *db,
     crm_stats_metric_e metric, const char *from, const char *to,
     const char *currency, unsigned limit, crm_rows_t *out, crm_error_t *err);
 
+/*
+ * A link's days from day from to day to, each day of the range one row
+ * (day, clicks, installs, conversions, commission_cents), zeros included;
+ * no rows when the link is not owner_id's
+ */
+crm_status_e crm_store_stats_link_days(crm_db_t *db, const char *link_id,
+    const char *owner_id, const char *from, const char *to, crm_rows_t *out,
+    crm_error_t *err);
+
 #endif /* CRM_STORE_STATS_H */
