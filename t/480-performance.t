@@ -885,4 +885,19 @@ for my $link ($LA1, $LA2, $LB1, $LC1) {
         '... 367 days: 422');
 }
 
+# --- a deactivated account's token reads nothing ---------------------------------------------
+
+{
+    my ($X, $X_TOK) = $t->member(full_name => 'Xena Gone');
+    is($t->get('/performance/me', token => $X_TOK)->{status}, 200, 'a new member reads its summary');
+    my $r = $t->patch_json("/admin/users/$X->{id}", { is_active => JSON::PP::false }, token => $ADM_TOK);
+    is($r->{status}, 200, '... an admin deactivates it') or diag($r->{content});
+    $r = $t->get('/performance/me', token => $X_TOK);
+    is($r->{status}, 401, '... then GET /performance/me with its token: 401 (checked in the summary\'s own statement)');
+    is($t->get("/performance/users/$X->{id}", token => $X_TOK)->{status}, 401,
+        '... and GET /performance/users/{itself}: 401');
+    is($t->get("/performance/users/$X->{id}", token => $ADM_TOK)->{status}, 200,
+        '... an admin still reads its figures');
+}
+
 $t->done;

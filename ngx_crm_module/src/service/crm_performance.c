@@ -62,6 +62,7 @@ static crm_status_e crm_perf_nomem(crm_error_t *err);
 
 const crm_endpoint_t  crm_performance_me = {
     .verifier = &crm_verify_bearer,
+    .caller_in_query = 1,
     .body = CRM_BODY_NONE,
     .parse = crm_perf_me_parse,
     .run = crm_perf_summary_run
@@ -245,26 +246,31 @@ crm_perf_user_parse(crm_call_t *call, crm_error_t *err)
 
 
 /*
- * One statement: the account, its days' counts and its leads now; a
- * member asking for another account learns nothing of it, not even that
- * it exists
+ * One statement: the account, its days' counts and its leads now.  The
+ * caller's own summary checks the caller (exists, active) in that same
+ * statement (crm_endpoint_t.caller_in_query; call->caller is then NULL
+ * unless an ID token named it); a member asking for another account
+ * learns nothing of it, not even that it exists.
  */
 static crm_status_e
 crm_perf_summary_run(crm_db_t *db, crm_call_t *call, crm_error_t *err)
 {
+    int                   self;
     yajl_gen              g;
     crm_status_e          rc;
     crm_perf_query_t     *q;
     crm_stats_summary_t   s;
 
     q = call->input;
+    self = q->account_id[0] == '\0';
 
-    if (q->account_id[0] == '\0') {
-        memcpy(q->account_id, call->caller->id, sizeof(q->account_id));
-    }
+    if (self) {
+        memcpy(q->account_id, call->caller != NULL ? call->caller->id
+                                                   : call->account_id,
+               sizeof(q->account_id));
 
-    if (call->caller->role != CRM_ROLE_ADMIN
-        && strcmp(q->account_id, call->caller->id) != 0)
+    } else if (call->caller->role != CRM_ROLE_ADMIN
+               && strcmp(q->account_id, call->caller->id) != 0)
     {
         return crm_error_set(err, CRM_E_NOT_FOUND, NULL, "no such account");
     }
@@ -273,6 +279,12 @@ crm_perf_summary_run(crm_db_t *db, crm_call_t *call, crm_error_t *err)
                                  call->conf->currency, &s, err);
     if (rc != CRM_OK) {
         return rc;
+    }
+
+    if (self && (!s.found || !s.active)) {
+        crm_stats_summary_free(&s);
+        return crm_error_set(err, CRM_E_UNAUTHORIZED, NULL,
+                             "account is not active");
     }
 
     if (!s.found) {

@@ -80,8 +80,7 @@ static yajl_val crm_webhooks_first(yajl_val obj, const char *const *keys);
 static crm_status_e crm_webhooks_receive_run(crm_db_t *db, crm_call_t *call,
     crm_error_t *err);
 static crm_status_e crm_webhooks_act(crm_db_t *db, crm_call_t *call,
-    const crm_webhook_lead_t *lead, int matched, const char *id,
-    crm_error_t *err);
+    const crm_webhook_lead_t *lead, const char *id, crm_error_t *err);
 static crm_status_e crm_webhooks_churn(crm_db_t *db,
     const crm_pipeline_t *pipeline, const crm_webhook_lead_t *lead,
     int *moved, crm_error_t *err);
@@ -850,55 +849,59 @@ crm_webhooks_first(yajl_val obj, const char *const *keys)
 
 
 /*
- * One transaction: the lead the identifiers match, the event (once), and
- * what it does
+ * One transaction: the lead the identifiers match and the event, once,
+ * in one statement; an event that may act on the lead or pay an order
+ * (the uninstall, an order naming a link) wraps it and the action in a
+ * transaction of its own
  */
 static crm_status_e
 crm_webhooks_receive_run(crm_db_t *db, crm_call_t *call, crm_error_t *err)
 {
-    int                  matched, created;
-    char                 id[CRM_UUID_LEN + 1], lead_id[CRM_UUID_LEN + 1];
+    int                  acts, created;
+    char                 id[CRM_UUID_LEN + 1];
     crm_status_e         rc;
     crm_webhook_in_t    *in;
     crm_webhook_lead_t   lead;
 
     in = call->input;
 
-    rc = crm_db_begin(db, err);
-    if (rc != CRM_OK) {
-        return rc;
+    acts = in->kind == CRM_WEBHOOK_UNINSTALL
+           || (in->kind == CRM_WEBHOOK_ORDER && in->order_refused == NULL);
+
+    in->row.detail = in->order_refused;
+
+    if (acts) {
+        rc = crm_db_begin(db, err);
+        if (rc != CRM_OK) {
+            return rc;
+        }
     }
 
-    rc = crm_store_webhook_match(db, in->row.shop_domain, in->row.email,
-                                 in->row.phone, &lead, &matched, err);
-    if (rc != CRM_OK) {
-        return rc;
-    }
-
-    in->row.lead_id = matched ? lead.id : NULL;
-
-    rc = crm_store_webhook_insert(db, &in->row, id, lead_id, &created, err);
+    rc = crm_store_webhook_insert(db, &in->row, id, &lead, &created, err);
     if (rc != CRM_OK) {
         return rc;
     }
 
     if (!created) {
         crm_db_rollback(db);
-        return crm_webhooks_receipt(call, id, "duplicate", lead_id, err);
+        return crm_webhooks_receipt(call, id, "duplicate", lead.id, err);
     }
 
-    rc = crm_webhooks_act(db, call, &lead, matched, id, err);
-    if (rc != CRM_OK) {
-        return rc;
+    if (acts) {
+        rc = crm_webhooks_act(db, call, &lead, id, err);
+        if (rc == CRM_OK) {
+            rc = crm_db_commit(db, err);
+        }
+
+        if (rc != CRM_OK) {
+            return rc;
+        }
     }
 
-    rc = crm_db_commit(db, err);
-    if (rc != CRM_OK) {
-        return rc;
-    }
-
-    return crm_webhooks_receipt(call, id, matched ? "attributed" : "unmatched",
-                                lead_id, err);
+    return crm_webhooks_receipt(call, id,
+                                lead.id[0] != '\0' ? "attributed"
+                                                    : "unmatched",
+                                lead.id, err);
 }
 
 
@@ -909,8 +912,7 @@ crm_webhooks_receive_run(crm_db_t *db, crm_call_t *call, crm_error_t *err)
  */
 static crm_status_e
 crm_webhooks_act(crm_db_t *db, crm_call_t *call,
-    const crm_webhook_lead_t *lead, int matched, const char *id,
-    crm_error_t *err)
+    const crm_webhook_lead_t *lead, const char *id, crm_error_t *err)
 {
     int                created, moved;
     crm_error_t        refusal;
@@ -921,22 +923,17 @@ crm_webhooks_act(crm_db_t *db, crm_call_t *call,
 
     in = call->input;
 
-    if (in->kind == CRM_WEBHOOK_UNINSTALL && matched && lead->affiliate) {
+    if (in->kind == CRM_WEBHOOK_UNINSTALL) {
+        if (lead->id[0] == '\0' || !lead->affiliate) {
+            return CRM_OK;
+        }
+
         rc = crm_webhooks_churn(db, call->conf->pipeline, lead, &moved, err);
         if (rc != CRM_OK || !moved) {
             return rc;
         }
 
         return crm_store_webhook_outcome(db, id, "churned", NULL, NULL, err);
-    }
-
-    if (in->kind != CRM_WEBHOOK_ORDER) {
-        return CRM_OK;
-    }
-
-    if (in->order_refused != NULL) {
-        return crm_store_webhook_outcome(db, id, NULL, NULL,
-                                         in->order_refused, err);
     }
 
     rc = crm_db_command(db, "SAVEPOINT crm_webhook_order", err);

@@ -54,8 +54,8 @@ static const crm_stmt_t  crm_stats_compact_stmt = {
  */
 static const crm_stmt_t  crm_stats_summary_stmt = {
     "stats_summary",
-    "SELECT 'a', email, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL"
-    " FROM crm.accounts WHERE id = $1"
+    "SELECT 'a', email, is_active::int, NULL, NULL, NULL, NULL, NULL, NULL,"
+    " NULL FROM crm.accounts WHERE id = $1"
     " UNION ALL"
     " SELECT 'd', NULL, sum(leads_created), sum(won), sum(lost),"
     " sum(churned), sum(clicks), sum(installs), sum(conversions),"
@@ -185,8 +185,7 @@ crm_store_stats_summary(crm_db_t *db, const char *account_id,
 
         case 'a':
             out->found = 1;
-            snprintf(out->email, sizeof(out->email), "%s",
-                     crm_rows_value(&out->rows, i, 1));
+            out->active = crm_stats_int(&out->rows, i, 2) != 0;
             break;
 
         case 'd':

@@ -12,7 +12,6 @@
 #include <stdint.h>
 
 #include "crm_db.h"
-#include "crm_validate.h"
 
 
 /* an account's counts over a range of days */
@@ -39,7 +38,7 @@ typedef struct {
 
 typedef struct {
     int                 found;          /* the account exists */
-    char                email[CRM_EMAIL_MAX + 1];
+    int                 active;         /* ... and is active */
     crm_stats_days_t    days;
     crm_stats_stage_t  *stages;         /* malloc'd, nstages of them */
     size_t              nstages;

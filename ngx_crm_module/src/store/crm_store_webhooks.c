@@ -21,30 +21,34 @@ static crm_status_e crm_store_webhook_first(crm_db_t *db,
 
 
 /*
- * one probe per identifier, each on its partial index; the first kind
- * that matches wins
+ * One statement: the lead the identifiers match (one probe per
+ * identifier, each on its partial index; the first kind that matches
+ * wins) and the event, unless its id is taken; the lead's details come
+ * back for what the event does to it
  */
-static const crm_stmt_t  crm_webhook_match_stmt = {
-    "webhook_match",
-    "SELECT id, owner_id, affiliate_link_id IS NOT NULL, stage, substage"
-    " FROM (SELECT 1 AS k, * FROM crm.leads"
-    "       WHERE shop_domain = $1 AND deleted_at IS NULL"
-    "       UNION ALL SELECT 2, * FROM crm.leads"
-    "       WHERE email = $2 AND deleted_at IS NULL"
-    "       UNION ALL SELECT 3, * FROM crm.leads"
-    "       WHERE phone = $3 AND deleted_at IS NULL) m"
-    " ORDER BY k, affiliate_link_id IS NOT NULL DESC, updated_at DESC,"
-    " id DESC LIMIT 1",
-    3
-};
-
 static const crm_stmt_t  crm_webhook_insert_stmt = {
     "webhook_insert",
-    "INSERT INTO crm.webhook_events (source, source_event_id, type, status,"
-    " lead_id, email, phone, shop_domain, external_id, invalid, payload)"
-    " VALUES ($1, $2, $3, CASE WHEN $4::uuid IS NULL THEN 'unmatched'"
-    " ELSE 'attributed' END, $4, $5, $6, $7, $8, $9::jsonb, $10::jsonb)"
-    " ON CONFLICT (source, source_event_id) DO NOTHING RETURNING id",
+    "WITH m AS (SELECT id, owner_id, affiliate_link_id IS NOT NULL AS aff,"
+    "  stage, substage"
+    "  FROM (SELECT 1 AS k, * FROM crm.leads"
+    "        WHERE shop_domain = $1 AND deleted_at IS NULL"
+    "        UNION ALL SELECT 2, * FROM crm.leads"
+    "        WHERE email = $2 AND deleted_at IS NULL"
+    "        UNION ALL SELECT 3, * FROM crm.leads"
+    "        WHERE phone = $3 AND deleted_at IS NULL) l"
+    "  ORDER BY k, affiliate_link_id IS NOT NULL DESC, updated_at DESC,"
+    "  id DESC LIMIT 1),"
+    " ins AS (INSERT INTO crm.webhook_events (source, source_event_id, type,"
+    "  status, lead_id, email, phone, shop_domain, external_id, invalid,"
+    "  detail, payload)"
+    "  SELECT $4, $5, $6,"
+    "  CASE WHEN m.id IS NULL THEN 'unmatched' ELSE 'attributed' END,"
+    "  m.id, $2, $3, $1, $7, $8::jsonb, $9, $10::jsonb"
+    "  FROM (SELECT) one LEFT JOIN m ON true"
+    "  ON CONFLICT (source, source_event_id) DO NOTHING"
+    "  RETURNING id, lead_id)"
+    " SELECT ins.id, m.id, m.owner_id, m.aff, m.stage, m.substage"
+    " FROM ins LEFT JOIN m ON true",
     10
 };
 
@@ -86,66 +90,25 @@ static const crm_stmt_t  crm_webhooks_of_lead_stmt = {
 
 
 crm_status_e
-crm_store_webhook_match(crm_db_t *db, const char *shop_domain,
-    const char *email, const char *phone, crm_webhook_lead_t *lead,
-    int *found, crm_error_t *err)
-{
-    const char    *params[3];
-    crm_rows_t     rows;
-    crm_status_e   rc;
-
-    *found = 0;
-
-    if (shop_domain == NULL && email == NULL && phone == NULL) {
-        return CRM_OK;
-    }
-
-    params[0] = shop_domain;
-    params[1] = email;
-    params[2] = phone;
-
-    rc = crm_db_query(db, &crm_webhook_match_stmt, params, &rows, err);
-    if (rc != CRM_OK) {
-        return rc;
-    }
-
-    if (rows.n > 0) {
-        snprintf(lead->id, sizeof(lead->id), "%s",
-                 crm_rows_value(&rows, 0, 0));
-        snprintf(lead->owner_id, sizeof(lead->owner_id), "%s",
-                 crm_rows_value(&rows, 0, 1));
-        lead->affiliate = crm_rows_value(&rows, 0, 2)[0] == 't';
-        snprintf(lead->stage, sizeof(lead->stage), "%s",
-                 crm_rows_value(&rows, 0, 3));
-        snprintf(lead->substage, sizeof(lead->substage), "%s",
-                 crm_rows_value(&rows, 0, 4));
-        *found = 1;
-    }
-
-    crm_rows_free(&rows);
-
-    return CRM_OK;
-}
-
-
-crm_status_e
 crm_store_webhook_insert(crm_db_t *db, const crm_webhook_new_t *in, char *id,
-    char *lead_id, int *created, crm_error_t *err)
+    crm_webhook_lead_t *lead, int *created, crm_error_t *err)
 {
-    const char    *params[10];
+    const char    *params[10], *v;
     crm_rows_t     rows;
     crm_status_e   rc;
 
-    params[0] = in->source;
-    params[1] = in->source_event_id;
-    params[2] = in->type;
-    params[3] = in->lead_id;
-    params[4] = in->email;
-    params[5] = in->phone;
-    params[6] = in->shop_domain;
-    params[7] = in->external_id;
-    params[8] = in->invalid;
+    params[0] = in->shop_domain;
+    params[1] = in->email;
+    params[2] = in->phone;
+    params[3] = in->source;
+    params[4] = in->source_event_id;
+    params[5] = in->type;
+    params[6] = in->external_id;
+    params[7] = in->invalid;
+    params[8] = in->detail;
     params[9] = in->payload;
+
+    memset(lead, 0, sizeof(crm_webhook_lead_t));
 
     rc = crm_db_query(db, &crm_webhook_insert_stmt, params, &rows, err);
     if (rc != CRM_OK) {
@@ -154,19 +117,29 @@ crm_store_webhook_insert(crm_db_t *db, const crm_webhook_new_t *in, char *id,
 
     *created = rows.n > 0;
 
-    if (*created) {
-        snprintf(id, CRM_UUID_LEN + 1, "%s", crm_rows_value(&rows, 0, 0));
-        snprintf(lead_id, CRM_UUID_LEN + 1, "%s",
-                 in->lead_id != NULL ? in->lead_id : "");
+    if (!*created) {
+        crm_rows_free(&rows);
+        return crm_store_webhook_first(db, in, id, lead->id, err);
+    }
+
+    snprintf(id, CRM_UUID_LEN + 1, "%s", crm_rows_value(&rows, 0, 0));
+
+    v = crm_rows_value(&rows, 0, 1);
+
+    if (v != NULL) {
+        snprintf(lead->id, sizeof(lead->id), "%s", v);
+        snprintf(lead->owner_id, sizeof(lead->owner_id), "%s",
+                 crm_rows_value(&rows, 0, 2));
+        lead->affiliate = crm_rows_value(&rows, 0, 3)[0] == 't';
+        snprintf(lead->stage, sizeof(lead->stage), "%s",
+                 crm_rows_value(&rows, 0, 4));
+        snprintf(lead->substage, sizeof(lead->substage), "%s",
+                 crm_rows_value(&rows, 0, 5));
     }
 
     crm_rows_free(&rows);
 
-    if (*created) {
-        return CRM_OK;
-    }
-
-    return crm_store_webhook_first(db, in, id, lead_id, err);
+    return CRM_OK;
 }
 
 

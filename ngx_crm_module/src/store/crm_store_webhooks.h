@@ -20,12 +20,12 @@ typedef struct {
     const char  *source;
     const char  *source_event_id;
     const char  *type;
-    const char  *lead_id;               /* NULL: unmatched */
     const char  *email;                 /* normalised */
     const char  *phone;
     const char  *shop_domain;
     const char  *external_id;
     const char  *invalid;               /* a JSON object */
+    const char  *detail;                /* what could not be done */
     const char  *payload;               /* the raw body, JSON */
 } crm_webhook_new_t;
 
@@ -68,23 +68,17 @@ typedef struct {
 
 
 /*
- * The lead the identifiers match, by shop domain, then email, then phone
- * (NULL: not sent): among several, one attributed to a link, then the
- * most recently updated.  *found is 0 when none does.
- */
-crm_status_e crm_store_webhook_match(crm_db_t *db, const char *shop_domain,
-    const char *email, const char *phone, crm_webhook_lead_t *lead,
-    int *found, crm_error_t *err);
-
-/*
- * Inserts the event unless its (source, source event id) is taken: then
- * *created is 0 and id is the first event's after the insert has waited
- * for it, with its lead in lead_id ("" when unmatched).  id and lead_id
- * need CRM_UUID_LEN + 1.
+ * In one statement, the lead the identifiers match by shop domain, then
+ * email, then phone (NULL: not sent; among several, one attributed to a
+ * link, then the most recently updated), and the event attached to it,
+ * unless its (source, source event id) is taken: then *created is 0 and
+ * id is the first event's after the insert has waited for it, with its
+ * lead's id in lead->id ("" when unmatched).  id needs CRM_UUID_LEN + 1;
+ * lead->id is "" when nothing matched.
  */
 crm_status_e crm_store_webhook_insert(crm_db_t *db,
-    const crm_webhook_new_t *in, char *id, char *lead_id, int *created,
-    crm_error_t *err);
+    const crm_webhook_new_t *in, char *id, crm_webhook_lead_t *lead,
+    int *created, crm_error_t *err);
 
 /* what the event did beyond being stored: NULL leaves a column NULL */
 crm_status_e crm_store_webhook_outcome(crm_db_t *db, const char *id,
