@@ -10,7 +10,8 @@
 #   ./build.sh migrate       apply schema/ to the running database
 #   ./build.sh run           everything, then nginx on 127.0.0.1:8080
 #   ./build.sh test          unit tests (Check) and integration tests (prove)
-#   ./build.sh bench         wrk benchmarks into bench/RESULTS.md
+#   ./build.sh bench         wrk benchmarks into bench/RESULTS.md (run.sh, scale.sh)
+#   ./build.sh bench scale   only bench/scale.sh: 10M clicks, 1M leads, webhooks
 #   ./build.sh admin EMAIL   create or promote an admin account
 #   ./build.sh idp-token EMAIL [SUBJECT]
 #                            a one-hour ID token of the development identity
@@ -391,8 +392,14 @@ cmd_test() {
 }
 
 cmd_bench() {
-    cmd_build
-    "$ROOT/bench/run.sh"
+    case ${1:-} in
+        "") cmd_build
+            "$ROOT/bench/run.sh"
+            "$ROOT/bench/scale.sh" ;;
+        scale) cmd_build
+               "$ROOT/bench/scale.sh" ;;
+        *) die "usage: ./build.sh bench [scale]" ;;
+    esac
 }
 
 main() {
@@ -406,10 +413,10 @@ main() {
         migrate) cmd_migrate ;;
         run) cmd_run ;;
         test) cmd_test ;;
-        bench) cmd_bench ;;
+        bench) cmd_bench "$@" ;;
         admin) cmd_admin "$@" ;;
         idp-token) cmd_idp_token "$@" ;;
-        *) sed -n '3,17p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+        *) sed -n '3,18p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
     esac
 }
 

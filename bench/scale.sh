@@ -1,0 +1,716 @@
+#!/usr/bin/env bash
+#
+# The performance views and the webhook intake at scale (issue 11): 100
+# accounts with 10 million clicks and 1 million leads, made by SQL in a
+# private PostgreSQL (the counters' triggers fire as for events that
+# happened, then one crm.stats_compact folds them).  Then, in one nginx,
+# alternating rounds of GET /leads/{id} (the reference), the summary
+# GET /performance/me, the admin leaderboard, and signed webhook events,
+# each of them new.  Medians go to a section of bench/RESULTS.md of its own,
+# replaced at every run; the other sections are kept.
+#
+# Run through "./build.sh bench scale" (which builds first), or after
+# bench/run.sh by "./build.sh bench".  Environment: BENCH_ROUNDS (5),
+# BENCH_SECONDS (5), BENCH_CONNECTIONS (32), BENCH_SCALE (1: a tenth is 0.1,
+# for trying the script), BENCH_WEBHOOK_EVENTS (events signed for each
+# round: 10,000 a second of a round; a round that runs out fails), and
+# BENCH_LOAD_ONLY=1, which loads the data, prints its figures and stops.
+
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+ROUNDS=${BENCH_ROUNDS:-5}
+SECONDS_PER_RUN=${BENCH_SECONDS:-5}
+CONNS=${BENCH_CONNECTIONS:-32}
+SCALE=${BENCH_SCALE:-1}
+WEBHOOK_EVENTS=${BENCH_WEBHOOK_EVENTS:-$((10000 * SECONDS_PER_RUN))}
+
+ACCOUNTS=100
+ADMINS=3
+LINKS_PER_ACCOUNT=10
+DAYS=90
+CLICKS=$(awk -v s="$SCALE" 'BEGIN { printf "%d", 10000000 * s }')
+LEADS=$(awk -v s="$SCALE" 'BEGIN { printf "%d", 1000000 * s }')
+CLICK_STATEMENTS=10
+
+WORK=$(mktemp -d /tmp/crm-scale.XXXXXX)
+chmod 755 "$WORK"
+
+free_port() {
+    perl -MIO::Socket::INET -e \
+        'print IO::Socket::INET->new(Listen => 1, LocalAddr => "127.0.0.1:0")->sockport'
+}
+
+export CRM_VAR_DIR=$WORK/var
+export CRM_PG_PORT
+CRM_PG_PORT=$(free_port)
+PORT=$(free_port)
+NGINX=(nginx -p "$WORK/" -c "$WORK/nginx.conf")
+URL=http://127.0.0.1:$PORT
+
+cleanup() {
+    local rc=$?
+    if [ "$rc" -ne 0 ] && [ -f "$WORK/error.log" ]; then
+        echo "bench: failed ($rc); nginx's error.log ends:" >&2
+        tail -40 "$WORK/error.log" >&2
+    fi
+    [ ! -f "$WORK/nginx.conf" ] || "${NGINX[@]}" -s quit 2>/dev/null || true
+    sleep 0.5
+    "$ROOT/build.sh" db-stop
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+"$ROOT/build.sh" db
+
+PSQL=(psql -h 127.0.0.1 -p "$CRM_PG_PORT" -U crm -d crm -v ON_ERROR_STOP=1 -tAq)
+PSQL_SUPER=(psql -h 127.0.0.1 -p "$CRM_PG_PORT" -U postgres -d crm -v ON_ERROR_STOP=1 -tAq)
+
+now() { date +%s.%N; }
+elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
+
+# --- the data ----------------------------------------------------------------
+
+declare -A LOAD_S
+# runs SQL as phase $1, timed
+phase() {
+    local name=$1 t0
+    shift
+    t0=$(now)
+    "${PSQL[@]}" "$@" > /dev/null
+    LOAD_S[$name]=$(elapsed "$t0")
+    printf 'load %-12s %7s s\n' "$name" "${LOAD_S[$name]}" >&2
+}
+
+# the load alone may fill the WAL for minutes: checkpoints by time or
+# size would only write the same pages again.  Put back before measuring.
+"${PSQL_SUPER[@]}" -c "ALTER SYSTEM SET max_wal_size = '32GB'" \
+    -c "ALTER SYSTEM SET checkpoint_timeout = '1h'" -c 'SELECT pg_reload_conf()' > /dev/null
+
+# the pipeline's substages, each with the outcome substages.json gives it
+# and a share of the leads (weights by stage: most leads are early)
+SUBSTAGES=$(perl -MJSON::PP -e '
+    my $dir = shift;
+    my %weight = (new_account => 20, lead => 25, demo => 12, proposal => 8,
+                  contract => 5, approval => 3, customer => 10, closed => 17);
+    local $/;
+    open my $f, "<", "$dir/stages.json" or die "$dir/stages.json: $!";
+    my @rows;
+    for my $stage (@{ decode_json(<$f>) }) {
+        open my $s, "<", "$dir/$stage/substages.json" or die "$stage: $!";
+        my @subs = @{ decode_json(<$s>) };
+        for my $sub (@subs) {
+            my $outcome = defined $sub->{outcome} ? "'\''$sub->{outcome}'\''" : "NULL";
+            push @rows, sprintf "('\''%s'\'', '\''%s'\'', %d, %s, %d)", $stage,
+                $sub->{status}, $sub->{score}, $outcome,
+                int(($weight{$stage} // 5) * 60 / @subs);
+        }
+    }
+    print join ",\n", @rows' "$ROOT/pipeline-config")
+
+# helpers, dropped after the load: accounts and links by number, and the
+# base62 digits of click ids (crm_ids.h: link id, second, 8 more)
+phase setup <<EOF
+CREATE TABLE public.scale_substages (stage text, substage text, score int,
+                                     outcome text, weight int);
+INSERT INTO public.scale_substages VALUES $SUBSTAGES;
+CREATE TABLE public.scale_accounts (n int PRIMARY KEY, id uuid NOT NULL);
+CREATE TABLE public.scale_links (n int PRIMARY KEY, id text NOT NULL,
+                                 account int NOT NULL);
+CREATE FUNCTION public.scale_b62(v bigint, p bigint) RETURNS text
+LANGUAGE sql IMMUTABLE AS \$\$
+    SELECT substr('0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz',
+                  (v / p % 62)::int + 1, 1)
+\$\$;
+CREATE FUNCTION public.scale_b62_6(v bigint) RETURNS text
+LANGUAGE sql IMMUTABLE AS \$\$
+    SELECT public.scale_b62(v, 916132832) || public.scale_b62(v, 14776336)
+        || public.scale_b62(v, 238328) || public.scale_b62(v, 3844)
+        || public.scale_b62(v, 62) || public.scale_b62(v, 1)
+\$\$;
+EOF
+
+# accounts (the first $ADMINS admins), each with its links; passwords come
+# later, from one registration
+phase accounts <<EOF
+WITH a AS (
+    INSERT INTO crm.accounts (email, full_name, role, created_at, updated_at)
+    SELECT format('scale-%s@bench.example.com', n), format('Scale account %s', n),
+           CASE WHEN n <= $ADMINS THEN 'admin' ELSE 'member' END,
+           now() - interval '400 days', now() - interval '400 days'
+      FROM generate_series(1, $ACCOUNTS) n
+    RETURNING id, email)
+INSERT INTO public.scale_accounts
+SELECT substring(email FROM 'scale-(\d+)@')::int, id FROM a;
+
+INSERT INTO public.scale_links
+SELECT n, 'bench' || lpad(n::text, 7, '0'), (n - 1) / $LINKS_PER_ACCOUNT + 1
+  FROM generate_series(1, $ACCOUNTS * $LINKS_PER_ACCOUNT) n;
+
+INSERT INTO crm.affiliate_links (id, owner_id, name, target_url, install_cents,
+                                 conversion_bps, currency, created_at, updated_at)
+SELECT l.id, a.id, 'Link ' || l.n, 'https://shop.example.com/p/' || l.n, 500,
+       1000, 'USD', now() - interval '400 days', now() - interval '400 days'
+  FROM public.scale_links l JOIN public.scale_accounts a ON a.n = l.account;
+
+SELECT crm.click_partition_ensure(d)
+  FROM generate_series(now() - interval '$((DAYS + 1)) days', now(), interval '1 day') d;
+EOF
+
+# clicks in time order over the last $DAYS days, over the links unevenly
+# (the later links have most), 1% HEAD and 2% flagged bots; in
+# $CLICK_STATEMENTS statements, two at a time, each counted by the clicks
+# trigger
+click_statement() {
+    local first=$(( $1 * per + 1 )) last=$(( ($1 + 1) * per ))
+    [ "$last" -le "$CLICKS" ] || last=$CLICKS
+    "${PSQL[@]}" > /dev/null <<EOF
+INSERT INTO crm.clicks (click_id, link_id, clicked_at, shop_domain, ip,
+                        user_agent, referer, is_bot, is_head)
+SELECT l.id || public.scale_b62_6(extract(epoch FROM c.at)::bigint)
+            || public.scale_b62(c.g, 3521614606208) || public.scale_b62(c.g, 56800235584)
+            || public.scale_b62_6(c.g),
+       l.id, c.at,
+       CASE WHEN c.g % 10 = 0 THEN 'shop-' || c.g % $LEADS || '.myshopify.com' END,
+       '10.' || c.g / 65536 % 256 || '.' || c.g / 256 % 256 || '.' || c.g % 256,
+       CASE WHEN c.g % 50 = 0 THEN 'Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)'
+            WHEN c.g % 3 = 0 THEN 'Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148'
+            ELSE 'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/120.0 Safari/537.36' END,
+       CASE c.g % 4 WHEN 0 THEN 'https://www.instagram.com/' WHEN 1 THEN 'https://www.tiktok.com/' ELSE '' END,
+       c.g % 50 = 0, c.g % 100 = 1
+  FROM (SELECT g, now() - interval '$DAYS days'
+                  + (g - 1) * interval '$DAYS days' / $CLICKS AS at,
+               $ACCOUNTS * $LINKS_PER_ACCOUNT
+                  - floor($ACCOUNTS * $LINKS_PER_ACCOUNT * random() ^ 2)::int AS link
+          FROM generate_series($first, $last) g) c
+  JOIN public.scale_links l ON l.n = c.link;
+EOF
+}
+
+t0=$(now)
+per=$(( (CLICKS + CLICK_STATEMENTS - 1) / CLICK_STATEMENTS ))
+for ((s = 0; s < CLICK_STATEMENTS; s += 2)); do
+    click_statement "$s" &
+    pid=$!
+    [ $((s + 1)) -ge "$CLICK_STATEMENTS" ] || click_statement $((s + 1))
+    wait "$pid"
+    printf 'load clicks %d/%d %7s s\n' $((s + 2)) "$CLICK_STATEMENTS" "$(elapsed "$t0")" >&2
+done
+LOAD_S[clicks]=$(elapsed "$t0")
+
+# leads: over the accounts at random, over the substages by weight, with
+# the substage's score and outcome; lead g has the email lead-g@example.com
+# (4 in 5), the phone +1555 and g (1 in 2), the shop shop-g.myshopify.com
+# (3 in 5; the webhooks' events name some of them); 1 in 5 came through one
+# of its owner's links; created over the last year, 1 in 50 deleted
+lead_statement() {
+    "${PSQL[@]}" > /dev/null <<EOF
+INSERT INTO crm.leads (owner_id, name, email, phone, company, shop_domain,
+                       source, stage, substage, score, value_cents, currency,
+                       affiliate_link_id, outcome, created_at, updated_at,
+                       deleted_at)
+SELECT a.id, 'Lead ' || x.g,
+       CASE WHEN x.g % 5 <> 0 THEN 'lead-' || x.g || '@example.com' END,
+       CASE WHEN x.g % 2 = 0 THEN '+1555' || lpad(x.g::text, 7, '0') END,
+       CASE WHEN x.g % 3 <> 0 THEN 'Company ' || x.g END,
+       CASE WHEN x.g % 10 < 6 THEN 'shop-' || x.g || '.myshopify.com' END,
+       CASE WHEN x.g % 10 < 2 THEN 'affiliate'
+            WHEN x.g % 10 < 5 THEN 'manual' WHEN x.g % 10 < 8 THEN 'api'
+            ELSE 'webhook' END,
+       s.stage, s.substage, s.score, x.g % 40 * 2500,
+       CASE WHEN x.g % 20 = 7 THEN 'EUR' ELSE 'USD' END,
+       CASE WHEN x.g % 10 < 2
+            THEN 'bench' || lpad(((x.account - 1) * $LINKS_PER_ACCOUNT
+                                  + x.g / 10 % $LINKS_PER_ACCOUNT + 1)::text, 7, '0') END,
+       s.outcome, x.created, x.updated,
+       CASE WHEN x.g % 50 = 49 THEN x.updated END
+  FROM (SELECT g, account, pick, created,
+               least(now(), created + later * interval '30 days') AS updated
+          FROM (SELECT g, 1 + floor($ACCOUNTS * random())::int AS account,
+                       1 + floor(p.total * random())::int AS pick,
+                       now() - random() * interval '365 days' AS created,
+                       random() AS later
+                  FROM generate_series($1, $2) g,
+                       (SELECT sum(weight) AS total FROM public.scale_substages) p) r) x
+  JOIN public.scale_accounts a ON a.n = x.account
+  JOIN (SELECT *, sum(weight) OVER (ORDER BY stage, substage) - weight AS lo
+          FROM public.scale_substages) s
+    ON x.pick > s.lo AND x.pick <= s.lo + s.weight;
+EOF
+}
+
+t0=$(now)
+lead_statement 1 $((LEADS / 2)) &
+pid=$!
+lead_statement $((LEADS / 2 + 1)) "$LEADS"
+wait "$pid"
+LOAD_S[leads]=$(elapsed "$t0")
+printf 'load %-12s %7s s\n' leads "${LOAD_S[leads]}" >&2
+
+# the affiliate leads' installs (each credited the link's 500), one in
+# eight with an order within 30 days (10% commission), the wallets and
+# their ledgers in time order, and the links' own counters
+phase commissions <<EOF
+INSERT INTO crm.attributions (link_id, owner_id, lead_id, shop_domain, created_at)
+SELECT affiliate_link_id, owner_id, id, shop_domain, created_at
+  FROM crm.leads WHERE affiliate_link_id IS NOT NULL;
+
+INSERT INTO crm.conversions (order_id, link_id, owner_id, attribution_id,
+                             shop_domain, amount_cents, currency,
+                             commission_cents, created_at)
+SELECT 'order-' || id, link_id, owner_id, id, shop_domain, amount, 'USD',
+       amount * 1000 / 10000, at
+  FROM (SELECT *, 1000 + floor(random() * 99000)::bigint AS amount,
+               least(now(), created_at + random() * interval '30 days') AS at
+          FROM crm.attributions) a
+ WHERE random() < 0.125;
+
+CREATE TABLE public.scale_credits AS
+SELECT owner_id AS account_id, 'commission_install' AS kind, 500::bigint AS amount,
+       shop_domain AS reference, id AS source_id, created_at
+  FROM crm.attributions
+UNION ALL
+SELECT owner_id, 'commission_conversion', commission_cents, order_id, id, created_at
+  FROM crm.conversions WHERE commission_cents > 0;
+
+INSERT INTO crm.wallets (account_id, currency, balance_cents,
+                         lifetime_earnings_cents, created_at, updated_at)
+SELECT account_id, 'USD', sum(amount), sum(amount), min(created_at), max(created_at)
+  FROM public.scale_credits GROUP BY account_id;
+
+INSERT INTO crm.wallet_transactions (account_id, kind, amount_cents,
+                                     balance_after_cents, reference, source_id,
+                                     created_at)
+SELECT account_id, kind, amount,
+       sum(amount) OVER (PARTITION BY account_id ORDER BY created_at, source_id),
+       reference, source_id, created_at
+  FROM public.scale_credits
+ ORDER BY created_at, source_id;
+
+INSERT INTO crm.affiliate_link_stats (link_id, clicks, installs, conversions,
+                                      earnings_cents, last_click_at)
+SELECT l.id, coalesce(c.n, 0), coalesce(i.n, 0), coalesce(o.n, 0),
+       coalesce(i.cents, 0) + coalesce(o.cents, 0), c.last
+  FROM crm.affiliate_links l
+  LEFT JOIN (SELECT link_id, count(*) AS n, max(clicked_at) AS last
+               FROM crm.clicks GROUP BY link_id) c ON c.link_id = l.id
+  LEFT JOIN (SELECT link_id, count(*) AS n, 500 * count(*) AS cents
+               FROM crm.attributions GROUP BY link_id) i ON i.link_id = l.id
+  LEFT JOIN (SELECT link_id, count(*) AS n, sum(commission_cents) AS cents
+               FROM crm.conversions GROUP BY link_id) o ON o.link_id = l.id;
+EOF
+
+DELTAS=$("${PSQL[@]}" -c 'SELECT count(*) FROM crm.stat_deltas')
+phase compact -c 'SELECT crm.stats_compact(100000000)'
+
+"${PSQL[@]}" -c 'DROP TABLE public.scale_substages, public.scale_links, public.scale_credits' \
+    -c 'DROP FUNCTION public.scale_b62_6(bigint), public.scale_b62(bigint, bigint)'
+"${PSQL_SUPER[@]}" -c 'ALTER SYSTEM RESET max_wal_size' \
+    -c 'ALTER SYSTEM RESET checkpoint_timeout' -c 'SELECT pg_reload_conf()' > /dev/null
+# the folded deltas leave their table and its indexes large and empty,
+# which the workers' folds, once a second, never do
+t0=$(now)
+"${PSQL_SUPER[@]}" -c 'VACUUM FULL crm.stat_deltas' -c 'VACUUM ANALYZE' -c CHECKPOINT
+LOAD_S[vacuum]=$(elapsed "$t0")
+printf 'load %-12s %7s s\n' vacuum "${LOAD_S[vacuum]}" >&2
+LOAD_TOTAL=$(awk -v s="${LOAD_S[*]}" 'BEGIN { n = split(s, a, " "); for (i = 1; i <= n; i++) t += a[i]; printf "%.0f", t }')
+
+# "<table>|<rows>|<MiB with indexes>" for the tables that matter; the
+# clicks are the sum of their partitions
+SIZES=$("${PSQL[@]}" -F '|' -c "
+    SELECT t, (xpath('/row/n/text()',
+                     query_to_xml('SELECT count(*) AS n FROM ' || t, false, true, '')))[1]::text,
+           round(coalesce((SELECT sum(pg_total_relation_size(relid))
+                             FROM pg_partition_tree(t::regclass)),
+                          pg_total_relation_size(t::regclass)) / 1048576.0)
+      FROM unnest(ARRAY['crm.clicks', 'crm.leads', 'crm.attributions',
+                        'crm.conversions', 'crm.wallet_transactions',
+                        'crm.account_daily', 'crm.link_daily',
+                        'crm.account_leads', 'crm.stat_deltas']) t")
+echo "$SIZES" | column -t -s '|' >&2
+
+if [ -n "${BENCH_LOAD_ONLY:-}" ]; then
+    exit 0
+fi
+
+# --- nginx -------------------------------------------------------------------
+
+openssl rand -hex 32 | tr -d '\n' > "$WORK/jwt.secret"
+openssl rand -hex 32 | tr -d '\n' > "$WORK/callback.secret"
+openssl rand -hex 32 | tr -d '\n' > "$WORK/link.secret"
+openssl rand -hex 32 > "$WORK/credentials.secret"
+printf 'whsec_%s\n' "$(openssl rand -base64 32)" > "$WORK/webhook-generic.secret"
+openssl rand -hex 24 > "$WORK/webhook-shopify.secret"
+
+# as bench/run.sh's, with the shipped pools and the two webhook sources
+cat > "$WORK/nginx.conf" <<EOF
+load_module $ROOT/build/modules/ngx_http_crm_module.so;
+worker_processes 2;
+error_log $WORK/error.log warn;
+pid $WORK/nginx.pid;
+thread_pool crm threads=2 max_queue=65536;
+thread_pool crm_slow threads=2 max_queue=65536;
+thread_pool crm_edge threads=2 max_queue=65536;
+thread_pool crm_sync threads=2 max_queue=65536;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    client_body_temp_path $WORK/body;
+    crm_database "host=127.0.0.1 port=$CRM_PG_PORT dbname=crm user=crm";
+    crm_jwt_secret_file $WORK/jwt.secret;
+    crm_pipeline $ROOT/pipeline-config;
+    crm_slow_thread_pool crm_slow;
+    crm_edge_thread_pool crm_edge;
+    crm_sync_thread_pool crm_sync;
+    crm_callback_secret_file $WORK/callback.secret;
+    crm_link_id_secret_file $WORK/link.secret;
+    crm_credentials_key_file $WORK/credentials.secret;
+    crm_public_url http://127.0.0.1:$PORT;
+    crm_currency USD;
+    crm_default_install_cents 500;
+    crm_default_conversion_bps 1000;
+    crm_webhook_source generic standard $WORK/webhook-generic.secret;
+    crm_webhook_source shopify shopify $WORK/webhook-shopify.secret;
+    server {
+        listen 127.0.0.1:$PORT;
+        location / { crm_api; }
+    }
+}
+EOF
+"${NGINX[@]}"
+sleep 0.5
+
+# one registration hashes the password that every account then shares;
+# each account logs in for its token
+curl -sf -o /dev/null -X POST "$URL/auth/register" -H 'Content-Type: application/json' \
+    -d '{"email":"scale-password@bench.example.com","password":"bench-password","full_name":"Password"}'
+"${PSQL[@]}" -c "UPDATE crm.accounts SET password_hash = (SELECT password_hash FROM crm.accounts
+                                                            WHERE email = 'scale-password@bench.example.com')
+                  WHERE id IN (SELECT id FROM public.scale_accounts)"
+declare -A TOKEN
+for ((n = 1; n <= ACCOUNTS; n++)); do
+    TOKEN[$n]=$(curl -sf -X POST "$URL/auth/login" -H 'Content-Type: application/json' \
+        -d "{\"email\":\"scale-$n@bench.example.com\",\"password\":\"bench-password\"}" \
+        | perl -MJSON::PP -0ne 'print decode_json($_)->{access_token}')
+    [ -n "${TOKEN[$n]}" ] || { echo "bench: scale-$n cannot log in" >&2; exit 1; }
+done
+ADMIN_AUTH="Authorization: Bearer ${TOKEN[1]}"
+
+# "<account number>\t<path>" lines as "<token>\t<path>"
+with_tokens() {
+    local n path
+    while IFS=$'\t' read -r n path; do
+        printf '%s\t%s\n' "${TOKEN[$n]}" "$path"
+    done
+}
+
+# GET /leads/{id}: 20,000 of the members' live leads at random, each read
+# by its owner; the summaries: the last 30 days of each member
+FROM=$(date -u -d '29 days ago' +%F)
+TO=$(date -u +%F)
+"${PSQL[@]}" -F $'\t' -c "
+    SELECT a.n, '/leads/' || l.id FROM crm.leads l
+      JOIN public.scale_accounts a ON a.id = l.owner_id
+     WHERE l.deleted_at IS NULL AND a.n > $ADMINS
+     ORDER BY random() LIMIT 20000" | with_tokens > "$WORK/lead_get.txt"
+for ((n = ADMINS + 1; n <= ACCOUNTS; n++)); do
+    printf '%d\t/performance/me?from=%s&to=%s\n' "$n" "$FROM" "$TO"
+done | with_tokens > "$WORK/perf_me.txt"
+"${PSQL[@]}" -c 'DROP TABLE public.scale_accounts'
+
+# the figures a summary must show, by SQL from the rows themselves, for one
+# member: the gateway's answer is checked against them once before the rounds
+check_summary() {
+    local n=$((ADMINS + 1)) got want
+    got=$(curl -s -H "Authorization: Bearer ${TOKEN[$n]}" \
+        "$URL/performance/me?from=$FROM&to=$TO" \
+        | perl -MJSON::PP -0ne '$s = eval { decode_json($_) };
+            ref $s eq "HASH" && ref $s->{leads} eq "HASH"
+                or do { print "not a summary: ", substr($_, 0, 300) =~ s/\s+/ /gr; exit };
+            print join(" ", $s->{leads}{total}, $s->{leads}{created}, $s->{clicks},
+                            $s->{installs}, $s->{conversions}, $s->{commission_cents},
+                            $s->{won}, $s->{lost}, $s->{churned})')
+    want=$("${PSQL[@]}" -F ' ' -c "
+        WITH a AS (SELECT id FROM crm.accounts WHERE email = 'scale-$n@bench.example.com'),
+             r AS (SELECT '$FROM'::date AS lo, '$TO'::date AS hi)
+        SELECT (SELECT count(*) FROM crm.leads, a WHERE owner_id = a.id AND deleted_at IS NULL),
+               (SELECT count(*) FROM crm.leads, a, r WHERE owner_id = a.id
+                   AND crm.utc_day(created_at) BETWEEN lo AND hi),
+               (SELECT count(*) FROM crm.clicks c JOIN crm.affiliate_links l ON l.id = c.link_id, a, r
+                 WHERE l.owner_id = a.id AND NOT is_head AND NOT is_bot
+                   AND crm.utc_day(clicked_at) BETWEEN lo AND hi),
+               (SELECT count(*) FROM crm.attributions, a, r WHERE owner_id = a.id
+                   AND crm.utc_day(created_at) BETWEEN lo AND hi),
+               (SELECT count(*) FROM crm.conversions, a, r WHERE owner_id = a.id
+                   AND crm.utc_day(created_at) BETWEEN lo AND hi),
+               (SELECT coalesce(sum(amount_cents), 0) FROM crm.wallet_transactions, a, r
+                 WHERE account_id = a.id AND kind LIKE 'commission_%'
+                   AND crm.utc_day(created_at) BETWEEN lo AND hi),
+               (SELECT count(*) FILTER (WHERE outcome = 'won') || ' '
+                       || count(*) FILTER (WHERE outcome = 'lost') || ' '
+                       || count(*) FILTER (WHERE outcome = 'churned')
+                  FROM crm.leads, a, r WHERE owner_id = a.id
+                   AND crm.utc_day(created_at) BETWEEN lo AND hi)")
+    if [ "$got" != "$want" ]; then
+        echo "bench: GET /performance/me of scale-$n: $got, the rows say $want" >&2
+        SUMMARY_CHECK="**does not match** the rows' own counts (total, created, clicks, installs, conversions, commission, won, lost, churned: $got against $want)"
+    else
+        SUMMARY_CHECK="matches the rows' own counts ($want: total, created, clicks, installs, conversions, commission, won, lost, churned)"
+    fi
+}
+check_summary
+
+# --- the rounds --------------------------------------------------------------
+
+# prints "<req/s> <p99 ms> <errors> <accepted> <duplicate> <other> <reused>"
+# for one wrk run (the last four from bench/webhook.lua, else 0)
+measure() {
+    wrk -t2 -c"$CONNS" -d"${SECONDS_PER_RUN}s" --latency "$@" 2>&1 | perl -ne '
+        $rps = $1 if /^Requests\/sec:\s+([\d.]+)/;
+        if (/^\s+99%\s+([\d.]+)(us|ms|s)\b/) {
+            $p99 = $1 * ({us => 0.001, ms => 1, s => 1000}->{$2});
+        }
+        $err += $1 if /Non-2xx or 3xx responses:\s+(\d+)/;
+        $err += $1 + $2 + $3 + $4
+            if /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/;
+        @w = ($1, $2, $3, $4)
+            if /^webhooks: accepted (\d+) duplicate (\d+) other (\d+) reused (\d+)/;
+        END { printf "%.0f %.2f %d %d %d %d %d\n", $rps, $p99, $err + 0,
+                     $w[0] // 0, $w[1] // 0, $w[2] // 0, $w[3] // 0 }'
+}
+
+# $2 events for source $1 (generic: Standard Webhooks; shopify), each with
+# an id of its own (prefix $3) and signed now, as bench/webhook.lua reads
+# them.  4 in 10 name a lead's shop, 3 an email, 1 a phone, 2 nobody (one
+# of them with a phone that does not validate).
+sign_webhooks() {
+    perl -MDigest::SHA=hmac_sha256 -MMIME::Base64 -e '
+        my ($source, $n, $prefix, $leads, $secret_file) = @ARGV;
+        open my $f, "<", $secret_file or die "$secret_file: $!";
+        chomp(my $secret = <$f>);
+        my $key = $source eq "generic"
+            ? decode_base64($secret =~ s/^whsec_//r) : $secret;
+        my $t = time;
+        my @types = $source eq "generic"
+            ? ("customer.updated", "subscription.renewed", "invoice.paid")
+            : ("customers/update", "orders/updated", "shop/update");
+        for my $i (1 .. $n) {
+            my $g = 1 + int rand $leads;
+            my $kind = $i % 10;
+            my ($shop, $email, $phone);
+            if ($kind < 4) {           # a lead with a shop: g % 10 < 6
+                $g -= $g % 10;
+                $g += $i % 6;
+                $g += 10 if $g < 1;
+                $g -= 10 if $g > $leads;
+                $shop = "shop-$g.myshopify.com";
+            } elsif ($kind < 7) {      # a lead with an email: g % 5 != 0
+                $g++ if $g % 5 == 0;
+                $email = "lead-$g\@example.com";
+            } elsif ($kind < 8) {      # a lead with a phone: g even
+                $g-- if $g % 2;
+                $g = 2 if $g < 2;
+                $phone = sprintf "+1555%07d", $g;
+            } else {
+                $email = "nobody-$prefix-$i\@example.org";
+                $shop = "nobody-$prefix-$i.myshopify.com";
+                $phone = "12" if $kind == 9;
+            }
+            my $type = $types[$i % @types];
+            my $id = "$prefix-$i";
+            if ($source eq "generic") {
+                my @data = (qq("external_id":"$id"));
+                push @data, qq("shop_domain":"$shop") if defined $shop;
+                push @data, qq("email":"$email") if defined $email;
+                push @data, qq("phone":"$phone") if defined $phone;
+                my $body = qq({"type":"$type","data":{) . join(",", @data) . "}}";
+                my $sig = encode_base64(hmac_sha256("$id.$t.$body", $key), "");
+                print join("\t", "/integrations/webhooks/generic",
+                    "Content-Type: application/json", "webhook-id: $id",
+                    "webhook-timestamp: $t", "webhook-signature: v1,$sig", $body), "\n";
+            } else {
+                my @fields = (qq("id":$i));
+                push @fields, qq("email":"$email") if defined $email;
+                push @fields, qq("phone":"$phone") if defined $phone;
+                my $body = "{" . join(",", @fields) . "}";
+                my $sig = encode_base64(hmac_sha256($body, $key), "");
+                print join("\t", "/integrations/webhooks/shopify",
+                    "Content-Type: application/json", "X-Shopify-Topic: $type",
+                    (defined $shop ? "X-Shopify-Shop-Domain: $shop" : ()),
+                    "X-Shopify-Event-Id: $id", "X-Shopify-Webhook-Id: $id",
+                    "X-Shopify-Hmac-Sha256: $sig", $body), "\n";
+            }
+        }' "$1" "$2" "$3" "$LEADS" "$WORK/webhook-$1.secret"
+}
+
+events() { "${PSQL[@]}" -c 'SELECT count(*) FROM crm.webhook_events'; }
+
+export BENCH_WEBHOOKS=$WORK/webhooks.txt
+run() {
+    case $1 in
+        lead_get) BENCH_REQUESTS=$WORK/lead_get.txt \
+                  measure -s "$ROOT/bench/get_each_as.lua" "$URL" ;;
+        perf_me) BENCH_REQUESTS=$WORK/perf_me.txt \
+                 measure -s "$ROOT/bench/get_each_as.lua" "$URL" ;;
+        board_clicks|board_commission)
+            measure -H "$ADMIN_AUTH" \
+                "$URL/performance/leaderboard?metric=${1#board_}&from=$FROM&to=$TO" ;;
+        generic|shopify)
+            sign_webhooks "$1" "$WEBHOOK_EVENTS" "$1-$i-$RANDOM" > "$BENCH_WEBHOOKS"
+            measure -s "$ROOT/bench/webhook.lua" "$URL" ;;
+    esac
+}
+
+median() {
+    sort -n | awk '{ a[NR] = $1 }
+        END { if (NR == 0) print "-";
+              else print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
+}
+
+med() { tr ' ' '\n' <<< "$1" | { grep -Ev '^-?$' || true; } | median; }
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }
+
+declare -A RPS P99 ERR ACCEPTED DUPLICATE REUSED STORED
+NAMES=(lead_get perf_me board_clicks board_commission generic shopify)
+
+# the database settles before the rounds, as in bench/run.sh: statistics
+# fresh, nothing for autovacuum to start, what was written on disk
+settle() {
+    "${PSQL_SUPER[@]}" -c 'VACUUM ANALYZE' -c CHECKPOINT
+    sync
+}
+
+# warm up: every pool thread opens its connection and prepares statements
+run lead_get > /dev/null
+run perf_me > /dev/null
+settle
+
+for ((i = 1; i <= ROUNDS; i++)); do
+    for name in "${NAMES[@]}"; do
+        case $name in generic|shopify) before=$(events) ;; esac
+        read -r rps p99 err accepted duplicate other reused <<< "$(run "$name")"
+        RPS[$name]+="$rps "
+        P99[$name]+="$p99 "
+        ERR[$name]=$(( ${ERR[$name]:-0} + err ))
+        printf 'round %d %-16s %8s req/s  p99 %7s ms  errors %s' "$i" "$name" "$rps" "$p99" "$err" >&2
+        case $name in
+            generic|shopify)
+                # the requests wrk left in flight when it stopped end meanwhile
+                sleep 1
+                stored=$(( $(events) - before ))
+                ACCEPTED[$name]=$(( ${ACCEPTED[$name]:-0} + accepted ))
+                DUPLICATE[$name]=$(( ${DUPLICATE[$name]:-0} + duplicate ))
+                REUSED[$name]=$(( ${REUSED[$name]:-0} + reused ))
+                STORED[$name]=$(( ${STORED[$name]:-0} + stored ))
+                printf '  accepted %s duplicate %s stored %s reused %s' \
+                    "$accepted" "$duplicate" "$stored" "$reused" >&2 ;;
+        esac
+        printf '\n' >&2
+    done
+done
+
+# --- bench/RESULTS.md --------------------------------------------------------
+
+row() {
+    local name=$1 label=$2 rps
+    rps=$(med "${RPS[$name]}")
+    echo "| $label | $rps | $(med "${P99[$name]}") | ${ERR[$name]} | $(ratio "$rps" "$(med "${RPS[lead_get]}")") |"
+}
+
+webhook_row() {
+    local name=$1 label=$2
+    echo "| $label | $(med "${RPS[$name]}") | $(med "${P99[$name]}") | ${ERR[$name]} | ${ACCEPTED[$name]} | ${DUPLICATE[$name]} | ${STORED[$name]} |"
+}
+
+# "met" when $1 >= $2 and no request of $3 failed
+met() {
+    awk -v a="$1" -v b="$2" -v e="${ERR[$3]}" \
+        'BEGIN { print (e > 0) ? "**not met** (errors)" : (a >= b) ? "met" : "**not met**" }'
+}
+
+summary_ratio=$(ratio "$(med "${RPS[perf_me]}")" "$(med "${RPS[lead_get]}")")
+total_rows=$("${PSQL[@]}" -c 'SELECT count(*) FROM crm.webhook_events')
+table_rows() {
+    local t rows mib
+    while IFS='|' read -r t rows mib; do
+        printf '| `%s` | %s | %s |\n' "$t" "$rows" "$mib"
+    done <<< "$SIZES"
+}
+
+thousands() { sed ':a; s/\B[0-9]\{3\}\>/,&/; ta' <<< "$1"; }
+
+SECTION=$WORK/section.md
+{
+    echo "## At scale: performance views and webhooks over $(thousands "$CLICKS") clicks and $(thousands "$LEADS") leads"
+    echo
+    echo "Produced by \`./build.sh bench scale\` on $(date -u +%Y-%m-%dT%H:%M:%SZ):"
+    echo "$(nproc) cores, nginx $(nginx -v 2>&1 | sed 's/.*\///'), 2 workers, thread_pool crm threads=2,"
+    echo "PostgreSQL 15 on the same machine, wrk -t2 -c$CONNS, $ROUNDS alternating rounds of"
+    echo "${SECONDS_PER_RUN} s per table; figures are medians over the rounds."
+    echo
+    echo "### The data, made by SQL and counted by the triggers"
+    echo
+    echo "$ACCOUNTS accounts ($ADMINS of them admins), $LINKS_PER_ACCOUNT links each; the clicks"
+    echo "over the last $DAYS days (1% HEAD, 2% flagged bots), most on a few links; the leads over"
+    echo "the pipeline's substages (outcomes as \`substages.json\` marks them), created over a"
+    echo "year, 1 in 5 through one of its owner's links with its install (1 in 8 of those with"
+    echo "an order), the commissions' ledgers. The triggers wrote $DELTAS deltas, which one"
+    echo "\`crm.stats_compact(100000000)\` folded."
+    echo
+    echo "| load phase | seconds |"
+    echo "|---|---|"
+    echo "| accounts and links | $(awk -v a="${LOAD_S[setup]}" -v b="${LOAD_S[accounts]}" 'BEGIN { printf "%.1f", a + b }') |"
+    echo "| clicks ($CLICK_STATEMENTS \`INSERT ... SELECT\`, two at a time) | ${LOAD_S[clicks]} |"
+    echo "| leads (two \`INSERT ... SELECT\` at once) | ${LOAD_S[leads]} |"
+    echo "| installs, conversions, wallets and ledgers, link counters | ${LOAD_S[commissions]} |"
+    echo "| \`crm.stats_compact\`: $DELTAS deltas folded | ${LOAD_S[compact]} |"
+    echo "| \`VACUUM ANALYZE\`, \`CHECKPOINT\` | ${LOAD_S[vacuum]} |"
+    echo "| total | $LOAD_TOTAL |"
+    echo
+    echo "| table | rows | MiB with indexes |"
+    echo "|---|---|---|"
+    table_rows
+    echo
+    echo "### Reads"
+    echo
+    echo "| endpoint | req/s (median) | p99 ms (median) | errors (all rounds) | ratio to \`GET /leads/{id}\` |"
+    echo "|---|---|---|---|---|"
+    row lead_get "\`GET /leads/{id}\` (20,000 live leads at random, each by its owner)"
+    row perf_me "\`GET /performance/me?from=&to=\` (30 days; $((ACCOUNTS - ADMINS)) members in turn)"
+    row board_clicks "\`GET /performance/leaderboard?metric=clicks\` (admin, 30 days)"
+    row board_commission "\`GET /performance/leaderboard?metric=commission\` (admin, 30 days)"
+    echo
+    echo "The summary runs at $summary_ratio of \`GET /leads/{id}\`; target 0.5 or more: $(met "$summary_ratio" 0.5 perf_me)."
+    echo "A member's summary, read once before the rounds, $SUMMARY_CHECK."
+    echo
+    echo "### Webhooks (signed, each event new, 4 in 10 naming a lead's shop, 3 an email, 1 a phone)"
+    echo
+    echo "| source | events/s (median) | p99 ms (median) | errors (all rounds) | accepted (202, new) | duplicate | rows stored |"
+    echo "|---|---|---|---|---|---|---|"
+    webhook_row generic "\`generic\` (Standard Webhooks)"
+    webhook_row shopify "\`shopify\`"
+    echo
+    echo "Target 2,000 signed events/s or more: $(met "$(med "${RPS[generic]}")" 2000 generic) (generic), $(met "$(med "${RPS[shopify]}")" 2000 shopify) (shopify)."
+    echo "\`crm.webhook_events\` grew by ${STORED[generic]} rows in the generic rounds for ${ACCEPTED[generic]} accepted"
+    echo "requests, and by ${STORED[shopify]} for ${ACCEPTED[shopify]} in the shopify rounds ($total_rows rows in all):"
+    echo "the excess, at most one a connection a round ($CONNS), is the requests still in flight"
+    echo "when wrk stopped, stored, whose answers wrk did not read."
+} > "$SECTION"
+
+# the section replaces an older one, wherever it is; the others stay
+perl -i -0pe 's/^## At scale: .*?(?=^## |\z)//ms; s/\n*\z/\n/' "$ROOT/bench/RESULTS.md"
+{ echo; cat "$SECTION"; } >> "$ROOT/bench/RESULTS.md"
+cat "$SECTION"
+
+for name in generic shopify; do
+    if [ "${REUSED[$name]}" -gt 0 ]; then
+        echo "bench: $name rounds ran out of events (${REUSED[$name]} repeats): raise BENCH_WEBHOOK_EVENTS" >&2
+        exit 1
+    fi
+    if [ "${STORED[$name]}" -lt "${ACCEPTED[$name]}" ] \
+        || [ "${STORED[$name]}" -gt $(( ACCEPTED[$name] + CONNS * ROUNDS )) ]; then
+        echo "bench: $name: ${ACCEPTED[$name]} accepted, ${STORED[$name]} stored" >&2
+        exit 1
+    fi
+done
