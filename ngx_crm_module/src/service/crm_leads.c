@@ -1138,17 +1138,15 @@ crm_leads_history_item(crm_call_t *call, yajl_gen g, const void *rows,
 }
 
 
-static crm_status_e
-crm_leads_history_run(crm_db_t *db, crm_call_t *call, crm_error_t *err)
+crm_status_e
+crm_leads_owned(crm_db_t *db, const char *owner_id, const char *id,
+    crm_error_t *err)
 {
-    int                 exists;
-    crm_rows_t          rows;
-    crm_status_e        rc;
-    crm_lead_target_t  *t;
+    int            exists;
+    crm_rows_t     rows;
+    crm_status_e   rc;
 
-    t = call->input;
-
-    rc = crm_store_lead_get(db, call->caller->id, t->id, &rows, err);
+    rc = crm_store_lead_get(db, owner_id, id, &rows, err);
     if (rc != CRM_OK) {
         return rc;
     }
@@ -1158,6 +1156,24 @@ crm_leads_history_run(crm_db_t *db, crm_call_t *call, crm_error_t *err)
 
     if (!exists) {
         return crm_error_set(err, CRM_E_NOT_FOUND, NULL, "no such lead");
+    }
+
+    return CRM_OK;
+}
+
+
+static crm_status_e
+crm_leads_history_run(crm_db_t *db, crm_call_t *call, crm_error_t *err)
+{
+    crm_rows_t          rows;
+    crm_status_e        rc;
+    crm_lead_target_t  *t;
+
+    t = call->input;
+
+    rc = crm_leads_owned(db, call->caller->id, t->id, err);
+    if (rc != CRM_OK) {
+        return rc;
     }
 
     rc = crm_store_lead_history(db, t->id, &t->page, &rows, err);

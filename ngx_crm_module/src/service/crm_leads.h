@@ -30,4 +30,9 @@ extern const crm_endpoint_t  crm_leads_move;
 extern const crm_endpoint_t  crm_leads_history;
 extern const crm_endpoint_t  crm_leads_admin_list;
 
+
+/* CRM_OK when id is a live lead of owner_id, else CRM_E_NOT_FOUND */
+crm_status_e crm_leads_owned(crm_db_t *db, const char *owner_id,
+    const char *id, crm_error_t *err);
+
 #endif /* CRM_LEADS_H */

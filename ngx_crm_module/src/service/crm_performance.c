@@ -36,6 +36,8 @@ static crm_status_e crm_perf_range(crm_call_t *call, crm_perf_query_t *q,
     crm_error_t *err);
 static crm_status_e crm_perf_day(crm_call_t *call, const char *name,
     int64_t *day, int *found, crm_error_t *err);
+static crm_perf_query_t *crm_perf_query(crm_call_t *call,
+    const char *const *names, crm_error_t *err);
 static crm_status_e crm_perf_me_parse(crm_call_t *call, crm_error_t *err);
 static crm_status_e crm_perf_user_parse(crm_call_t *call, crm_error_t *err);
 static crm_status_e crm_perf_summary_run(crm_db_t *db, crm_call_t *call,
@@ -195,53 +197,58 @@ crm_perf_day(crm_call_t *call, const char *name, int64_t *day, int *found,
 }
 
 
-static crm_status_e
-crm_perf_me_parse(crm_call_t *call, crm_error_t *err)
+/* the call's query, its range read from ?from=&to=; names: those allowed */
+static crm_perf_query_t *
+crm_perf_query(crm_call_t *call, const char *const *names, crm_error_t *err)
 {
-    crm_status_e       rc;
     crm_perf_query_t  *q;
 
     q = crm_arena_alloc(&call->arena, sizeof(crm_perf_query_t));
     if (q == NULL) {
-        return crm_perf_nomem(err);
+        (void) crm_perf_nomem(err);
+        return NULL;
     }
 
-    /* the caller, whom the run knows */
-    q->account_id[0] = '\0';
+    memset(q, 0, sizeof(crm_perf_query_t));
     call->input = q;
 
-    rc = crm_form_check_names(call->query, crm_perf_range_params, err);
-    if (rc != CRM_OK) {
-        return rc;
+    if (crm_form_check_names(call->query, names, err) != CRM_OK
+        || crm_perf_range(call, q, err) != CRM_OK)
+    {
+        return NULL;
     }
 
-    return crm_perf_range(call, q, err);
+    return q;
+}
+
+
+/* the caller's: the run knows whom (q->account_id "") */
+static crm_status_e
+crm_perf_me_parse(crm_call_t *call, crm_error_t *err)
+{
+    return crm_perf_query(call, crm_perf_range_params, err) != NULL
+           ? CRM_OK : err->code;
 }
 
 
 static crm_status_e
 crm_perf_user_parse(crm_call_t *call, crm_error_t *err)
 {
-    crm_status_e       rc;
+    char               id[CRM_UUID_LEN + 1];
     crm_perf_query_t  *q;
 
-    q = crm_arena_alloc(&call->arena, sizeof(crm_perf_query_t));
-    if (q == NULL) {
-        return crm_perf_nomem(err);
-    }
-
-    if (!crm_uuid_canonical(call->match.params[0], q->account_id)) {
+    if (!crm_uuid_canonical(call->match.params[0], id)) {
         return crm_error_set(err, CRM_E_NOT_FOUND, NULL, "no such account");
     }
 
-    call->input = q;
-
-    rc = crm_form_check_names(call->query, crm_perf_range_params, err);
-    if (rc != CRM_OK) {
-        return rc;
+    q = crm_perf_query(call, crm_perf_range_params, err);
+    if (q == NULL) {
+        return err->code;
     }
 
-    return crm_perf_range(call, q, err);
+    memcpy(q->account_id, id, sizeof(q->account_id));
+
+    return CRM_OK;
 }
 
 
@@ -461,20 +468,9 @@ crm_perf_board_parse(crm_call_t *call, crm_error_t *err)
     crm_status_e       rc;
     crm_perf_query_t  *q;
 
-    q = crm_arena_alloc(&call->arena, sizeof(crm_perf_query_t));
+    q = crm_perf_query(call, crm_perf_board_params, err);
     if (q == NULL) {
-        return crm_perf_nomem(err);
-    }
-
-    call->input = q;
-
-    rc = crm_form_check_names(call->query, crm_perf_board_params, err);
-    if (rc == CRM_OK) {
-        rc = crm_perf_range(call, q, err);
-    }
-
-    if (rc != CRM_OK) {
-        return rc;
+        return err->code;
     }
 
     q->metric = CRM_STATS_COMMISSION;
@@ -770,7 +766,6 @@ static crm_status_e
 crm_perf_link_parse(crm_call_t *call, crm_error_t *err)
 {
     crm_str_t          id;
-    crm_status_e       rc;
     crm_perf_query_t  *q;
 
     id = call->match.params[0];
@@ -780,21 +775,15 @@ crm_perf_link_parse(crm_call_t *call, crm_error_t *err)
         return crm_error_set(err, CRM_E_NOT_FOUND, NULL, "no such link");
     }
 
-    q = crm_arena_alloc(&call->arena, sizeof(crm_perf_query_t));
+    q = crm_perf_query(call, crm_perf_range_params, err);
     if (q == NULL) {
-        return crm_perf_nomem(err);
+        return err->code;
     }
 
     memcpy(q->link_id, id.data, CRM_LINK_ID_LEN);
     q->link_id[CRM_LINK_ID_LEN] = '\0';
-    call->input = q;
 
-    rc = crm_form_check_names(call->query, crm_perf_range_params, err);
-    if (rc != CRM_OK) {
-        return rc;
-    }
-
-    return crm_perf_range(call, q, err);
+    return CRM_OK;
 }
 
 

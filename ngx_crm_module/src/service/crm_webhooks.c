@@ -8,6 +8,7 @@
 
 #include "crm_callbacks.h"
 #include "crm_form.h"
+#include "crm_leads.h"
 #include "crm_normalize.h"
 #include "crm_store_leads.h"
 #include "crm_store_webhooks.h"
@@ -1167,23 +1168,15 @@ crm_webhooks_of_lead_parse(crm_call_t *call, crm_error_t *err)
 static crm_status_e
 crm_webhooks_of_lead_run(crm_db_t *db, crm_call_t *call, crm_error_t *err)
 {
-    int                    exists;
     crm_rows_t             rows;
     crm_status_e           rc;
     crm_webhooks_query_t  *q;
 
     q = call->input;
 
-    rc = crm_store_lead_get(db, call->caller->id, q->lead_id, &rows, err);
+    rc = crm_leads_owned(db, call->caller->id, q->lead_id, err);
     if (rc != CRM_OK) {
         return rc;
-    }
-
-    exists = rows.n > 0;
-    crm_rows_free(&rows);
-
-    if (!exists) {
-        return crm_error_set(err, CRM_E_NOT_FOUND, NULL, "no such lead");
     }
 
     rc = crm_store_webhooks_of_lead(db, q->lead_id, &q->page, &rows, err);
