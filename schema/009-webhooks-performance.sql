@@ -56,8 +56,9 @@ CREATE INDEX webhook_events_lead ON crm.webhook_events (lead_id, received_at, id
 -- folded in one statement, so its figures are exact at its snapshot.
 --
 -- A delta with a day counts events of that UTC day (account_daily, and
--- link_daily when it names a link); one without a day changes the
--- account's current leads of one stage and currency (account_leads).
+-- link_daily when it names a link); one with a stage changes the
+-- account's current leads of that stage and currency (account_leads).  A
+-- lead's creation is both, in one row.
 CREATE TABLE crm.stat_deltas (
     id                bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     account_id        uuid NOT NULL,
@@ -76,7 +77,7 @@ CREATE TABLE crm.stat_deltas (
     installs          bigint NOT NULL DEFAULT 0,
     conversions       bigint NOT NULL DEFAULT 0,
     commission_cents  bigint NOT NULL DEFAULT 0,
-    CHECK ((day IS NULL) = (stage IS NOT NULL))
+    CHECK (day IS NOT NULL OR stage IS NOT NULL)
 );
 
 CREATE INDEX stat_deltas_account ON crm.stat_deltas (account_id, day);
@@ -125,9 +126,17 @@ CREATE FUNCTION crm.utc_day(t timestamptz) RETURNS date
 LANGUAGE sql IMMUTABLE AS $$ SELECT (t AT TIME ZONE 'UTC')::date $$;
 
 -- a lead created or changed: its place in the current counts, its
--- creation's day, and an outcome it entered
+-- creation's day, and an outcome it entered; one row for a creation or a
+-- move within a stage, two for a move between stages (out of one, into
+-- the other)
 CREATE FUNCTION crm.stats_lead() RETURNS trigger
 LANGUAGE plpgsql AS $$
+DECLARE
+    live     boolean := NEW.deleted_at IS NULL;
+    entered  boolean := NEW.outcome IS NOT NULL
+                        AND (TG_OP = 'INSERT'
+                             OR NEW.outcome IS DISTINCT FROM OLD.outcome);
+    day      date;
 BEGIN
     IF TG_OP = 'UPDATE' AND OLD.deleted_at IS NULL THEN
         INSERT INTO crm.stat_deltas (account_id, stage, currency, leads,
@@ -136,28 +145,27 @@ BEGIN
                 CASE WHEN OLD.outcome IS NULL THEN -OLD.value_cents ELSE 0 END);
     END IF;
 
-    IF NEW.deleted_at IS NULL THEN
-        INSERT INTO crm.stat_deltas (account_id, stage, currency, leads,
-                                     score_sum, open_value_cents)
-        VALUES (NEW.owner_id, NEW.stage, NEW.currency, 1, NEW.score,
-                CASE WHEN NEW.outcome IS NULL THEN NEW.value_cents ELSE 0 END);
+    IF TG_OP = 'INSERT' THEN
+        day := crm.utc_day(NEW.created_at);
+    ELSIF entered THEN
+        day := crm.utc_day(NEW.updated_at);
     END IF;
 
-    IF TG_OP = 'INSERT' THEN
-        INSERT INTO crm.stat_deltas (account_id, day, leads_created, won,
-                                     lost, churned)
-        VALUES (NEW.owner_id, crm.utc_day(NEW.created_at), 1,
-                (NEW.outcome IS NOT DISTINCT FROM 'won')::int,
-                (NEW.outcome IS NOT DISTINCT FROM 'lost')::int,
-                (NEW.outcome IS NOT DISTINCT FROM 'churned')::int);
-
-    ELSIF NEW.outcome IS DISTINCT FROM OLD.outcome
-          AND NEW.outcome IS NOT NULL
-    THEN
-        INSERT INTO crm.stat_deltas (account_id, day, won, lost, churned)
-        VALUES (NEW.owner_id, crm.utc_day(NEW.updated_at),
-                (NEW.outcome = 'won')::int, (NEW.outcome = 'lost')::int,
-                (NEW.outcome = 'churned')::int);
+    IF live OR day IS NOT NULL THEN
+        INSERT INTO crm.stat_deltas (account_id, day, stage, currency, leads,
+                                     score_sum, open_value_cents,
+                                     leads_created, won, lost, churned)
+        VALUES (NEW.owner_id, day,
+                CASE WHEN live THEN NEW.stage END,
+                CASE WHEN live THEN NEW.currency END,
+                live::int,
+                CASE WHEN live THEN NEW.score ELSE 0 END,
+                CASE WHEN live AND NEW.outcome IS NULL
+                     THEN NEW.value_cents ELSE 0 END,
+                (TG_OP = 'INSERT')::int,
+                (entered AND NEW.outcome = 'won')::int,
+                (entered AND NEW.outcome = 'lost')::int,
+                (entered AND NEW.outcome = 'churned')::int);
     END IF;
 
     RETURN NULL;
@@ -303,7 +311,7 @@ BEGIN
             leads, score_sum, open_value_cents)
         SELECT account_id, stage, currency, sum(leads), sum(score_sum),
                sum(open_value_cents)
-          FROM d WHERE day IS NULL
+          FROM d WHERE stage IS NOT NULL
          GROUP BY account_id, stage, currency
          ORDER BY account_id, stage, currency
         ON CONFLICT (account_id, stage, currency) DO UPDATE SET

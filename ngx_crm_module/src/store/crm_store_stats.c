@@ -71,7 +71,7 @@ static const crm_stmt_t  crm_stats_summary_stmt = {
     " (SELECT " CRM_STATS_STAGE_COLS " FROM crm.account_leads"
     "  WHERE account_id = $1"
     "  UNION ALL SELECT " CRM_STATS_STAGE_COLS " FROM crm.stat_deltas"
-    "  WHERE account_id = $1 AND day IS NULL) s"
+    "  WHERE account_id = $1 AND stage IS NOT NULL) s"
     " GROUP BY stage",
     4
 };
@@ -90,7 +90,7 @@ static const crm_stmt_t  crm_stats_board_stmts[CRM_STATS_NMETRICS] = {
         "  (SELECT account_id, open_value_cents FROM crm.account_leads"
         "   WHERE currency = $1"
         "   UNION ALL SELECT account_id, open_value_cents"
-        "   FROM crm.stat_deltas WHERE day IS NULL AND currency = $1) u"
+        "   FROM crm.stat_deltas WHERE stage IS NOT NULL AND currency = $1) u"
         "  GROUP BY account_id HAVING sum(open_value_cents) > 0) v"
         " JOIN crm.accounts a ON a.id = v.account_id"
         " ORDER BY v.value DESC, a.id LIMIT $2",
