@@ -132,7 +132,7 @@ START_TEST(test_error_render_with_field)
     crm_error_set(&err, CRM_E_INVALID, "email", "must be a valid address");
     crm_error_cause(&err, "secret detail that must not be sent");
 
-    ck_assert_int_eq(crm_problem_render(&err, &body, &len), CRM_OK);
+    ck_assert_int_eq(crm_problem_render(&err, NULL, &body, &len), CRM_OK);
     ck_assert_str_eq(body,
         "{\"type\":\"about:blank\",\"title\":\"Unprocessable Content\","
         "\"status\":422,\"detail\":\"email: must be a valid address\","
@@ -141,6 +141,22 @@ START_TEST(test_error_render_with_field)
     ck_assert_uint_eq(len, strlen(body));
     ck_assert_ptr_null(strstr(body, "secret"));
 
+    free(body);
+
+    /* the request's id after the detail; "" is none */
+    ck_assert_int_eq(crm_problem_render(&err,
+                         "0f1e2d3c4b5a69788796a5b4c3d2e1f0", &body, &len),
+                     CRM_OK);
+    ck_assert_str_eq(body,
+        "{\"type\":\"about:blank\",\"title\":\"Unprocessable Content\","
+        "\"status\":422,\"detail\":\"email: must be a valid address\","
+        "\"request_id\":\"0f1e2d3c4b5a69788796a5b4c3d2e1f0\","
+        "\"errors\":[{\"field\":\"email\","
+        "\"message\":\"must be a valid address\"}]}");
+    free(body);
+
+    ck_assert_int_eq(crm_problem_render(&err, "", &body, &len), CRM_OK);
+    ck_assert_ptr_null(strstr(body, "request_id"));
     free(body);
 }
 END_TEST
@@ -154,7 +170,7 @@ START_TEST(test_error_render_without_field)
 
     crm_error_set(&err, CRM_E_MALFORMED, NULL, "parse error: \"x\"");
 
-    ck_assert_int_eq(crm_problem_render(&err, &body, &len), CRM_OK);
+    ck_assert_int_eq(crm_problem_render(&err, NULL, &body, &len), CRM_OK);
     ck_assert_str_eq(body,
         "{\"type\":\"about:blank\",\"title\":\"Bad Request\","
         "\"status\":400,\"detail\":\"parse error: \\\"x\\\"\"}");
@@ -163,7 +179,7 @@ START_TEST(test_error_render_without_field)
     /* an empty message falls back to the title */
     crm_error_set(&err, CRM_E_NOT_FOUND, NULL, "%s", "");
 
-    ck_assert_int_eq(crm_problem_render(&err, &body, &len), CRM_OK);
+    ck_assert_int_eq(crm_problem_render(&err, NULL, &body, &len), CRM_OK);
     ck_assert_str_eq(body,
         "{\"type\":\"about:blank\",\"title\":\"Not Found\","
         "\"status\":404,\"detail\":\"Not Found\"}");
@@ -171,7 +187,7 @@ START_TEST(test_error_render_without_field)
 
     crm_error_set(&err, CRM_E_CONFLICT, "email", "%s", "");
 
-    ck_assert_int_eq(crm_problem_render(&err, &body, &len), CRM_OK);
+    ck_assert_int_eq(crm_problem_render(&err, NULL, &body, &len), CRM_OK);
     ck_assert_str_eq(body,
         "{\"type\":\"about:blank\",\"title\":\"Conflict\","
         "\"status\":409,\"detail\":\"email: Conflict\","
@@ -190,7 +206,7 @@ START_TEST(test_error_render_invalid_utf8)
     /* bytes that are not UTF-8 must not turn a 422 into a 500 */
     crm_error_set(&err, CRM_E_INVALID, "na\xffme", "bad \xc0\xaf value");
 
-    ck_assert_int_eq(crm_problem_render(&err, &body, &len), CRM_OK);
+    ck_assert_int_eq(crm_problem_render(&err, NULL, &body, &len), CRM_OK);
     ck_assert_ptr_nonnull(strstr(body, "\"field\":\"na?me\""));
     ck_assert_ptr_nonnull(strstr(body, "\"message\":\"bad ?? value\""));
     free(body);

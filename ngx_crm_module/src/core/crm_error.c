@@ -22,7 +22,8 @@ typedef struct {
 static void crm_error_trim_utf8(char *buf, size_t size, int n);
 static const char *crm_error_safe_text(const char *s, char *buf,
     size_t size);
-static int crm_error_gen_body(yajl_gen g, const crm_error_t *err);
+static int crm_error_gen_body(yajl_gen g, const crm_error_t *err,
+    const char *request_id);
 
 
 /* indexed by crm_status_e; CRM_OK never reaches a client as a problem */
@@ -143,7 +144,8 @@ crm_error_title(crm_status_e code)
 
 
 crm_status_e
-crm_problem_render(const crm_error_t *err, char **body, size_t *len)
+crm_problem_render(const crm_error_t *err, const char *request_id,
+    char **body, size_t *len)
 {
     yajl_gen  g;
 
@@ -155,7 +157,7 @@ crm_problem_render(const crm_error_t *err, char **body, size_t *len)
         return CRM_E_INTERNAL;
     }
 
-    if (crm_error_gen_body(g, err) != 0) {
+    if (crm_error_gen_body(g, err, request_id) != 0) {
         yajl_gen_free(g);
         return CRM_E_INTERNAL;
     }
@@ -165,7 +167,8 @@ crm_problem_render(const crm_error_t *err, char **body, size_t *len)
 
 
 static int
-crm_error_gen_body(yajl_gen g, const crm_error_t *err)
+crm_error_gen_body(yajl_gen g, const crm_error_t *err,
+    const char *request_id)
 {
     char         field[sizeof(err->field)];
     char         message[sizeof(err->message)];
@@ -202,6 +205,12 @@ crm_error_gen_body(yajl_gen g, const crm_error_t *err)
         || crm_json_gen_kv_int(g, "status",
                                crm_error_http_status(err->code)) != 0
         || crm_json_gen_kv_str(g, "detail", detail) != 0)
+    {
+        return -1;
+    }
+
+    if (request_id != NULL && request_id[0] != '\0'
+        && crm_json_gen_kv_str(g, "request_id", request_id) != 0)
     {
         return -1;
     }

@@ -63,10 +63,12 @@ const char *crm_error_title(crm_status_e code);
 /*
  * Renders err as an RFC 9457 problem+json document into a malloc'd buffer.
  * When err->message is empty the title is used as the detail.  When
- * err->field is set the body carries "errors": [{field, message}].
+ * err->field is set the body carries "errors": [{field, message}].  A
+ * request_id (nginx's $request_id; NULL or "": none) is a member too, so
+ * a client's report names the access and error log lines of its request.
  * Returns CRM_OK or CRM_E_INTERNAL (out of memory).
  */
-crm_status_e crm_problem_render(const crm_error_t *err, char **body,
-    size_t *len);
+crm_status_e crm_problem_render(const crm_error_t *err,
+    const char *request_id, char **body, size_t *len);
 
 #endif /* CRM_ERROR_H */

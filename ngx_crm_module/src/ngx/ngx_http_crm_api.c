@@ -81,6 +81,7 @@ ngx_http_crm_api_handler(ngx_http_request_t *r)
 {
     crm_call_t               *call;
     ngx_int_t                 rc;
+    const char               *id;
     ngx_pool_cleanup_t       *cln;
     ngx_http_crm_loc_conf_t  *lcf;
 
@@ -108,6 +109,13 @@ ngx_http_crm_api_handler(ngx_http_request_t *r)
     cln->data = call;
 
     ngx_http_set_ctx(r, call, ngx_http_crm_module);
+
+    /* every answer names its request, as the access log does */
+    id = ngx_http_crm_request_id(r);
+    if (id != NULL) {
+        (void) ngx_cpystrn((u_char *) call->request_id, (u_char *) id,
+                           sizeof(call->request_id));
+    }
 
     /* the credential first: an unauthenticated body is never parsed */
     if (crm_call_set_request(call, ngx_http_crm_api_method(r),

@@ -65,7 +65,9 @@ ngx_http_crm_error_render(ngx_http_request_t *r, ngx_str_t *body)
                       lcf->max_body_size);
     }
 
-    if (crm_problem_render(&err, &json, &len) != CRM_OK) {
+    if (crm_problem_render(&err, ngx_http_crm_request_id(r), &json, &len)
+        != CRM_OK)
+    {
         return NGX_ERROR;
     }
 

@@ -16,6 +16,7 @@
 #include "ngx_http_crm_metrics.h"
 #include "ngx_http_crm_outbound.h"
 #include "ngx_http_crm_redirect.h"
+#include "ngx_http_crm_reply.h"
 #include "ngx_http_crm_state.h"
 #include "ngx_http_crm_stats.h"
 #include "ngx_http_crm_sync.h"
@@ -665,7 +666,9 @@ ngx_http_crm_postconfiguration(ngx_conf_t *cf)
     ngx_http_crm_loc_conf_t   *lcf;
     ngx_http_crm_main_conf_t  *mcf;
 
-    if (ngx_http_crm_error_filter_init(cf) != NGX_OK) {
+    if (ngx_http_crm_error_filter_init(cf) != NGX_OK
+        || ngx_http_crm_reply_init(cf) != NGX_OK)
+    {
         return NGX_ERROR;
     }
 

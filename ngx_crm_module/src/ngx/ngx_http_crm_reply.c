@@ -5,6 +5,74 @@
 #include "ngx_http_crm_reply.h"
 
 
+static ngx_int_t  ngx_http_crm_request_id_index = NGX_ERROR;
+
+
+ngx_int_t
+ngx_http_crm_reply_init(ngx_conf_t *cf)
+{
+    ngx_str_t  name = ngx_string("request_id");
+
+    ngx_http_crm_request_id_index = ngx_http_get_variable_index(cf, &name);
+
+    return ngx_http_crm_request_id_index == NGX_ERROR ? NGX_ERROR : NGX_OK;
+}
+
+
+const char *
+ngx_http_crm_request_id(ngx_http_request_t *r)
+{
+    u_char                     *id;
+    ngx_uint_t                  i;
+    ngx_list_part_t            *part;
+    ngx_table_elt_t            *h;
+    ngx_http_variable_value_t  *v;
+
+    v = ngx_http_get_indexed_variable(r, ngx_http_crm_request_id_index);
+    if (v == NULL || v->not_found || v->len == 0) {
+        return NULL;
+    }
+
+    part = &r->headers_out.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].hash != 0 && h[i].key.len == sizeof("X-Request-Id") - 1
+            && ngx_strncasecmp(h[i].key.data, (u_char *) "X-Request-Id",
+                               h[i].key.len) == 0)
+        {
+            return (const char *) h[i].value.data;
+        }
+    }
+
+    id = ngx_pnalloc(r->pool, v->len + 1);
+    if (id == NULL) {
+        return NULL;
+    }
+
+    ngx_memcpy(id, v->data, v->len);
+    id[v->len] = '\0';
+
+    if (ngx_http_crm_add_header(r, "X-Request-Id", (const char *) id)
+        != NGX_OK)
+    {
+        return NULL;
+    }
+
+    return (const char *) id;
+}
+
+
 ngx_int_t
 ngx_http_crm_add_header(ngx_http_request_t *r, const char *name,
     const char *value)
@@ -38,7 +106,9 @@ ngx_http_crm_problem(ngx_http_request_t *r, crm_status_e code,
     ngx_memzero(&err, sizeof(crm_error_t));
     crm_error_set(&err, code, NULL, "%s", detail);
 
-    if (crm_problem_render(&err, &json, &len) != CRM_OK) {
+    if (crm_problem_render(&err, ngx_http_crm_request_id(r), &json, &len)
+        != CRM_OK)
+    {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 

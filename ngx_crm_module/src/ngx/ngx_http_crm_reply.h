@@ -8,13 +8,24 @@
 #include "ngx_http_crm_conf.h"
 
 
+/* looks up $request_id for ngx_http_crm_request_id(); postconfiguration */
+ngx_int_t ngx_http_crm_reply_init(ngx_conf_t *cf);
+
+/*
+ * r's $request_id (32 hex digits, in r's pool), which the access log can
+ * print, and the response carries as X-Request-Id (added once, however
+ * often this is called); NULL when there is none
+ */
+const char *ngx_http_crm_request_id(ngx_http_request_t *r);
+
 /* appends a response header; name and value must outlive the request */
 ngx_int_t ngx_http_crm_add_header(ngx_http_request_t *r, const char *name,
     const char *value);
 
 /*
- * Sends the RFC 9457 document for code with detail, and Retry-After (1)
- * for a 429 or a 503; returns what a content handler returns.
+ * Sends the RFC 9457 document for code with detail (and the request's
+ * id), and Retry-After (1) for a 429 or a 503; returns what a content
+ * handler returns.
  */
 ngx_int_t ngx_http_crm_problem(ngx_http_request_t *r, crm_status_e code,
     const char *detail);

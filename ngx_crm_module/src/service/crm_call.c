@@ -693,7 +693,8 @@ crm_call_finish(crm_call_t *call)
     reply->status = crm_error_http_status(call->rc);
     reply->content_type = "application/problem+json";
 
-    if (crm_problem_render(&call->error, &reply->body, &reply->len)
+    if (crm_problem_render(&call->error, call->request_id, &reply->body,
+                           &reply->len)
         != CRM_OK)
     {
         reply->status = 500;

@@ -200,6 +200,7 @@ struct crm_changed_s {
 struct crm_call_s {
     crm_arena_t                arena;
     const crm_service_conf_t  *conf;
+    char                       request_id[33];  /* nginx's, or "" */
     const crm_endpoint_t      *endpoint;
     crm_route_match_t          match;       /* params point into the arena */
     unsigned                   allowed;     /* for 405 */

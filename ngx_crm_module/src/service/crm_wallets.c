@@ -501,7 +501,8 @@ crm_wallets_payout_execute(crm_db_t *db, crm_call_t *call, unsigned *status,
 
         *status = crm_error_http_status(refusal.code);
 
-        if (crm_problem_render(&refusal, body, len) != CRM_OK) {
+        /* kept for the key's repeats: no request's id */
+        if (crm_problem_render(&refusal, NULL, body, len) != CRM_OK) {
             return crm_wallets_nomem(err);
         }
 
