@@ -9,6 +9,17 @@ ALTER TABLE crm.leads ADD COLUMN outcome text
 ALTER TABLE crm.lead_stage_events ADD COLUMN outcome text
     CHECK (outcome IN ('won', 'lost', 'churned'));
 
+-- Leads already in a substage that ends a deal, as the shipped pipeline
+-- marks them (closed/won won, closed/lost and closed/no_decision lost,
+-- closed/churned churned); a pipeline of one's own marks its leads as
+-- they next move
+UPDATE crm.leads
+   SET outcome = CASE substage WHEN 'won' THEN 'won'
+                               WHEN 'churned' THEN 'churned'
+                               ELSE 'lost' END
+ WHERE stage = 'closed'
+   AND substage IN ('won', 'lost', 'no_decision', 'churned');
+
 -- a webhook event is matched to any account's live lead by shop domain,
 -- then email, then phone
 CREATE INDEX leads_shop ON crm.leads (shop_domain)
@@ -329,7 +340,8 @@ $$;
 -- leads moved before outcomes were recorded.
 INSERT INTO crm.stat_deltas (account_id, stage, currency, leads, score_sum,
                              open_value_cents)
-SELECT owner_id, stage, currency, count(*), sum(score), sum(value_cents)
+SELECT owner_id, stage, currency, count(*), sum(score),
+       coalesce(sum(value_cents) FILTER (WHERE outcome IS NULL), 0)
   FROM crm.leads WHERE deleted_at IS NULL
  GROUP BY owner_id, stage, currency;
 

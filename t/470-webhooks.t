@@ -656,6 +656,30 @@ sub order_event {
         (defined $o{event} ? (event => $o{event}) : ()));
 }
 
+# amounts: decimals beyond the currency's own must be zeros
+for my $c (['186.9', 'USD', 18690], ['186.900', 'USD', 18690], ['0.01', 'USD', 1]) {
+    my ($total, $cur, $cents) = @$c;
+    my $oid = 910000 + int(rand 1e6);
+    my $r0 = order_event(id => $oid, total => $total, currency => $cur, shop => 'amounts.example.com',
+        notes => [{ name => 'ref', value => $LC }]);
+    is($r0->{status}, 202, "orders/create, total_price \"$total\" $cur: 202");
+    is(q1("SELECT amount_cents FROM crm.conversions WHERE order_id = '$oid'"), $cents, "... $cents minor units");
+}
+for my $c (['1000.00', 'JPY'], ['1000', 'JPY']) {
+    my ($total, $cur) = @$c;
+    my $r0 = order_event(id => 920000 + int(rand 1e6), total => $total, currency => $cur,
+        shop => 'amounts.example.com', notes => [{ name => 'ref', value => $LC }]);
+    my $d = is_json_response($r0, 202, "orders/create, total_price \"$total\" JPY: 202") // {};
+    like(event_row($d->{event_id})->{detail} // '', qr/currency, USD/,
+        '... read as an amount of yen; refused only for the link\'s currency');
+}
+for my $total ('186.', '.5', '1.2.3', '186.999', 'abc') {
+    my $r0 = order_event(id => 930000 + int(rand 1e6), total => $total, shop => 'amounts.example.com',
+        notes => [{ name => 'ref', value => $LC }]);
+    my $d = is_json_response($r0, 202, "orders/create, total_price \"$total\": 202") // {};
+    like(event_row($d->{event_id})->{detail} // '', qr/total_price/, '... stored with the reason, no conversion');
+}
+
 sub conversions_of { [ $t->psql("SELECT id || ' ' || amount_cents || ' ' || currency || ' ' || commission_cents"
     . " || ' ' || link_id FROM crm.conversions WHERE order_id = '$_[0]'") ] }
 
@@ -794,7 +818,34 @@ my $nl = $t->get("/leads/$NL->{id}", token => $tok)->{json};
 is_deeply([@$nl{qw(stage substage version)}], [@$NL{qw(stage substage version)}], '... the lead unchanged');
 $r = shop_post({ id => 2 }, topic => 'app/uninstalled', shop => 'never-seen.example.com');
 accepted($r, 'unmatched', undef, 'app/uninstalled for an unknown shop: unmatched');
+
+# a shop with no lead whose owner's email names another shop's affiliate
+# lead: the event is attached to that lead, which is not churned
+my $EL = affiliate_lead($LC, shop_domain => 'owner-elsewhere.example.com', email => 'owner@elsewhere.example.com');
+my $el_before = $t->get("/leads/$EL", token => $tok)->{json};
+$r = shop_post({ id => 3, email => 'owner@elsewhere.example.com' }, topic => 'app/uninstalled',
+    shop => 'another-shop.example.com');
+my $eun = accepted($r, 'attributed', $EL, 'app/uninstalled of a leadless shop whose email names an affiliate lead');
+is(event_row($eun->{event_id})->{action}, undef, '... no action: only the shop\'s own lead churns');
+is_deeply([@{ $t->get("/leads/$EL", token => $tok)->{json} }{qw(stage substage version)}],
+    [@$el_before{qw(stage substage version)}], '... that lead unchanged');
 $N = nevents();
+
+# --- bodies a sender must fix ------------------------------------------------------------
+
+# an external id of 255 four-byte characters: 255 characters, 1,020 bytes
+$r = std_post('generic', { type => 'wide.id', data => { external_id => "\x{1F600}" x 255 } });
+my $wide = accepted($r, 'unmatched', undef, 'an external_id of 255 emoji (1,020 bytes)');
+$row = event_row($wide->{event_id});
+is($row->{external_id}, undef, '... is not stored as an identifier');
+ok(defined $row->{invalid}{external_id}, '... but kept as invalid');
+$N = nevents();
+
+# JSON that yajl reads and PostgreSQL's jsonb refuses: 422, not a 500 the
+# sender would retry for ever
+$r = std_post('generic', '{"type":"bad.escape","data":{"note":"\\ud800"}}');
+is_problem($r, 422, 'an unpaired surrogate escape: 422');
+is(nevents(), $N, '... nothing stored');
 
 # --- GET /integrations/events -----------------------------------------------------------
 

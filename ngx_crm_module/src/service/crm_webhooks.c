@@ -614,7 +614,7 @@ crm_webhooks_order_ref(yajl_val root, char *click_id, char *ref)
 static int
 crm_webhooks_amount(const char *text, const char *currency, int64_t *cents)
 {
-    int          exp, i, decimals;
+    int          exp, i, decimals, fraction;
     size_t       k;
     int64_t      v;
     const char  *p;
@@ -634,7 +634,8 @@ crm_webhooks_amount(const char *text, const char *currency, int64_t *cents)
     }
 
     v = 0;
-    decimals = -1;
+    decimals = -1;      /* digits after the point that count */
+    fraction = 0;       /* all digits after the point */
 
     for (p = text; *p != '\0'; p++) {
         if (*p == '.' && decimals < 0 && p != text) {
@@ -647,6 +648,8 @@ crm_webhooks_amount(const char *text, const char *currency, int64_t *cents)
         }
 
         if (decimals >= 0) {
+            fraction++;
+
             if (decimals == exp) {
                 if (*p != '0') {
                     return -1;
@@ -665,7 +668,8 @@ crm_webhooks_amount(const char *text, const char *currency, int64_t *cents)
         }
     }
 
-    if (p == text || decimals == 0) {
+    /* nothing, or a point with no digit after it */
+    if (p == text || (decimals >= 0 && fraction == 0)) {
         return -1;
     }
 
@@ -749,7 +753,10 @@ crm_webhooks_ident(crm_call_t *call, crm_webhook_in_t *in, crm_ident_e kind,
         break;
 
     default:
-        rc = crm_text_check(raw, name, 1, CRM_WEBHOOK_EXTERNAL_MAX, 0, &err);
+        /* characters are checked, and the bytes must fit too */
+        rc = raw.len <= CRM_WEBHOOK_EXTERNAL_MAX
+             ? crm_text_check(raw, name, 1, CRM_WEBHOOK_EXTERNAL_MAX, 0, &err)
+             : CRM_E_INVALID;
         if (rc == CRM_OK) {
             memcpy(buf, raw.data, raw.len);
             buf[raw.len] = '\0';
@@ -925,7 +932,8 @@ crm_webhooks_act(crm_db_t *db, crm_call_t *call,
     in = call->input;
 
     if (in->kind == CRM_WEBHOOK_UNINSTALL) {
-        if (lead->id[0] == '\0' || !lead->affiliate) {
+        /* the shop's own lead: not one its owner's email or phone names */
+        if (lead->id[0] == '\0' || !lead->affiliate || !lead->by_shop) {
             return CRM_OK;
         }
 
@@ -951,8 +959,12 @@ crm_webhooks_act(crm_db_t *db, crm_call_t *call,
                                          err);
     }
 
-    if (rc != CRM_E_NOT_FOUND && rc != CRM_E_INVALID && rc != CRM_E_CONFLICT)
-    {
+    /*
+     * a conflict (a wallet in another currency, a concurrent report of
+     * the order that did not complete) is worth a retry: the whole event
+     * is undone, so that the sender's next delivery is not a duplicate
+     */
+    if (rc != CRM_E_NOT_FOUND && rc != CRM_E_INVALID) {
         *err = refusal;
         return rc;
     }

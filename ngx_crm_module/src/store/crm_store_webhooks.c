@@ -29,7 +29,7 @@ static crm_status_e crm_store_webhook_first(crm_db_t *db,
 static const crm_stmt_t  crm_webhook_insert_stmt = {
     "webhook_insert",
     "WITH m AS (SELECT id, owner_id, affiliate_link_id IS NOT NULL AS aff,"
-    "  stage, substage"
+    "  stage, substage, k"
     "  FROM (SELECT 1 AS k, * FROM crm.leads"
     "        WHERE shop_domain = $1 AND deleted_at IS NULL"
     "        UNION ALL SELECT 2, * FROM crm.leads"
@@ -47,7 +47,7 @@ static const crm_stmt_t  crm_webhook_insert_stmt = {
     "  FROM (SELECT) one LEFT JOIN m ON true"
     "  ON CONFLICT (source, source_event_id) DO NOTHING"
     "  RETURNING id, lead_id)"
-    " SELECT ins.id, m.id, m.owner_id, m.aff, m.stage, m.substage"
+    " SELECT ins.id, m.id, m.owner_id, m.aff, m.stage, m.substage, m.k"
     " FROM ins LEFT JOIN m ON true",
     10
 };
@@ -111,6 +111,17 @@ crm_store_webhook_insert(crm_db_t *db, const crm_webhook_new_t *in, char *id,
     memset(lead, 0, sizeof(crm_webhook_lead_t));
 
     rc = crm_db_query(db, &crm_webhook_insert_stmt, params, &rows, err);
+
+    /*
+     * JSON that yajl reads and PostgreSQL's jsonb refuses (an unpaired
+     * surrogate escape): the sender's to fix, not a retry
+     */
+    if (rc != CRM_OK && strcmp(err->sqlstate, "22P02") == 0) {
+        return crm_error_set(err, CRM_E_INVALID, NULL,
+                             "the body holds a value PostgreSQL cannot "
+                             "store as JSON (an unpaired surrogate)");
+    }
+
     if (rc != CRM_OK) {
         return rc;
     }
@@ -135,6 +146,7 @@ crm_store_webhook_insert(crm_db_t *db, const crm_webhook_new_t *in, char *id,
                  crm_rows_value(&rows, 0, 4));
         snprintf(lead->substage, sizeof(lead->substage), "%s",
                  crm_rows_value(&rows, 0, 5));
+        lead->by_shop = strcmp(crm_rows_value(&rows, 0, 6), "1") == 0;
     }
 
     crm_rows_free(&rows);

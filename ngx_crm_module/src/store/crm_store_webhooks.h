@@ -35,6 +35,7 @@ typedef struct {
     char         id[CRM_UUID_LEN + 1];
     char         owner_id[CRM_UUID_LEN + 1];
     int          affiliate;             /* attributed to a link */
+    int          by_shop;               /* matched by the shop's domain */
     char         stage[64];
     char         substage[96];
 } crm_webhook_lead_t;
