@@ -43,7 +43,7 @@ use Time::HiRes qw(time sleep);
 
 our @EXPORT = qw(link_id is_problem is_json_response is_uuid is_rfc3339_utc
     b64url b64url_decode json_encode json_decode wait_until
-    is_lead is_json_int);
+    is_lead is_json_int sans_request_id);
 
 my $JSON = JSON::PP->new->utf8->canonical->allow_nonref;
 
@@ -1297,6 +1297,18 @@ sub is_problem {
 }
 
 # status and an application/json body; returns the decoded body
+# A response's body and document without its "request_id", which every
+# problem document carries and no two requests share: for comparing two
+# answers that must otherwise be the same
+sub sans_request_id {
+    my ($res) = @_;
+    (my $content = $res->{content} // '') =~ s/,"request_id":"[0-9a-f]{32}"//;
+    my $json = $res->{json};
+    $json = { %$json } if ref $json eq 'HASH';
+    delete $json->{request_id} if ref $json eq 'HASH';
+    return { %$res, content => $content, json => $json };
+}
+
 sub is_json_response {
     my ($res, $status, $name) = @_;
     local $Test::Builder::Level = $Test::Builder::Level + 1;
