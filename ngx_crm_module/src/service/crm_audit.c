@@ -52,36 +52,18 @@ static crm_status_e
 crm_audit_param(crm_call_t *call, const char *name, const char **out,
     crm_error_t *err)
 {
-    int            found;
-    char          *buf;
-    crm_status_e   rc;
+    crm_status_e  rc;
 
-    *out = NULL;
-
-    buf = crm_arena_alloc(&call->arena, CRM_AUDIT_TEXT_MAX + 1);
-    if (buf == NULL) {
-        return crm_error_set(err, CRM_E_INTERNAL, NULL, "out of memory");
-    }
-
-    rc = crm_form_get(call->query, name, buf, CRM_AUDIT_TEXT_MAX + 1, &found,
-                      err);
-    if (rc != CRM_OK || !found) {
-        return rc;
-    }
-
-    rc = crm_text_check(crm_str_c(buf), name, 1, CRM_AUDIT_TEXT_MAX, 0, err);
-    if (rc != CRM_OK) {
-        return rc;
-    }
+    rc = crm_call_query_text(call, name, CRM_AUDIT_TEXT_MAX, out, err);
 
     /* ids are stored in their canonical form: an upper-case one finds it */
-    if (strcmp(name, "actor_id") == 0 || strcmp(name, "object_id") == 0) {
-        (void) crm_uuid_canonical(crm_str_c(buf), buf);
+    if (rc == CRM_OK && *out != NULL
+        && (strcmp(name, "actor_id") == 0 || strcmp(name, "object_id") == 0))
+    {
+        (void) crm_uuid_canonical(crm_str_c(*out), (char *) *out);
     }
 
-    *out = buf;
-
-    return CRM_OK;
+    return rc;
 }
 
 

@@ -10,6 +10,7 @@
 
 #include "crm_call.h"
 #include "crm_etag.h"
+#include "crm_form.h"
 #include "crm_validate.h"
 
 
@@ -563,6 +564,37 @@ crm_call_changed(crm_call_t *call, crm_changed_e kind, const char *id,
     c->kind = kind;
     c->next = call->changed;
     call->changed = c;
+
+    return CRM_OK;
+}
+
+
+crm_status_e
+crm_call_query_text(crm_call_t *call, const char *name, size_t max,
+    const char **out, crm_error_t *err)
+{
+    int            found;
+    char          *buf;
+    crm_status_e   rc;
+
+    *out = NULL;
+
+    buf = crm_arena_alloc(&call->arena, max + 1);
+    if (buf == NULL) {
+        return crm_error_set(err, CRM_E_INTERNAL, NULL, "out of memory");
+    }
+
+    rc = crm_form_get(call->query, name, buf, max + 1, &found, err);
+    if (rc != CRM_OK || !found) {
+        return rc;
+    }
+
+    rc = crm_text_check(crm_str_c(buf), name, 1, max, 0, err);
+    if (rc != CRM_OK) {
+        return rc;
+    }
+
+    *out = buf;
 
     return CRM_OK;
 }

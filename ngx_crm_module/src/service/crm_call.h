@@ -351,6 +351,14 @@ crm_status_e crm_call_changed(crm_call_t *call, crm_changed_e kind,
     const char *id, crm_error_t *err);
 
 /*
+ * An optional text parameter of the query string, a list's filter: *out
+ * is NULL when absent, else 1..max printable characters (in the call's
+ * arena); CRM_E_INVALID on name otherwise
+ */
+crm_status_e crm_call_query_text(crm_call_t *call, const char *name,
+    size_t max, const char **out, crm_error_t *err);
+
+/*
  * The versions the request's If-Match names, for a conditional change
  * (crm_if_match_versions()): *versions is NULL when it sets no condition
  */

@@ -87,8 +87,6 @@ static crm_status_e crm_webhooks_churn(crm_db_t *db,
     int *moved, crm_error_t *err);
 static crm_status_e crm_webhooks_receipt(crm_call_t *call, const char *id,
     const char *status, const char *lead_id, crm_error_t *err);
-static crm_status_e crm_webhooks_param(crm_call_t *call, const char *name,
-    size_t max, const char **out, crm_error_t *err);
 static crm_status_e crm_webhooks_list_parse(crm_call_t *call,
     crm_error_t *err);
 static crm_status_e crm_webhooks_list_run(crm_db_t *db, crm_call_t *call,
@@ -1045,38 +1043,6 @@ crm_webhooks_receipt(crm_call_t *call, const char *id, const char *status,
 }
 
 
-/* an optional filter of the events' list */
-static crm_status_e
-crm_webhooks_param(crm_call_t *call, const char *name, size_t max,
-    const char **out, crm_error_t *err)
-{
-    int            found;
-    char          *buf;
-    crm_status_e   rc;
-
-    *out = NULL;
-
-    buf = crm_arena_alloc(&call->arena, max + 1);
-    if (buf == NULL) {
-        return crm_webhooks_nomem(err);
-    }
-
-    rc = crm_form_get(call->query, name, buf, max + 1, &found, err);
-    if (rc != CRM_OK || !found) {
-        return rc;
-    }
-
-    rc = crm_text_check(crm_str_c(buf), name, 1, max, 0, err);
-    if (rc != CRM_OK) {
-        return rc;
-    }
-
-    *out = buf;
-
-    return CRM_OK;
-}
-
-
 static crm_status_e
 crm_webhooks_list_parse(crm_call_t *call, crm_error_t *err)
 {
@@ -1092,17 +1058,17 @@ crm_webhooks_list_parse(crm_call_t *call, crm_error_t *err)
 
     rc = crm_form_check_names(call->query, crm_webhooks_list_params, err);
     if (rc == CRM_OK) {
-        rc = crm_webhooks_param(call, "source", CRM_WEBHOOK_NAME_MAX,
-                                &q->filter.source, err);
+        rc = crm_call_query_text(call, "source", CRM_WEBHOOK_NAME_MAX,
+                                 &q->filter.source, err);
     }
 
     if (rc == CRM_OK) {
-        rc = crm_webhooks_param(call, "status", 16, &q->filter.status, err);
+        rc = crm_call_query_text(call, "status", 16, &q->filter.status, err);
     }
 
     if (rc == CRM_OK) {
-        rc = crm_webhooks_param(call, "type", CRM_WEBHOOK_TYPE_MAX,
-                                &q->filter.type, err);
+        rc = crm_call_query_text(call, "type", CRM_WEBHOOK_TYPE_MAX,
+                                 &q->filter.type, err);
     }
 
     if (rc != CRM_OK) {
