@@ -218,11 +218,14 @@ sub pg_dump {
 #   pool_threads => threads of the "crm" thread pool (default 4)
 #   http_extra   => text added at http level
 #   server_extra => text added inside the server block
+#   server_body  => the server block's locations instead of the default
+#                   "location / { crm_api; }" and /baseline (server_extra
+#                   is still added)
 #   workers      => worker_processes
 sub write_config {
     my ($self, %opt) = @_;
     $self->{$_} = $opt{$_}
-        for grep { exists $opt{$_} } qw(main_extra pool_threads http_extra server_extra workers);
+        for grep { exists $opt{$_} } qw(main_extra pool_threads http_extra server_extra server_body workers);
     $self->{main_extra} //= '';
     $self->{pool_threads} //= 4;
     if ($opt{conf}) {
@@ -277,6 +280,9 @@ sub write_config {
     if ($self->{bare}) {    # nginx without the module: checks the harness itself
         ($load, $crm, $api) = ('', '', 'return 404;');
     }
+    my $body = $self->{server_body}
+        // "        location / { $api }\n"
+         . "        location = /baseline { return 200 \"ok\\n\"; }";
 
     _write_file("$d/nginx.conf", <<"EOF");
 $load
@@ -302,8 +308,7 @@ $self->{http_extra}
     server {
         listen 127.0.0.1:$self->{port};
 
-        location / { $api }
-        location = /baseline { return 200 "ok\\n"; }
+$body
 $self->{server_extra}
     }
 }
