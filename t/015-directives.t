@@ -214,6 +214,17 @@ sub json_body_of {
     return $head . ('p' x ($bytes - length($head) - length($tail))) . $tail;
 }
 
+# CORS: the origin the http level allows (crm_cors_origins' case), for the
+# other crm_cors_* cases, and a header of the answer to a preflight from it
+my $CORS_ORIGIN = 'https://http.example';
+
+sub cors_preflight_header {
+    my ($port, $name) = @_;
+    my $r = at($port, 'OPTIONS', '/auth/me', headers => {
+        Origin => $CORS_ORIGIN, 'Access-Control-Request-Method' => 'GET' });
+    return $r->{status} == 204 ? $r->{headers}{$name} // 'none' : "status $r->{status}";
+}
+
 # a value as test names show it: files without the test folder, at most
 # 40 characters
 sub shown {
@@ -513,6 +524,74 @@ my @CASES = (
         why => 'needs a provider stand-in; t/410 observes it',
         other => 'https://klaviyo.example', invalid => 'https://k.example/?x=1',
         refusal => qr/invalid "crm_klaviyo_url" "https:\/\/k\.example\/\?x=1"/,
+    },
+    {
+        name => 'crm_cors_origins', kind => 'observed',
+        http => 'https://http.example', other => 'https://*.other.example',
+        observe => sub {
+            my $port = shift;
+            return join ', ', map {
+                my $r = at($port, 'GET', '/healthz', headers => { Origin => $_ });
+                "$_ " . ($r->{headers}{'access-control-allow-origin'} ? 'allowed' : 'no');
+            } 'https://http.example', 'https://a.other.example';
+        },
+        seen_http => 'https://http.example allowed, https://a.other.example no',
+        seen_other => 'https://http.example no, https://a.other.example allowed',
+        invalid => 'https://a.example/path',
+        refusal => qr{invalid origin "https://a\.example/path"},
+        more_invalid => [
+            ['ftp://a.example', qr{invalid origin "ftp://a\.example"}],
+            ['https://', qr{invalid origin "https://"}],
+            ['https://a.example:99999', qr{invalid origin "https://a\.example:99999"}],
+            ['https://a.example https://A.example', qr{duplicate origin "https://a\.example"}],
+            ['* https://a.example', qr/"\*" cannot be combined with other origins/],
+        ],
+        more_valid => ['*', 'http://127.0.0.1:8080', 'https://a.example https://b.example'],
+    },
+    {
+        name => 'crm_cors_methods', kind => 'observed',
+        http => 'GET', other => 'GET POST',
+        observe => sub { cors_preflight_header(shift, 'access-control-allow-methods') },
+        seen_http => 'GET', seen_other => 'GET, POST',
+        invalid => 'FOO', refusal => qr/unknown method "FOO"/,
+        more_invalid => [['get', qr/unknown method "get"/],
+            ['GET GET', qr/"GET" is listed twice/]],
+    },
+    {
+        name => 'crm_cors_headers', kind => 'observed',
+        http => 'Authorization', other => 'Authorization X-Trace',
+        observe => sub { cors_preflight_header(shift, 'access-control-allow-headers') },
+        seen_http => 'Authorization', seen_other => 'Authorization, X-Trace',
+        invalid => '"x(y)"', refusal => qr/invalid header name "x\(y\)"/,
+        more_invalid => [['"Bad Header"', qr/invalid header name "Bad Header"/],
+            ['a A', qr/"A" is listed twice/]],
+    },
+    {
+        name => 'crm_cors_expose_headers', kind => 'observed',
+        http => 'ETag', other => 'ETag X-Request-Id',
+        observe => sub {
+            my $r = at(shift, 'GET', '/healthz', headers => { Origin => $CORS_ORIGIN });
+            return $r->{headers}{'access-control-expose-headers'} // 'none';
+        },
+        seen_http => 'ETag', seen_other => 'ETag, X-Request-Id',
+        invalid => '"x,y"', refusal => qr/invalid header name "x,y"/,
+    },
+    {
+        name => 'crm_cors_credentials', kind => 'observed',
+        http => 'on', other => 'off',
+        observe => sub {
+            my $r = at(shift, 'GET', '/healthz', headers => { Origin => $CORS_ORIGIN });
+            return $r->{headers}{'access-control-allow-credentials'} // 'none';
+        },
+        seen_http => 'true', seen_other => 'none',
+        invalid => 'yes', refusal => qr/invalid value "yes" in "crm_cors_credentials"/,
+    },
+    {
+        name => 'crm_cors_max_age', kind => 'observed',
+        http => '1m', other => '2h',
+        observe => sub { cors_preflight_header(shift, 'access-control-max-age') },
+        seen_http => '60', seen_other => '7200',
+        invalid => 'soon', refusal => qr/"crm_cors_max_age" directive invalid value/,
     },
     {
         name => 'crm_webhook_source', kind => 'observed',

@@ -219,8 +219,8 @@ sub pg_dump {
 #   http_extra   => text added at http level
 #   server_extra => text added inside the server block
 #   server_body  => the server block's locations instead of the default
-#                   "location / { crm_api; }" and /baseline (server_extra
-#                   is still added)
+#                   "location / { crm_api; }" (server_extra and the
+#                   harness's own /baseline are still added)
 #   workers      => worker_processes
 sub write_config {
     my ($self, %opt) = @_;
@@ -280,9 +280,8 @@ sub write_config {
     if ($self->{bare}) {    # nginx without the module: checks the harness itself
         ($load, $crm, $api) = ('', '', 'return 404;');
     }
-    my $body = $self->{server_body}
-        // "        location / { $api }\n"
-         . "        location = /baseline { return 200 \"ok\\n\"; }";
+    my $body = ($self->{server_body} // "        location / { $api }")
+        . "\n        location = /baseline { return 200 \"ok\\n\"; }";
 
     _write_file("$d/nginx.conf", <<"EOF");
 $load

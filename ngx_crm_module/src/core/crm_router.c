@@ -76,6 +76,42 @@ crm_router_match(const crm_route_t *routes, size_t nroutes, unsigned method,
 }
 
 
+const char *
+crm_router_method_name(unsigned method)
+{
+    size_t  i;
+
+    for (i = 0; i < sizeof(crm_router_methods) / sizeof(crm_router_methods[0]);
+         i++)
+    {
+        if (crm_router_methods[i].method == method) {
+            return crm_router_methods[i].name;
+        }
+    }
+
+    return "";
+}
+
+
+unsigned
+crm_router_method_parse(const char *name, size_t len)
+{
+    size_t  i;
+
+    for (i = 0; i < sizeof(crm_router_methods) / sizeof(crm_router_methods[0]);
+         i++)
+    {
+        if (crm_router_methods[i].len == len
+            && memcmp(crm_router_methods[i].name, name, len) == 0)
+        {
+            return crm_router_methods[i].method;
+        }
+    }
+
+    return 0;
+}
+
+
 size_t
 crm_router_allow_header(unsigned allowed, char *buf, size_t size)
 {

@@ -47,6 +47,12 @@ crm_status_e crm_router_match(const crm_route_t *routes, size_t nroutes,
     unsigned method, crm_str_t path, const crm_route_t **route,
     crm_route_match_t *match, unsigned *allowed);
 
+/* "GET" for CRM_M_GET; "" for anything but one method bit */
+const char *crm_router_method_name(unsigned method);
+
+/* CRM_M_GET for "GET" (case matters, as in HTTP); 0 for an unknown name */
+unsigned crm_router_method_parse(const char *name, size_t len);
+
 /* writes "GET, POST" style text for an Allow header; returns its length */
 size_t crm_router_allow_header(unsigned allowed, char *buf, size_t size);
 

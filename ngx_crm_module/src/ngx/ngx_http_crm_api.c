@@ -27,6 +27,7 @@
  */
 
 #include "ngx_http_crm_api.h"
+#include "ngx_http_crm_cors.h"
 #include "ngx_http_crm_links.h"
 #include "ngx_http_crm_outbound.h"
 #include "ngx_http_crm_reply.h"
@@ -55,6 +56,7 @@ typedef struct {
 
 static void ngx_http_crm_api_cleanup(void *data);
 static unsigned ngx_http_crm_api_method(ngx_http_request_t *r);
+static unsigned ngx_http_crm_api_method_named(ngx_str_t *name);
 static void ngx_http_crm_api_body_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_crm_api_read_body(ngx_http_request_t *r,
     ngx_str_t *body);
@@ -79,56 +81,30 @@ static void ngx_http_crm_api_answered(void *data);
 ngx_int_t
 ngx_http_crm_api_handler(ngx_http_request_t *r)
 {
-    crm_call_t               *call;
-    ngx_int_t                 rc;
-    const char               *id;
-    ngx_pool_cleanup_t       *cln;
-    ngx_http_crm_loc_conf_t  *lcf;
+    ngx_int_t    rc;
+    crm_call_t  *call;
 
-    lcf = ngx_http_get_module_loc_conf(r, ngx_http_crm_module);
-
-    if (lcf->thread_pool == NULL || lcf->service == NULL) {
-        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
-                      "crm: api handler runs in a location without "
-                      "\"crm_api\" configuration");
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    /* the cleanup exists before the call, so no path can leak it */
-    cln = ngx_pool_cleanup_add(r->pool, 0);
-    if (cln == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    call = crm_call_new(lcf->service);
+    call = ngx_http_crm_api_call(r);
     if (call == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    cln->handler = ngx_http_crm_api_cleanup;
-    cln->data = call;
-
-    ngx_http_set_ctx(r, call, ngx_http_crm_module);
-
-    /* every answer names its request, as the access log does */
-    id = ngx_http_crm_request_id(r);
-    if (id != NULL) {
-        (void) ngx_cpystrn((u_char *) call->request_id, (u_char *) id,
-                           sizeof(call->request_id));
+    if (call->rc != CRM_OK) {
+        goto respond;
     }
 
-    /* the credential first: an unauthenticated body is never parsed */
-    if (crm_call_set_request(call, ngx_http_crm_api_method(r),
-            (crm_str_t) { (const char *) r->uri.data, r->uri.len },
-            (crm_str_t) { (const char *) r->args.data, r->args.len },
-            (crm_str_t) { (const char *) r->connection->addr_text.data,
-                          r->connection->addr_text.len },
-            ngx_http_crm_header_value(r->headers_in.user_agent))
-        != CRM_OK
-        || ngx_http_crm_api_headers(r, call) != NGX_OK
-        || crm_call_authenticate(call, (int64_t) ngx_time()) != CRM_OK)
-    {
-        goto respond;
+    if (ngx_http_crm_cors_is_preflight(r, NULL)) {
+        rc = ngx_http_discard_request_body(r);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        rc = ngx_http_crm_cors_preflight(r, call);
+        if (rc != NGX_DECLINED) {
+            return rc;
+        }
+
+        return ngx_http_crm_api_respond(r, call);
     }
 
     if (call->endpoint->body == CRM_BODY_NONE) {
@@ -168,6 +144,119 @@ respond:
     }
 
     return ngx_http_crm_api_respond(r, call);
+}
+
+
+const crm_route_t *
+ngx_http_crm_api_route(ngx_http_request_t *r)
+{
+    unsigned            allowed;
+    crm_call_t         *call;
+    crm_route_match_t   match;
+    const crm_route_t  *route;
+
+    call = ngx_http_get_module_ctx(r, ngx_http_crm_module);
+    if (call != NULL) {
+        return call->route;
+    }
+
+    if (crm_router_match(crm_api_routes, crm_api_nroutes,
+                         ngx_http_crm_api_method(r),
+                         (crm_str_t) { (const char *) r->uri.data,
+                                       r->uri.len },
+                         &route, &match, &allowed)
+        != CRM_OK)
+    {
+        return NULL;
+    }
+
+    return route;
+}
+
+
+/*
+ * The request's call, made at the first need: the content handler, or a
+ * variable ($crm_account_id for limit_req) before it.  Its route and
+ * credential are checked here, once; the call records a failure of
+ * either for the content handler to answer.
+ */
+crm_call_t *
+ngx_http_crm_api_call(ngx_http_request_t *r)
+{
+    ngx_str_t                 asked;
+    ngx_uint_t                preflight;
+    crm_call_t               *call;
+    const char               *id;
+    ngx_pool_cleanup_t       *cln;
+    ngx_http_crm_loc_conf_t  *lcf;
+
+    call = ngx_http_get_module_ctx(r, ngx_http_crm_module);
+    if (call != NULL) {
+        return call;
+    }
+
+    lcf = ngx_http_get_module_loc_conf(r, ngx_http_crm_module);
+
+    if (!lcf->api || lcf->thread_pool == NULL || lcf->service == NULL) {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "crm: api call in a location without "
+                      "\"crm_api\" configuration");
+        return NULL;
+    }
+
+    /* the cleanup exists before the call, so no path can leak it */
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NULL;
+    }
+
+    call = crm_call_new(lcf->service);
+    if (call == NULL) {
+        return NULL;
+    }
+
+    cln->handler = ngx_http_crm_api_cleanup;
+    cln->data = call;
+
+    ngx_http_set_ctx(r, call, ngx_http_crm_module);
+
+    /* every answer names its request, as the access log does */
+    id = ngx_http_crm_request_id(r);
+    if (id != NULL) {
+        (void) ngx_cpystrn((u_char *) call->request_id, (u_char *) id,
+                           sizeof(call->request_id));
+    }
+
+    /*
+     * a CORS preflight asks about the method it names, and carries no
+     * credential; other requests have their credential checked first: an
+     * unauthenticated body is never parsed
+     */
+    preflight = ngx_http_crm_cors_is_preflight(r, &asked);
+
+    if (crm_call_set_request(call,
+            preflight ? ngx_http_crm_api_method_named(&asked)
+                      : ngx_http_crm_api_method(r),
+            (crm_str_t) { (const char *) r->uri.data, r->uri.len },
+            (crm_str_t) { (const char *) r->args.data, r->args.len },
+            (crm_str_t) { (const char *) r->connection->addr_text.data,
+                          r->connection->addr_text.len },
+            ngx_http_crm_header_value(r->headers_in.user_agent))
+        != CRM_OK)
+    {
+        return call;
+    }
+
+    if (ngx_http_crm_api_headers(r, call) != NGX_OK) {
+        (void) crm_call_fail(call, CRM_E_INTERNAL, "out of memory");
+        return call;
+    }
+
+    if (!preflight) {
+        (void) crm_call_authenticate(call, (int64_t) ngx_time());
+    }
+
+    return call;
 }
 
 
@@ -247,6 +336,18 @@ ngx_http_crm_api_method(ngx_http_request_t *r)
     default:
         return 0;
     }
+}
+
+
+/* the method a CORS preflight asks about (HEAD is GET); 0 for others */
+static unsigned
+ngx_http_crm_api_method_named(ngx_str_t *name)
+{
+    unsigned  method;
+
+    method = crm_router_method_parse((const char *) name->data, name->len);
+
+    return method == CRM_M_HEAD ? CRM_M_GET : method;
 }
 
 
@@ -444,9 +545,11 @@ ngx_http_crm_api_post(ngx_http_request_t *r, crm_call_t *call)
     task->event.handler = ngx_http_crm_api_done;
     task->event.log = r->connection->log;
 
-    if (ngx_thread_task_post(call->endpoint->slow ? lcf->slow_pool
-                                                  : lcf->thread_pool,
-                             task)
+    if (ngx_http_crm_task_post(
+            ngx_http_get_module_main_conf(r, ngx_http_crm_module),
+            call->endpoint->slow ? NGX_HTTP_CRM_POOL_SLOW
+                                 : NGX_HTTP_CRM_POOL_API,
+            call->endpoint->slow ? lcf->slow_pool : lcf->thread_pool, task)
         != NGX_OK)
     {
         crm_call_fail(call, CRM_E_UNAVAILABLE, "server busy");
@@ -470,6 +573,10 @@ ngx_http_crm_api_thread(void *data, ngx_log_t *log)
 
     int64_t      waited;
     crm_call_t  *call;
+
+    ngx_http_crm_task_started(ctx->call->endpoint->slow
+                              ? NGX_HTTP_CRM_POOL_SLOW
+                              : NGX_HTTP_CRM_POOL_API);
 
     call = ctx->call;
     waited = crm_clock_ms() - ctx->queued_ms;

@@ -676,7 +676,10 @@ ngx_http_crm_flush_start(ngx_http_crm_main_conf_t *mcf)
         return;
     }
 
-    if (ngx_thread_task_post(mcf->edge_pool, task) != NGX_OK) {
+    if (ngx_http_crm_task_post(mcf, NGX_HTTP_CRM_POOL_EDGE, mcf->edge_pool,
+                               task)
+        != NGX_OK)
+    {
         f->rc = crm_error_set(&f->err, CRM_E_UNAVAILABLE, NULL,
                               "thread pool queue full");
         ngx_http_crm_flush_finish(mcf, f);
@@ -697,6 +700,8 @@ ngx_http_crm_flush_thread(void *data, ngx_log_t *log)
 
     crm_db_t           *db;
     crm_edge_intact_t   intact;
+
+    ngx_http_crm_task_started(NGX_HTTP_CRM_POOL_EDGE);
 
     db = crm_db_for_thread(f->mcf->click_db);
 
@@ -1054,7 +1059,10 @@ ngx_http_crm_replay_start(ngx_http_crm_main_conf_t *mcf)
     rp->inserted = 0;
     rp->torn = 0;
 
-    if (ngx_thread_task_post(mcf->edge_pool, task) != NGX_OK) {
+    if (ngx_http_crm_task_post(mcf, NGX_HTTP_CRM_POOL_EDGE, mcf->edge_pool,
+                               task)
+        != NGX_OK)
+    {
         return;
     }
 
@@ -1183,6 +1191,8 @@ ngx_http_crm_replay_thread(void *data, ngx_log_t *log)
     uint64_t    inserted;
     crm_db_t   *db;
     crm_str_t   chunk;
+
+    ngx_http_crm_task_started(NGX_HTTP_CRM_POOL_EDGE);
 
     db = crm_db_for_thread(rp->mcf->click_db);
     buf = ngx_alloc(NGX_HTTP_CRM_REPLAY_CHUNK, log);

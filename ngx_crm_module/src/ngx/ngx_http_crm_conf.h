@@ -25,6 +25,36 @@
 #include "crm_call.h"
 
 
+/* an allowed origin, lower-case, without its scheme's default port */
+typedef struct {
+    ngx_str_t             prefix;           /* "https://a.example", or
+                                               "https://" for a pattern */
+    ngx_str_t             suffix;           /* a pattern's domain and
+                                               port: ".example:8443" */
+    ngx_uint_t            pattern;          /* "*.": any subdomain */
+} ngx_http_crm_cors_origin_t;
+
+
+/* webhook source names that /metrics counts deliveries of */
+#define NGX_HTTP_CRM_WEBHOOK_NAMES  16
+
+
+typedef struct {
+    ngx_array_t          *origins;          /* NULL: CORS is off */
+    ngx_uint_t            any;              /* "*" */
+    ngx_array_t          *methods;          /* of ngx_str_t */
+    ngx_array_t          *headers;
+    ngx_array_t          *expose;
+    ngx_flag_t            credentials;
+    time_t                max_age;
+    /* the lists as headers send them, "GET, POST" */
+    ngx_str_t             methods_text;
+    ngx_str_t             headers_text;
+    ngx_str_t             expose_text;
+    ngx_str_t             max_age_text;
+} ngx_http_crm_cors_conf_t;
+
+
 typedef struct {
     ngx_str_t             database;
     ngx_msec_t            connect_timeout;
@@ -55,6 +85,7 @@ typedef struct {
     ngx_msec_t            outbound_connect_timeout;
     ngx_msec_t            outbound_timeout;
     ngx_str_t             klaviyo_url;          /* no trailing slash */
+    ngx_http_crm_cors_conf_t  cors;
 
     ngx_flag_t            api;                  /* crm_api in this location */
     ngx_flag_t            redirect;             /* crm_redirect */
@@ -69,6 +100,8 @@ typedef struct {
     /* every distinct database of the configuration: one set of pool
        connections each, whatever the number of locations naming it */
     ngx_array_t           databases;            /* of crm_db_conf_t * */
+    /* every crm_webhook_source's name, for /metrics */
+    ngx_array_t           webhook_names;        /* of ngx_str_t */
 
     ngx_str_t             link_secret;          /* the file's contents */
 

@@ -111,7 +111,10 @@ ngx_http_crm_health_timer(ngx_event_t *ev)
             continue;
         }
 
-        if (ngx_thread_task_post(mcf->edge_pool, tasks[i]) == NGX_OK) {
+        if (ngx_http_crm_task_post(mcf, NGX_HTTP_CRM_POOL_EDGE,
+                                   mcf->edge_pool, tasks[i])
+            == NGX_OK)
+        {
             probe->busy = 1;
         }
     }
@@ -129,6 +132,8 @@ ngx_http_crm_probe_thread(void *data, ngx_log_t *log)
     ngx_http_crm_probe_t *probe = data;
 
     crm_db_t  *db;
+
+    ngx_http_crm_task_started(NGX_HTTP_CRM_POOL_EDGE);
 
     db = crm_db_for_thread(probe->db);
 

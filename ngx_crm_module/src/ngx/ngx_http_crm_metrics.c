@@ -1,22 +1,50 @@
 /*
  * Prometheus text format: the module's counters (shared by the workers,
- * kept across reloads) and the click queue's state.
+ * kept across reloads), the API's requests by route, status and latency
+ * (counted at the log phase, so nginx's own answers in an API location,
+ * such as limit_req's 429, are counted too), and the queues' state.
  */
 
+#include "ngx_http_crm_api.h"
 #include "ngx_http_crm_clicks.h"
+#include "ngx_http_crm_cors.h"
 #include "ngx_http_crm_metrics.h"
 #include "ngx_http_crm_reply.h"
 #include "ngx_http_crm_state.h"
 #include "ngx_http_crm_sync.h"
 
+#include "crm_callbacks.h"
+#include "crm_webhooks.h"
 
-#define NGX_HTTP_CRM_METRICS_SIZE  8192
+
+/* the text of everything but the per-route series */
+#define NGX_HTTP_CRM_METRICS_SIZE   16384
+/* a route's series at most: its statuses, buckets, sum and count */
+#define NGX_HTTP_CRM_ROUTE_SIZE     ((NGX_HTTP_CRM_HTTP_STATUSES           \
+                                      + NGX_HTTP_CRM_HTTP_BUCKETS + 2)     \
+                                     * 160)
 
 
 typedef struct {
     ngx_http_crm_counter_e   counter;
     const char              *text;
 } ngx_http_crm_metric_t;
+
+
+typedef struct {
+    const char              *name;
+    const char              *help;
+} ngx_http_crm_family_t;
+
+
+static void ngx_http_crm_metrics_count_outcome(ngx_http_request_t *r,
+    ngx_http_crm_main_conf_t *mcf, ngx_uint_t status);
+static u_char *ngx_http_crm_metrics_type(u_char *p, u_char *last,
+    const char *series, const char **family);
+static u_char *ngx_http_crm_metrics_routes(ngx_http_crm_main_conf_t *mcf,
+    u_char *p, u_char *last);
+static u_char *ngx_http_crm_metrics_outcomes(ngx_http_crm_main_conf_t *mcf,
+    ngx_atomic_uint_t *v, u_char *p, u_char *last, const char **family);
 
 
 static const ngx_http_crm_metric_t  ngx_http_crm_metrics[] = {
@@ -47,7 +75,18 @@ static const ngx_http_crm_metric_t  ngx_http_crm_metrics[] = {
     { NGX_HTTP_CRM_API_4XX, "crm_api_responses_total{class=\"4xx\"}" },
     { NGX_HTTP_CRM_API_5XX, "crm_api_responses_total{class=\"5xx\"}" },
     { NGX_HTTP_CRM_QUEUE_TIMEOUTS, "crm_thread_queue_timeouts_total" },
+    { NGX_HTTP_CRM_TASKS_POSTED + NGX_HTTP_CRM_POOL_API,
+      "crm_thread_pool_tasks_total{pool=\"api\"}" },
+    { NGX_HTTP_CRM_TASKS_POSTED + NGX_HTTP_CRM_POOL_SLOW,
+      "crm_thread_pool_tasks_total{pool=\"slow\"}" },
+    { NGX_HTTP_CRM_TASKS_POSTED + NGX_HTTP_CRM_POOL_EDGE,
+      "crm_thread_pool_tasks_total{pool=\"edge\"}" },
+    { NGX_HTTP_CRM_TASKS_POSTED + NGX_HTTP_CRM_POOL_SYNC,
+      "crm_thread_pool_tasks_total{pool=\"sync\"}" },
     { NGX_HTTP_CRM_DB_PROBES_FAILED, "crm_db_probes_failed_total" },
+    { NGX_HTTP_CRM_DB_CONNECTS, "crm_db_connections_total{result=\"ok\"}" },
+    { NGX_HTTP_CRM_DB_CONNECT_FAILURES,
+      "crm_db_connections_total{result=\"failed\"}" },
     { NGX_HTTP_CRM_IDP_KEY_REFRESHES,
       "crm_idp_key_refreshes_total{result=\"ok\"}" },
     { NGX_HTTP_CRM_IDP_KEY_FAILURES,
@@ -55,15 +94,228 @@ static const ngx_http_crm_metric_t  ngx_http_crm_metrics[] = {
 };
 
 
+static const ngx_http_crm_family_t  ngx_http_crm_families[] = {
+    { "crm_http_requests_total",
+      "API requests by route pattern, method and status" },
+    { "crm_http_request_duration_seconds",
+      "API request latency by route pattern and method" },
+    { "crm_redirects_total", "affiliate redirects by status" },
+    { "crm_link_cache_lookups_total", "link cache lookups by result" },
+    { "crm_link_loads_total", "links loaded from the database" },
+    { "crm_link_load_failures_total", "link loads that failed" },
+    { "crm_link_loads_discarded_total",
+      "link loads discarded for a newer change" },
+    { "crm_clicks_queued_total", "clicks queued in shared memory" },
+    { "crm_clicks_flushed_total", "clicks written to the database" },
+    { "crm_clicks_spooled_total", "clicks written to the spool" },
+    { "crm_clicks_replayed_total", "spooled clicks replayed" },
+    { "crm_clicks_dropped_total", "clicks lost: queue and spool full" },
+    { "crm_click_flush_failures_total", "click flushes that failed" },
+    { "crm_click_batches_recovered_total",
+      "click batches of a dead worker recovered" },
+    { "crm_click_batches_set_aside_total",
+      "click batches set aside after repeated failures" },
+    { "crm_api_responses_total", "API responses by status class" },
+    { "crm_thread_queue_timeouts_total",
+      "API calls that waited longer than crm_queue_timeout" },
+    { "crm_thread_pool_tasks_total", "tasks posted to the thread pools" },
+    { "crm_thread_pool_queue", "tasks waiting for a thread" },
+    { "crm_db_probes_failed_total", "database probes that failed" },
+    { "crm_db_connections_total",
+      "database connection attempts by pool threads" },
+    { "crm_idp_key_refreshes_total",
+      "identity provider key fetches by result" },
+    { "crm_callbacks_total", "signed callbacks by kind and outcome" },
+    { "crm_webhooks_total", "webhook deliveries by source and outcome" },
+    { "crm_sync_jobs_total", "CRM sync jobs by provider and outcome" },
+    { "crm_sync_queue_due", "CRM sync jobs due now" },
+    { "crm_sync_oldest_due_seconds", "how long the oldest due job waits" },
+    { "crm_click_queue_bytes", "bytes of clicks queued" },
+    { "crm_click_queue_size_bytes", "the click queue's capacity" },
+    { "crm_click_spool_bytes", "bytes of clicks in the spool" },
+    { "crm_config_generation", "configurations loaded by this master" },
+    { NULL, NULL }
+};
+
+
+static const ngx_uint_t  ngx_http_crm_statuses[NGX_HTTP_CRM_HTTP_STATUSES - 1]
+    = {
+    200, 201, 202, 204, 301, 302, 304, 400, 401, 403, 404, 405, 408, 409,
+    410, 412, 413, 415, 422, 429, 499, 500, 502, 503, 504
+};
+
+
+/* upper bounds of the latency buckets, in ms, and as Prometheus writes */
+static const ngx_msec_t  ngx_http_crm_bucket_us[NGX_HTTP_CRM_HTTP_BUCKETS - 1]
+    = {
+    1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000,
+    1000000, 2500000, 5000000, 10000000
+};
+
+static const char *const  ngx_http_crm_bucket_le[NGX_HTTP_CRM_HTTP_BUCKETS]
+    = {
+    "0.001", "0.0025", "0.005", "0.01", "0.025", "0.05", "0.1", "0.25",
+    "0.5", "1", "2.5", "5", "10", "+Inf"
+};
+
+
+static const char *const  ngx_http_crm_callback_kinds[] = {
+    "install", "conversion"
+};
+
+static const char *const  ngx_http_crm_callback_outcomes[] = {
+    "created", "duplicate", "refused", "invalid", "conflict", "failed", NULL
+};
+
+static const char *const  ngx_http_crm_webhook_outcomes[] = {
+    "attributed", "unmatched", "duplicate", "refused", "invalid",
+    "conflict", "failed", NULL
+};
+
+
+static const char *const  ngx_http_crm_pools[] = {
+    "api", "slow", "edge", "sync"
+};
+
+
+/* the log phase: every request of an API location */
+ngx_int_t
+ngx_http_crm_metrics_log(ngx_http_request_t *r)
+{
+    ngx_uint_t                 row, status, s, b;
+    ngx_msec_int_t             ms;
+    ngx_time_t                *tp;
+    const crm_route_t         *route;
+    ngx_http_crm_loc_conf_t   *lcf;
+    ngx_http_crm_main_conf_t  *mcf;
+
+    lcf = ngx_http_get_module_loc_conf(r, ngx_http_crm_module);
+
+    if (!lcf->api || r != r->main) {
+        return NGX_OK;
+    }
+
+    mcf = ngx_http_get_module_main_conf(r, ngx_http_crm_module);
+
+    if (ngx_http_crm_cors_is_preflight(r, NULL)) {
+        row = NGX_HTTP_CRM_ROUTE_PREFLIGHT;
+
+    } else {
+        route = ngx_http_crm_api_route(r);
+        row = route != NULL ? (ngx_uint_t) (route - crm_api_routes)
+                            : NGX_HTTP_CRM_ROUTE_NONE;
+    }
+
+    status = r->err_status ? r->err_status : r->headers_out.status;
+
+    for (s = 0; s < NGX_HTTP_CRM_HTTP_STATUSES - 1; s++) {
+        if (ngx_http_crm_statuses[s] == status) {
+            break;
+        }
+    }
+
+    tp = ngx_timeofday();
+    ms = (ngx_msec_int_t) ((tp->sec - r->start_sec) * 1000
+                           + (tp->msec - r->start_msec));
+    ms = ngx_max(ms, 0);
+
+    for (b = 0; b < NGX_HTTP_CRM_HTTP_BUCKETS - 1; b++) {
+        if ((ngx_msec_t) ms * 1000 <= ngx_http_crm_bucket_us[b]) {
+            break;
+        }
+    }
+
+    ngx_http_crm_count_request(mcf, row, s, b, ms);
+
+    ngx_http_crm_metrics_count_outcome(r, mcf, status);
+
+    return NGX_OK;
+}
+
+
+/* a callback's or a webhook's outcome, from its call */
+static void
+ngx_http_crm_metrics_count_outcome(ngx_http_request_t *r,
+    ngx_http_crm_main_conf_t *mcf, ngx_uint_t status)
+{
+    const char         *outcome;
+    ngx_str_t          *names;
+    ngx_uint_t          i, o;
+    crm_str_t           source;
+    crm_call_t         *call;
+    const char *const  *outcomes;
+
+    call = ngx_http_get_module_ctx(r, ngx_http_crm_module);
+
+    if (call == NULL || call->endpoint == NULL) {
+        return;
+    }
+
+    if (call->endpoint == &crm_callbacks_install
+        || call->endpoint == &crm_callbacks_conversion)
+    {
+        outcomes = ngx_http_crm_callback_outcomes;
+
+    } else if (call->endpoint == &crm_webhooks_receive) {
+        outcomes = ngx_http_crm_webhook_outcomes;
+
+    } else {
+        return;
+    }
+
+    outcome = status >= 200 && status < 300 ? call->outcome
+              : status == NGX_HTTP_UNAUTHORIZED ? "refused"
+              : status == NGX_HTTP_CONFLICT ? "conflict"
+              : status >= 400 && status < 500 ? "invalid"
+              : "failed";
+
+    if (outcome == NULL) {
+        return;
+    }
+
+    for (o = 0; outcomes[o] != NULL; o++) {
+        if (ngx_strcmp(outcomes[o], outcome) == 0) {
+            break;
+        }
+    }
+
+    if (outcomes[o] == NULL) {
+        return;
+    }
+
+    if (outcomes == ngx_http_crm_callback_outcomes) {
+        ngx_http_crm_count(mcf, NGX_HTTP_CRM_CALLBACKS
+                                + (call->endpoint == &crm_callbacks_install
+                                   ? 0 : 8)
+                                + o, 1);
+        return;
+    }
+
+    /* a source nginx does not know is only a request by route */
+    source = call->match.params[0];
+    names = mcf->webhook_names.elts;
+
+    for (i = 0; i < mcf->webhook_names.nelts; i++) {
+        if (names[i].len == source.len
+            && ngx_strncmp(names[i].data, source.data, source.len) == 0)
+        {
+            ngx_http_crm_count(mcf, NGX_HTTP_CRM_WEBHOOKS + i * 8 + o, 1);
+            return;
+        }
+    }
+}
+
+
 ngx_int_t
 ngx_http_crm_metrics_handler(ngx_http_request_t *r)
 {
     off_t                      spool;
     u_char                    *body, *p, *last;
-    size_t                     queued, size;
-    int64_t                    depth, oldest;
+    size_t                     len, queued, size;
+    int64_t                    depth, oldest, tasks;
     ngx_int_t                  rc;
     ngx_uint_t                 i, o;
+    const char                *family;
     ngx_atomic_uint_t          v[NGX_HTTP_CRM_NCOUNTERS];
     ngx_http_crm_main_conf_t  *mcf;
 
@@ -78,22 +330,43 @@ ngx_http_crm_metrics_handler(ngx_http_request_t *r)
 
     mcf = ngx_http_get_module_main_conf(r, ngx_http_crm_module);
 
-    body = ngx_pnalloc(r->pool, NGX_HTTP_CRM_METRICS_SIZE);
+    len = NGX_HTTP_CRM_METRICS_SIZE
+          + NGX_HTTP_CRM_ROUTE_ROWS * NGX_HTTP_CRM_ROUTE_SIZE;
+
+    body = ngx_pnalloc(r->pool, len);
     if (body == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     p = body;
-    last = body + NGX_HTTP_CRM_METRICS_SIZE;
+    last = body + len;
+    family = NULL;
+
+    p = ngx_http_crm_metrics_routes(mcf, p, last);
 
     ngx_http_crm_counters(mcf, v);
 
     for (i = 0; i < sizeof(ngx_http_crm_metrics)
                     / sizeof(ngx_http_crm_metrics[0]); i++)
     {
+        p = ngx_http_crm_metrics_type(p, last, ngx_http_crm_metrics[i].text,
+                                      &family);
         p = ngx_slprintf(p, last, "%s %uA\n", ngx_http_crm_metrics[i].text,
                          v[ngx_http_crm_metrics[i].counter]);
     }
+
+    p = ngx_http_crm_metrics_type(p, last, "crm_thread_pool_queue", &family);
+
+    for (i = 0; i < sizeof(ngx_http_crm_pools) / sizeof(char *); i++) {
+        tasks = (int64_t) (v[NGX_HTTP_CRM_TASKS_POSTED + i]
+                           - v[NGX_HTTP_CRM_TASKS_STARTED + i]);
+        p = ngx_slprintf(p, last, "crm_thread_pool_queue{pool=\"%s\"} %L\n",
+                         ngx_http_crm_pools[i], ngx_max(tasks, 0));
+    }
+
+    p = ngx_http_crm_metrics_outcomes(mcf, v, p, last, &family);
+
+    p = ngx_http_crm_metrics_type(p, last, "crm_sync_jobs_total", &family);
 
     for (i = 0; crm_providers[i] != NULL && i < NGX_HTTP_CRM_SYNC_PROVIDERS;
          i++)
@@ -113,23 +386,210 @@ ngx_http_crm_metrics_handler(ngx_http_request_t *r)
     oldest = ngx_http_crm_gauge(mcf, NGX_HTTP_CRM_GAUGE_SYNC_OLDEST);
 
     if (depth >= 0) {
-        p = ngx_slprintf(p, last,
-                         "crm_sync_queue_due %L\n"
-                         "crm_sync_oldest_due_seconds %L\n",
-                         depth, oldest);
+        p = ngx_http_crm_metrics_type(p, last, "crm_sync_queue_due",
+                                      &family);
+        p = ngx_slprintf(p, last, "crm_sync_queue_due %L\n", depth);
+        p = ngx_http_crm_metrics_type(p, last, "crm_sync_oldest_due_seconds",
+                                      &family);
+        p = ngx_slprintf(p, last, "crm_sync_oldest_due_seconds %L\n", oldest);
     }
 
     if (ngx_http_crm_clicks_gauges(mcf, &queued, &size, &spool) == NGX_OK) {
-        p = ngx_slprintf(p, last,
-                         "crm_click_queue_bytes %uz\n"
-                         "crm_click_queue_size_bytes %uz\n"
-                         "crm_click_spool_bytes %O\n",
-                         queued, size, spool);
+        p = ngx_http_crm_metrics_type(p, last, "crm_click_queue_bytes",
+                                      &family);
+        p = ngx_slprintf(p, last, "crm_click_queue_bytes %uz\n", queued);
+        p = ngx_http_crm_metrics_type(p, last, "crm_click_queue_size_bytes",
+                                      &family);
+        p = ngx_slprintf(p, last, "crm_click_queue_size_bytes %uz\n", size);
+        p = ngx_http_crm_metrics_type(p, last, "crm_click_spool_bytes",
+                                      &family);
+        p = ngx_slprintf(p, last, "crm_click_spool_bytes %O\n", spool);
     }
 
+    p = ngx_http_crm_metrics_type(p, last, "crm_config_generation", &family);
     p = ngx_slprintf(p, last, "crm_config_generation %ui\n",
                      ngx_http_crm_config_generation);
 
     return ngx_http_crm_send(r, NGX_HTTP_OK, "text/plain; version=0.0.4",
                              body, p - body);
+}
+
+
+/*
+ * "# HELP" and "# TYPE" before a family's first series: series names it
+ * by its text up to "{"; *family is the family written last.
+ */
+static u_char *
+ngx_http_crm_metrics_type(u_char *p, u_char *last, const char *series,
+    const char **family)
+{
+    size_t                        len;
+    const char                   *brace;
+    const ngx_http_crm_family_t  *f;
+
+    brace = ngx_strchr(series, '{');
+    len = brace ? (size_t) (brace - series) : ngx_strlen(series);
+
+    for (f = ngx_http_crm_families; f->name != NULL; f++) {
+        if (ngx_strlen(f->name) == len
+            && ngx_strncmp(f->name, series, len) == 0)
+        {
+            break;
+        }
+    }
+
+    if (f->name == NULL || f->name == *family) {
+        return p;
+    }
+
+    *family = f->name;
+
+    return ngx_slprintf(p, last, "# HELP %s %s\n# TYPE %s %s\n",
+                        f->name, f->help, f->name,
+                        ngx_strcmp(f->name,
+                                   "crm_http_request_duration_seconds")
+                        == 0 ? "histogram"
+                        : len > 6 && ngx_strncmp(series + len - 6, "_total",
+                                                 6) == 0
+                        ? "counter" : "gauge");
+}
+
+
+/* requests by route and status, then latency histograms by route */
+static u_char *
+ngx_http_crm_metrics_routes(ngx_http_crm_main_conf_t *mcf, u_char *p,
+    u_char *last)
+{
+    const char         *pattern, *method, *family;
+    ngx_uint_t          row, s, b, pass, status;
+    ngx_atomic_uint_t   v[NGX_HTTP_CRM_HTTP_VALUES], count;
+
+    family = NULL;
+
+    for (pass = 0; pass < 2; pass++) {
+
+        p = ngx_http_crm_metrics_type(p, last,
+                                      pass == 0
+                                      ? "crm_http_requests_total"
+                                      : "crm_http_request_duration_seconds",
+                                      &family);
+
+        for (row = 0; row < NGX_HTTP_CRM_ROUTE_ROWS; row++) {
+
+            if (row < NGX_HTTP_CRM_ROUTE_NONE && row >= crm_api_nroutes) {
+                continue;
+            }
+
+            ngx_http_crm_requests(mcf, row, v);
+
+            count = 0;
+
+            for (s = 0; s < NGX_HTTP_CRM_HTTP_STATUSES; s++) {
+                count += v[s];
+            }
+
+            if (count == 0) {
+                continue;
+            }
+
+            if (row == NGX_HTTP_CRM_ROUTE_NONE) {
+                pattern = "none";
+                method = "other";
+
+            } else if (row == NGX_HTTP_CRM_ROUTE_PREFLIGHT) {
+                pattern = "preflight";
+                method = "OPTIONS";
+
+            } else {
+                pattern = crm_api_routes[row].pattern;
+                method = crm_router_method_name(crm_api_routes[row].method);
+            }
+
+            if (pass == 0) {
+                for (s = 0; s < NGX_HTTP_CRM_HTTP_STATUSES; s++) {
+                    if (v[s] == 0) {
+                        continue;
+                    }
+
+                    status = s < NGX_HTTP_CRM_HTTP_STATUSES - 1
+                             ? ngx_http_crm_statuses[s] : 0;
+
+                    p = ngx_slprintf(p, last,
+                                     "crm_http_requests_total{route=\"%s\","
+                                     "method=\"%s\",status=\"", pattern,
+                                     method);
+                    p = status ? ngx_slprintf(p, last, "%ui", status)
+                               : ngx_slprintf(p, last, "other");
+                    p = ngx_slprintf(p, last, "\"} %uA\n", v[s]);
+                }
+
+                continue;
+            }
+
+            count = 0;
+
+            for (b = 0; b < NGX_HTTP_CRM_HTTP_BUCKETS; b++) {
+                count += v[NGX_HTTP_CRM_HTTP_STATUSES + b];
+                p = ngx_slprintf(p, last,
+                                 "crm_http_request_duration_seconds_bucket"
+                                 "{route=\"%s\",method=\"%s\",le=\"%s\"} "
+                                 "%uA\n", pattern, method,
+                                 ngx_http_crm_bucket_le[b], count);
+            }
+
+            p = ngx_slprintf(p, last,
+                             "crm_http_request_duration_seconds_sum"
+                             "{route=\"%s\",method=\"%s\"} %uA.%03uA\n"
+                             "crm_http_request_duration_seconds_count"
+                             "{route=\"%s\",method=\"%s\"} %uA\n",
+                             pattern, method,
+                             v[NGX_HTTP_CRM_HTTP_SUM_MS] / 1000,
+                             v[NGX_HTTP_CRM_HTTP_SUM_MS] % 1000,
+                             pattern, method, count);
+        }
+    }
+
+    return p;
+}
+
+
+static u_char *
+ngx_http_crm_metrics_outcomes(ngx_http_crm_main_conf_t *mcf,
+    ngx_atomic_uint_t *v, u_char *p, u_char *last, const char **family)
+{
+    ngx_str_t   *names;
+    ngx_uint_t   i, o;
+
+    p = ngx_http_crm_metrics_type(p, last, "crm_callbacks_total", family);
+
+    for (i = 0; i < 2; i++) {
+        for (o = 0; ngx_http_crm_callback_outcomes[o] != NULL; o++) {
+            p = ngx_slprintf(p, last,
+                             "crm_callbacks_total{kind=\"%s\","
+                             "outcome=\"%s\"} %uA\n",
+                             ngx_http_crm_callback_kinds[i],
+                             ngx_http_crm_callback_outcomes[o],
+                             v[NGX_HTTP_CRM_CALLBACKS + i * 8 + o]);
+        }
+    }
+
+    names = mcf->webhook_names.elts;
+
+    if (mcf->webhook_names.nelts == 0) {
+        return p;
+    }
+
+    p = ngx_http_crm_metrics_type(p, last, "crm_webhooks_total", family);
+
+    for (i = 0; i < mcf->webhook_names.nelts; i++) {
+        for (o = 0; ngx_http_crm_webhook_outcomes[o] != NULL; o++) {
+            p = ngx_slprintf(p, last,
+                             "crm_webhooks_total{source=\"%V\","
+                             "outcome=\"%s\"} %uA\n", &names[i],
+                             ngx_http_crm_webhook_outcomes[o],
+                             v[NGX_HTTP_CRM_WEBHOOKS + i * 8 + o]);
+        }
+    }
+
+    return p;
 }

@@ -10,4 +10,7 @@
 
 ngx_int_t ngx_http_crm_metrics_handler(ngx_http_request_t *r);
 
+/* the log phase handler: counts each request of a crm_api location */
+ngx_int_t ngx_http_crm_metrics_log(ngx_http_request_t *r);
+
 #endif /* NGX_HTTP_CRM_METRICS_H */

@@ -9,6 +9,7 @@
 
 #include "ngx_http_crm_api.h"
 #include "ngx_http_crm_clicks.h"
+#include "ngx_http_crm_cors.h"
 #include "ngx_http_crm_error_filter.h"
 #include "ngx_http_crm_health.h"
 #include "ngx_http_crm_idp.h"
@@ -20,6 +21,7 @@
 #include "ngx_http_crm_state.h"
 #include "ngx_http_crm_stats.h"
 #include "ngx_http_crm_sync.h"
+#include "ngx_http_crm_variables.h"
 
 #include <dirent.h>
 
@@ -51,6 +53,7 @@ static char *ngx_http_crm_handler(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_crm_webhook_source(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_crm_webhook_name(ngx_conf_t *cf, ngx_str_t *name);
 static char *ngx_http_crm_secret_file(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_crm_idp_keys_file(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -86,6 +89,7 @@ static ngx_int_t ngx_http_crm_init_module(ngx_cycle_t *cycle);
 static ngx_int_t ngx_http_crm_init_process(ngx_cycle_t *cycle);
 static void ngx_http_crm_exit_process(ngx_cycle_t *cycle);
 static void ngx_http_crm_threads_wait(ngx_cycle_t *cycle);
+static void ngx_http_crm_db_connected(void *data, int ok);
 
 
 static ngx_str_t  ngx_http_crm_default_pool = ngx_string("crm");
@@ -323,6 +327,48 @@ static ngx_command_t  ngx_http_crm_commands[] = {
       offsetof(ngx_http_crm_loc_conf_t, webhook_sources),
       NULL },
 
+    { ngx_string("crm_cors_origins"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_crm_cors_origins,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_crm_loc_conf_t, cors),
+      NULL },
+
+    { ngx_string("crm_cors_methods"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_crm_cors_list,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_crm_loc_conf_t, cors.methods),
+      NULL },
+
+    { ngx_string("crm_cors_headers"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_crm_cors_list,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_crm_loc_conf_t, cors.headers),
+      NULL },
+
+    { ngx_string("crm_cors_expose_headers"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_crm_cors_list,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_crm_loc_conf_t, cors.expose),
+      NULL },
+
+    { ngx_string("crm_cors_credentials"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_crm_loc_conf_t, cors.credentials),
+      NULL },
+
+    { ngx_string("crm_cors_max_age"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_crm_loc_conf_t, cors.max_age),
+      NULL },
+
     { ngx_string("crm_public_url"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_http_crm_base_url,
@@ -405,7 +451,7 @@ static ngx_command_t  ngx_http_crm_commands[] = {
 
 
 static ngx_http_module_t  ngx_http_crm_module_ctx = {
-    NULL,                                  /* preconfiguration */
+    ngx_http_crm_variables_add,            /* preconfiguration */
     ngx_http_crm_postconfiguration,        /* postconfiguration */
 
     ngx_http_crm_create_main_conf,         /* create main configuration */
@@ -513,6 +559,10 @@ ngx_http_crm_init_module(ngx_cycle_t *cycle)
 static ngx_int_t
 ngx_http_crm_init_process(ngx_cycle_t *cycle)
 {
+    crm_db_observe(ngx_http_crm_db_connected,
+                   ngx_http_cycle_get_module_main_conf(cycle,
+                                                       ngx_http_crm_module));
+
     if (ngx_http_crm_clicks_init_process(cycle) != NGX_OK
         || ngx_http_crm_outbound_init(cycle) != NGX_OK
         || ngx_http_crm_idp_init_process(cycle) != NGX_OK
@@ -523,6 +573,15 @@ ngx_http_crm_init_process(ngx_cycle_t *cycle)
     }
 
     return ngx_http_crm_health_init_process(cycle);
+}
+
+
+/* on a pool thread: the counters are atomic, in the worker's slot */
+static void
+ngx_http_crm_db_connected(void *data, int ok)
+{
+    ngx_http_crm_count(data, ok ? NGX_HTTP_CRM_DB_CONNECTS
+                                : NGX_HTTP_CRM_DB_CONNECT_FAILURES, 1);
 }
 
 
@@ -551,7 +610,10 @@ ngx_http_crm_create_main_conf(ngx_conf_t *cf)
 
     if (ngx_array_init(&mcf->databases, cf->pool, 2,
                        sizeof(crm_db_conf_t *))
-        != NGX_OK)
+        != NGX_OK
+        || ngx_array_init(&mcf->webhook_names, cf->pool, 2,
+                          sizeof(ngx_str_t))
+           != NGX_OK)
     {
         return NULL;
     }
@@ -663,10 +725,13 @@ ngx_http_crm_init_main_conf(ngx_conf_t *cf, void *conf)
 static ngx_int_t
 ngx_http_crm_postconfiguration(ngx_conf_t *cf)
 {
-    ngx_http_crm_loc_conf_t   *lcf;
-    ngx_http_crm_main_conf_t  *mcf;
+    ngx_http_handler_pt        *h;
+    ngx_http_crm_loc_conf_t    *lcf;
+    ngx_http_crm_main_conf_t   *mcf;
+    ngx_http_core_main_conf_t  *cmcf;
 
     if (ngx_http_crm_error_filter_init(cf) != NGX_OK
+        || ngx_http_crm_cors_filter_init(cf) != NGX_OK
         || ngx_http_crm_reply_init(cf) != NGX_OK)
     {
         return NGX_ERROR;
@@ -679,6 +744,22 @@ ngx_http_crm_postconfiguration(ngx_conf_t *cf)
     }
 
     if (ngx_http_crm_state_add(cf, mcf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_LOG_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_crm_metrics_log;
+
+    if (crm_api_nroutes > NGX_HTTP_CRM_ROUTES_MAX) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "crm: %uz routes, /metrics counts %d",
+                           crm_api_nroutes, NGX_HTTP_CRM_ROUTES_MAX);
         return NGX_ERROR;
     }
 
@@ -778,6 +859,7 @@ ngx_http_crm_create_loc_conf(ngx_conf_t *cf)
     conf->outbound_timeout = NGX_CONF_UNSET_MSEC;
     conf->api = NGX_CONF_UNSET;
     conf->redirect = NGX_CONF_UNSET;
+    ngx_http_crm_cors_create(&conf->cors);
 
     return conf;
 }
@@ -828,6 +910,13 @@ ngx_http_crm_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_ptr_value(conf->target_hosts, prev->target_hosts, NULL);
     ngx_conf_merge_ptr_value(conf->webhook_sources, prev->webhook_sources,
                              NULL);
+
+    if (ngx_http_crm_cors_merge(cf, &prev->cors, &conf->cors)
+        != NGX_CONF_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
     ngx_conf_merge_value(conf->link_limit, prev->link_limit, 1000);
     ngx_conf_merge_sec_value(conf->link_period, prev->link_period, 3600);
     ngx_conf_merge_str_value(conf->idp_project_id, prev->idp_project_id, "");
@@ -1435,6 +1524,43 @@ ngx_http_crm_webhook_source(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     ngx_explicit_memzero(text.data, text.len);
+
+    return ngx_http_crm_webhook_name(cf, &value[1]);
+}
+
+
+/* the names /metrics counts deliveries by: every source of any level */
+static char *
+ngx_http_crm_webhook_name(ngx_conf_t *cf, ngx_str_t *name)
+{
+    ngx_str_t                 *names;
+    ngx_uint_t                 i;
+    ngx_http_crm_main_conf_t  *mcf;
+
+    mcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_crm_module);
+    names = mcf->webhook_names.elts;
+
+    for (i = 0; i < mcf->webhook_names.nelts; i++) {
+        if (names[i].len == name->len
+            && ngx_strncmp(names[i].data, name->data, name->len) == 0)
+        {
+            return NGX_CONF_OK;
+        }
+    }
+
+    if (mcf->webhook_names.nelts == NGX_HTTP_CRM_WEBHOOK_NAMES) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "more than %d webhook source names",
+                           NGX_HTTP_CRM_WEBHOOK_NAMES);
+        return NGX_CONF_ERROR;
+    }
+
+    names = ngx_array_push(&mcf->webhook_names);
+    if (names == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    *names = *name;
 
     return NGX_CONF_OK;
 }

@@ -345,7 +345,10 @@ ngx_http_crm_redirect_wait(ngx_http_request_t *r,
         load->task.event.data = load;
         load->task.event.log = ngx_cycle->log;
 
-        if (ngx_thread_task_post(mcf->edge_pool, &load->task) != NGX_OK) {
+        if (ngx_http_crm_task_post(mcf, NGX_HTTP_CRM_POOL_EDGE,
+                                   mcf->edge_pool, &load->task)
+            != NGX_OK)
+        {
             ngx_free(load);
             return ngx_http_crm_busy(r, mcf, "server busy");
         }
@@ -376,6 +379,8 @@ ngx_http_crm_load_thread(void *data, ngx_log_t *log)
 
     crm_db_t  *db;
     int64_t    waited;
+
+    ngx_http_crm_task_started(NGX_HTTP_CRM_POOL_EDGE);
 
     /* its waiters may have given up: a late answer is a 503 (or stale) */
     waited = crm_clock_ms() - load->queued_ms;

@@ -9,8 +9,8 @@
 #include "ngx_http_crm_state.h"
 
 
-#define NGX_HTTP_CRM_STATE_NAME  "ngx_http_crm_state_v3"
-#define NGX_HTTP_CRM_STATE_SIZE  (128 * 1024)
+#define NGX_HTTP_CRM_STATE_NAME  "ngx_http_crm_state_v4"
+#define NGX_HTTP_CRM_STATE_SIZE  (sizeof(ngx_http_crm_state_t) + 64 * 1024)
 
 /*
  * Counters by process slot, each in its own cache line: redirects count
@@ -27,7 +27,14 @@ typedef struct {
 
 
 typedef struct {
+    ngx_atomic_t             v[NGX_HTTP_CRM_ROUTE_ROWS]
+                              [NGX_HTTP_CRM_HTTP_VALUES];
+} __attribute__((aligned(64))) ngx_http_crm_requests_t;
+
+
+typedef struct {
     ngx_http_crm_counters_t  counters[NGX_HTTP_CRM_SLOTS];
+    ngx_http_crm_requests_t  requests[NGX_HTTP_CRM_SLOTS];
     ngx_atomic_t             gauges[NGX_HTTP_CRM_NGAUGES];  /* value + 1 */
 } ngx_http_crm_state_t;
 
@@ -37,6 +44,9 @@ static ngx_int_t ngx_http_crm_state_init_zone(ngx_shm_zone_t *shm_zone,
 
 
 ngx_uint_t  ngx_http_crm_config_generation;
+
+/* the worker's, for its pool threads: set before any task is posted */
+static ngx_http_crm_main_conf_t  *ngx_http_crm_tasks_mcf;
 
 
 ngx_int_t
@@ -138,6 +148,76 @@ ngx_http_crm_gauge(ngx_http_crm_main_conf_t *mcf, ngx_http_crm_gauge_e gauge)
     state = mcf->state_zone->data;
 
     return (int64_t) state->gauges[gauge] - 1;
+}
+
+
+ngx_int_t
+ngx_http_crm_task_post(ngx_http_crm_main_conf_t *mcf,
+    ngx_http_crm_pool_e pool, ngx_thread_pool_t *tp, ngx_thread_task_t *task)
+{
+    ngx_http_crm_tasks_mcf = mcf;
+
+    /* counted first: a thread may take the task before the post returns */
+    ngx_http_crm_count(mcf, NGX_HTTP_CRM_TASKS_POSTED + pool, 1);
+
+    if (ngx_thread_task_post(tp, task) == NGX_OK) {
+        return NGX_OK;
+    }
+
+    ngx_http_crm_count(mcf, NGX_HTTP_CRM_TASKS_STARTED + pool, 1);
+
+    return NGX_ERROR;
+}
+
+
+void
+ngx_http_crm_task_started(ngx_http_crm_pool_e pool)
+{
+    ngx_http_crm_count(ngx_http_crm_tasks_mcf,
+                       NGX_HTTP_CRM_TASKS_STARTED + pool, 1);
+}
+
+
+void
+ngx_http_crm_count_request(ngx_http_crm_main_conf_t *mcf, ngx_uint_t row,
+    ngx_uint_t status, ngx_uint_t bucket, ngx_msec_t ms)
+{
+    ngx_atomic_t          *v;
+    ngx_http_crm_state_t  *state;
+
+    if (mcf == NULL || mcf->state_zone == NULL) {
+        return;
+    }
+
+    state = mcf->state_zone->data;
+    v = state->requests[ngx_process_slot % NGX_HTTP_CRM_SLOTS].v[row];
+
+    (void) ngx_atomic_fetch_add(&v[status], 1);
+    (void) ngx_atomic_fetch_add(&v[NGX_HTTP_CRM_HTTP_STATUSES + bucket], 1);
+    (void) ngx_atomic_fetch_add(&v[NGX_HTTP_CRM_HTTP_SUM_MS], ms);
+}
+
+
+void
+ngx_http_crm_requests(ngx_http_crm_main_conf_t *mcf, ngx_uint_t row,
+    ngx_atomic_uint_t *values)
+{
+    ngx_uint_t             i, slot;
+    ngx_http_crm_state_t  *state;
+
+    ngx_memzero(values, NGX_HTTP_CRM_HTTP_VALUES * sizeof(ngx_atomic_uint_t));
+
+    if (mcf->state_zone == NULL) {
+        return;
+    }
+
+    state = mcf->state_zone->data;
+
+    for (slot = 0; slot < NGX_HTTP_CRM_SLOTS; slot++) {
+        for (i = 0; i < NGX_HTTP_CRM_HTTP_VALUES; i++) {
+            values[i] += state->requests[slot].v[row][i];
+        }
+    }
 }
 
 

@@ -36,11 +36,47 @@ typedef enum {
     NGX_HTTP_CRM_DB_PROBES_FAILED,
     NGX_HTTP_CRM_IDP_KEY_REFRESHES,
     NGX_HTTP_CRM_IDP_KEY_FAILURES,
+    NGX_HTTP_CRM_DB_CONNECTS,
+    NGX_HTTP_CRM_DB_CONNECT_FAILURES,
+    /* thread pool tasks by pool (ngx_http_crm_pool_e): posted, and taken
+       from the queue by a thread */
+    NGX_HTTP_CRM_TASKS_POSTED,
+    NGX_HTTP_CRM_TASKS_STARTED = NGX_HTTP_CRM_TASKS_POSTED + 4,
+    /* callbacks by kind (install, conversion) and outcome, webhooks by
+       source (mcf->webhook_names) and outcome (ngx_http_crm_metrics.c) */
+    NGX_HTTP_CRM_CALLBACKS = NGX_HTTP_CRM_TASKS_STARTED + 4,
+    NGX_HTTP_CRM_WEBHOOKS = NGX_HTTP_CRM_CALLBACKS + 2 * 8,
     /* sync jobs by provider (crm_providers[]) and outcome: ok, failed,
        dead, held (ngx_http_crm_sync.h) */
-    NGX_HTTP_CRM_SYNC_JOBS,
+    NGX_HTTP_CRM_SYNC_JOBS = NGX_HTTP_CRM_WEBHOOKS
+                             + NGX_HTTP_CRM_WEBHOOK_NAMES * 8,
     NGX_HTTP_CRM_NCOUNTERS = NGX_HTTP_CRM_SYNC_JOBS + 4 * 4
 } ngx_http_crm_counter_e;
+
+
+/* the thread pools by what they run, for the task counters */
+typedef enum {
+    NGX_HTTP_CRM_POOL_API = 0,
+    NGX_HTTP_CRM_POOL_SLOW,
+    NGX_HTTP_CRM_POOL_EDGE,
+    NGX_HTTP_CRM_POOL_SYNC
+} ngx_http_crm_pool_e;
+
+
+/*
+ * The API's requests by route: a row per route of crm_api_routes, then
+ * one for requests no route matched and one for CORS preflights; in each,
+ * counts by status, by latency bucket, and the latencies' sum in ms.
+ */
+#define NGX_HTTP_CRM_ROUTES_MAX      62
+#define NGX_HTTP_CRM_ROUTE_NONE      NGX_HTTP_CRM_ROUTES_MAX
+#define NGX_HTTP_CRM_ROUTE_PREFLIGHT (NGX_HTTP_CRM_ROUTES_MAX + 1)
+#define NGX_HTTP_CRM_ROUTE_ROWS      (NGX_HTTP_CRM_ROUTES_MAX + 2)
+#define NGX_HTTP_CRM_HTTP_STATUSES   26
+#define NGX_HTTP_CRM_HTTP_BUCKETS    14
+#define NGX_HTTP_CRM_HTTP_SUM_MS     (NGX_HTTP_CRM_HTTP_STATUSES           \
+                                      + NGX_HTTP_CRM_HTTP_BUCKETS)
+#define NGX_HTTP_CRM_HTTP_VALUES     (NGX_HTTP_CRM_HTTP_SUM_MS + 1)
 
 
 /* values that are set, not added: the last one any worker saw */
@@ -68,6 +104,21 @@ void ngx_http_crm_gauge_set(ngx_http_crm_main_conf_t *mcf,
 /* -1 when no worker has set it yet */
 int64_t ngx_http_crm_gauge(ngx_http_crm_main_conf_t *mcf,
     ngx_http_crm_gauge_e gauge);
+
+/* ngx_thread_task_post(), the task counted as posted to pool */
+ngx_int_t ngx_http_crm_task_post(ngx_http_crm_main_conf_t *mcf,
+    ngx_http_crm_pool_e pool, ngx_thread_pool_t *tp, ngx_thread_task_t *task);
+
+/* a pool thread: a task of pool has left the queue, and runs */
+void ngx_http_crm_task_started(ngx_http_crm_pool_e pool);
+
+/* counts a request of route row: status and bucket indexes, ms taken */
+void ngx_http_crm_count_request(ngx_http_crm_main_conf_t *mcf,
+    ngx_uint_t row, ngx_uint_t status, ngx_uint_t bucket, ngx_msec_t ms);
+
+/* a route row's values, summed over the workers, into values[VALUES] */
+void ngx_http_crm_requests(ngx_http_crm_main_conf_t *mcf, ngx_uint_t row,
+    ngx_atomic_uint_t *values);
 
 /* the counters, summed over the workers, into counters[NCOUNTERS] */
 void ngx_http_crm_counters(ngx_http_crm_main_conf_t *mcf,

@@ -2,6 +2,7 @@
  * The performance counters' folder; see ngx_http_crm_stats.h.
  */
 
+#include "ngx_http_crm_state.h"
 #include "ngx_http_crm_stats.h"
 
 #include "crm_store_stats.h"
@@ -104,7 +105,12 @@ ngx_http_crm_stats_timer(ngx_event_t *ev)
         return;
     }
 
-    if (ngx_thread_task_post(stats->pool, stats->task) != NGX_OK) {
+    if (ngx_http_crm_task_post(
+            ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                                ngx_http_crm_module),
+            NGX_HTTP_CRM_POOL_SYNC, stats->pool, stats->task)
+        != NGX_OK)
+    {
         ngx_add_timer(&stats->timer, NGX_HTTP_CRM_STATS_INTERVAL);
         return;
     }
@@ -120,6 +126,8 @@ ngx_http_crm_stats_thread(void *data, ngx_log_t *log)
     ngx_http_crm_stats_task_t *t = data;
 
     crm_db_t  *db;
+
+    ngx_http_crm_task_started(NGX_HTTP_CRM_POOL_SYNC);
 
     (void) log;
 

@@ -253,7 +253,10 @@ ngx_http_crm_sync_claim(ngx_http_crm_sync_t *sync)
         t->sample = 1;
     }
 
-    if (ngx_thread_task_post(sync->pool, task) != NGX_OK) {
+    if (ngx_http_crm_task_post(sync->mcf, NGX_HTTP_CRM_POOL_SYNC,
+                               sync->pool, task)
+        != NGX_OK)
+    {
         ngx_free(task);
         return;
     }
@@ -273,6 +276,8 @@ ngx_http_crm_sync_claim_thread(void *data, ngx_log_t *log)
     crm_rows_t                 rows;
     ngx_http_crm_loc_conf_t   *lcf;
     ngx_http_crm_main_conf_t  *mcf;
+
+    ngx_http_crm_task_started(NGX_HTTP_CRM_POOL_SYNC);
 
     mcf = t->sync->mcf;
     lcf = t->sync->lcf;
@@ -458,7 +463,10 @@ ngx_http_crm_sync_record(ngx_http_crm_sync_t *sync)
         t = task->ctx;
         t->leases = sync->finished;
 
-        if (ngx_thread_task_post(sync->pool, task) == NGX_OK) {
+        if (ngx_http_crm_task_post(sync->mcf, NGX_HTTP_CRM_POOL_SYNC,
+                                   sync->pool, task)
+            == NGX_OK)
+        {
             sync->finished = NULL;
             sync->finished_last = &sync->finished;
             sync->recording = 1;
@@ -704,6 +712,8 @@ ngx_http_crm_sync_record_thread(void *data, ngx_log_t *log)
     ngx_http_crm_sync_task_t *t = data;
 
     crm_db_t  *db;
+
+    ngx_http_crm_task_started(NGX_HTTP_CRM_POOL_SYNC);
 
     db = crm_db_for_thread(t->sync->lcf->db);
     if (db == NULL) {

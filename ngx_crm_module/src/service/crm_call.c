@@ -148,6 +148,7 @@ crm_call_set_request(crm_call_t *call, unsigned method, crm_str_t path,
         return crm_call_record(call, rc);
     }
 
+    call->route = route;
     call->endpoint = route->data;
 
     return crm_call_record(call, CRM_OK);

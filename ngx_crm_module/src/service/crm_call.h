@@ -202,6 +202,7 @@ struct crm_call_s {
     const crm_service_conf_t  *conf;
     char                       request_id[33];  /* nginx's, or "" */
     const crm_endpoint_t      *endpoint;
+    const crm_route_t         *route;       /* NULL: no route matched */
     crm_route_match_t          match;       /* params point into the arena */
     unsigned                   allowed;     /* for 405 */
     crm_str_t                  query;
@@ -227,6 +228,9 @@ struct crm_call_s {
        not change costs a load, keeping one that did serves stale data */
     crm_changed_t             *changed;
     crm_reply_t                reply;
+    /* what a successful call did, in a word, for logs and metrics: a
+       callback's "created" or "duplicate", a webhook's receipt status */
+    const char                *outcome;
     crm_error_t                error;
     crm_status_e               rc;
     /* the answer to the endpoint's outbound request in flight, and the

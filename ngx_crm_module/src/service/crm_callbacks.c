@@ -424,6 +424,8 @@ crm_callbacks_install_reply(crm_call_t *call, const crm_attribution_t *att,
         return crm_error_set(err, CRM_E_INTERNAL, NULL, "could not render");
     }
 
+    call->outcome = created ? "created" : "duplicate";
+
     return crm_call_reply_json(call, 200, g, err);
 }
 
@@ -667,6 +669,8 @@ crm_callbacks_conversion_reply(crm_call_t *call, const crm_conversion_t *conv,
         yajl_gen_free(g);
         return crm_error_set(err, CRM_E_INTERNAL, NULL, "could not render");
     }
+
+    call->outcome = created ? "created" : "duplicate";
 
     return crm_call_reply_json(call, 200, g, err);
 }

@@ -1039,6 +1039,8 @@ crm_webhooks_receipt(crm_call_t *call, const char *id, const char *status,
         return crm_error_set(err, CRM_E_INTERNAL, NULL, "could not render");
     }
 
+    call->outcome = status;
+
     return crm_call_reply_json(call, 202, g, err);
 }
 

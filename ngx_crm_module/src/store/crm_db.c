@@ -76,11 +76,23 @@ static crm_db_t         *crm_db_all;
  */
 static int64_t           crm_db_connected_at;
 
+/* told of every connection attempt: the glue counts them for /metrics */
+static crm_db_observer_pt  crm_db_observer;
+static void               *crm_db_observer_data;
+
 
 static void
 crm_db_key_create(void)
 {
     (void) pthread_key_create(&crm_db_key, NULL);
+}
+
+
+void
+crm_db_observe(crm_db_observer_pt observer, void *data)
+{
+    crm_db_observer = observer;
+    crm_db_observer_data = data;
 }
 
 
@@ -279,6 +291,13 @@ crm_db_connect(crm_db_t *db, crm_error_t *err)
     values[10] = NULL;
 
     db->conn = PQconnectdbParams(keys, values, 1);
+
+    if (crm_db_observer != NULL) {
+        crm_db_observer(crm_db_observer_data,
+                        db->conn != NULL
+                        && PQstatus(db->conn) == CONNECTION_OK);
+    }
+
     if (db->conn == NULL) {
         return crm_error_set(err, CRM_E_UNAVAILABLE, NULL,
                              "database unavailable");

@@ -81,6 +81,15 @@ crm_status_e crm_db_conf_init(crm_db_conf_t *conf, crm_error_t *err);
 /* the calling thread's connection for conf; NULL only on ENOMEM */
 crm_db_t *crm_db_for_thread(const crm_db_conf_t *conf);
 
+/* called on the connecting thread after each attempt: ok 1 or 0 */
+typedef void (*crm_db_observer_pt)(void *data, int ok);
+
+/*
+ * Sets the process's observer of connection attempts (NULL: none); before
+ * any thread connects, or it may miss some.
+ */
+void crm_db_observe(crm_db_observer_pt observer, void *data);
+
 /*
  * Closes every connection of the process.  Only when no thread uses them
  * any more: in nginx, at worker exit after the thread pools have drained.

@@ -1,0 +1,737 @@
+/*
+ * CORS for browsers that call the API from other origins.
+ *
+ * Where crm_cors_origins allows origins, every answer of the location
+ * varies by Origin, and an answer to an allowed origin says so
+ * (Access-Control-Allow-Origin, and -Credentials when on), whatever its
+ * status and whoever wrote it: the module, or nginx itself (413, 429),
+ * since browsers hide from scripts any answer without it.  A preflight
+ * (OPTIONS with Access-Control-Request-Method) needs no credential: its
+ * origin, method and headers are checked against the lists, and its path
+ * routed for the method it asks about.
+ */
+
+#include "ngx_http_crm_cors.h"
+#include "ngx_http_crm_reply.h"
+
+
+#define NGX_HTTP_CRM_CORS_ORIGIN_MAX  253
+
+#define ngx_http_crm_cors_alnum(c)                                            \
+    (((c) >= '0' && (c) <= '9') || ((c) >= 'a' && (c) <= 'z')                 \
+     || ((c) >= 'A' && (c) <= 'Z'))
+
+
+static ngx_int_t ngx_http_crm_cors_header_filter(ngx_http_request_t *r);
+static ngx_table_elt_t *ngx_http_crm_cors_header(ngx_http_request_t *r,
+    const char *name);
+static ngx_uint_t ngx_http_crm_cors_allowed(ngx_http_crm_cors_conf_t *cc,
+    ngx_str_t *origin);
+static ngx_int_t ngx_http_crm_cors_origin(ngx_str_t *value,
+    ngx_http_crm_cors_origin_t *o);
+static ngx_int_t ngx_http_crm_cors_host(u_char *p, u_char *last);
+static ngx_str_t *ngx_http_crm_cors_listed(ngx_array_t *list, u_char *name,
+    size_t len);
+static ngx_array_t *ngx_http_crm_cors_defaults(ngx_conf_t *cf,
+    const char *const *names);
+static ngx_int_t ngx_http_crm_cors_join(ngx_conf_t *cf, ngx_array_t *list,
+    ngx_str_t *text);
+
+
+static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
+
+
+static const char *const  ngx_http_crm_cors_methods[] = {
+    "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", NULL
+};
+
+static const char *const  ngx_http_crm_cors_default_methods[] = {
+    "GET", "POST", "PUT", "PATCH", "DELETE", NULL
+};
+
+static const char *const  ngx_http_crm_cors_default_headers[] = {
+    "Authorization", "Content-Type", "Idempotency-Key", "If-Match",
+    "If-None-Match", NULL
+};
+
+static const char *const  ngx_http_crm_cors_default_expose[] = {
+    "ETag", "Location", "Retry-After", "X-Request-Id", "WWW-Authenticate",
+    NULL
+};
+
+
+ngx_int_t
+ngx_http_crm_cors_filter_init(ngx_conf_t *cf)
+{
+    ngx_http_next_header_filter = ngx_http_top_header_filter;
+    ngx_http_top_header_filter = ngx_http_crm_cors_header_filter;
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_crm_cors_create(ngx_http_crm_cors_conf_t *conf)
+{
+    conf->origins = NGX_CONF_UNSET_PTR;
+    conf->methods = NGX_CONF_UNSET_PTR;
+    conf->headers = NGX_CONF_UNSET_PTR;
+    conf->expose = NGX_CONF_UNSET_PTR;
+    conf->credentials = NGX_CONF_UNSET;
+    conf->max_age = NGX_CONF_UNSET;
+}
+
+
+char *
+ngx_http_crm_cors_merge(ngx_conf_t *cf, ngx_http_crm_cors_conf_t *prev,
+    ngx_http_crm_cors_conf_t *conf)
+{
+    if (conf->origins == NGX_CONF_UNSET_PTR) {
+        conf->origins = prev->origins;
+        conf->any = prev->any;
+    }
+
+    ngx_conf_merge_ptr_value(conf->origins, NULL, NULL);
+    ngx_conf_merge_ptr_value(conf->methods, prev->methods, NULL);
+    ngx_conf_merge_ptr_value(conf->headers, prev->headers, NULL);
+    ngx_conf_merge_ptr_value(conf->expose, prev->expose, NULL);
+    ngx_conf_merge_value(conf->credentials, prev->credentials, 0);
+    ngx_conf_merge_sec_value(conf->max_age, prev->max_age, 600);
+
+    if (conf->origins == NULL) {
+        return NGX_CONF_OK;
+    }
+
+    /*
+     * "*" lets every page on the web read the answers; with credentials,
+     * the user's own: browsers refuse it, and so does nginx -t
+     */
+    if (conf->any && conf->credentials) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"crm_cors_credentials on\" cannot be used "
+                           "with \"crm_cors_origins *\": name the origins "
+                           "that may send credentials");
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->methods == NULL) {
+        conf->methods = ngx_http_crm_cors_defaults(cf,
+                            ngx_http_crm_cors_default_methods);
+    }
+
+    if (conf->headers == NULL) {
+        conf->headers = ngx_http_crm_cors_defaults(cf,
+                            ngx_http_crm_cors_default_headers);
+    }
+
+    if (conf->expose == NULL) {
+        conf->expose = ngx_http_crm_cors_defaults(cf,
+                           ngx_http_crm_cors_default_expose);
+    }
+
+    if (conf->methods == NULL || conf->headers == NULL
+        || conf->expose == NULL
+        || ngx_http_crm_cors_join(cf, conf->methods, &conf->methods_text)
+           != NGX_OK
+        || ngx_http_crm_cors_join(cf, conf->headers, &conf->headers_text)
+           != NGX_OK
+        || ngx_http_crm_cors_join(cf, conf->expose, &conf->expose_text)
+           != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    conf->max_age_text.data = ngx_pnalloc(cf->pool, NGX_TIME_T_LEN + 1);
+    if (conf->max_age_text.data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    conf->max_age_text.len = ngx_sprintf(conf->max_age_text.data, "%T%Z",
+                                         conf->max_age)
+                             - conf->max_age_text.data - 1;
+
+    return NGX_CONF_OK;
+}
+
+
+/* "crm_cors_origins origin ...": scheme://host[:port], *.suffix or "*" */
+char *
+ngx_http_crm_cors_origins(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_crm_cors_conf_t  *cc = (void *) ((char *) conf + cmd->offset);
+
+    ngx_str_t                   *value;
+    ngx_uint_t                   i, j;
+    ngx_http_crm_cors_origin_t  *o, *seen;
+
+    if (cc->origins != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    cc->origins = ngx_array_create(cf->pool, cf->args->nelts,
+                                   sizeof(ngx_http_crm_cors_origin_t));
+    if (cc->origins == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    for (i = 1; i < cf->args->nelts; i++) {
+        if (value[i].len == 1 && value[i].data[0] == '*') {
+            if (cf->args->nelts > 2) {
+                return "\"*\" cannot be combined with other origins";
+            }
+
+            cc->any = 1;
+            continue;
+        }
+
+        o = ngx_array_push(cc->origins);
+        if (o == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        if (ngx_http_crm_cors_origin(&value[i], o) != NGX_OK) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid origin \"%V\": expected "
+                               "http(s)://host[:port], "
+                               "https://*.domain or \"*\"", &value[i]);
+            return NGX_CONF_ERROR;
+        }
+
+        seen = cc->origins->elts;
+
+        for (j = 0; j + 1 < cc->origins->nelts; j++) {
+            if (seen[j].pattern == o->pattern
+                && seen[j].prefix.len == o->prefix.len
+                && seen[j].suffix.len == o->suffix.len
+                && ngx_strncmp(seen[j].prefix.data, o->prefix.data,
+                               o->prefix.len) == 0
+                && ngx_strncmp(seen[j].suffix.data, o->suffix.data,
+                               o->suffix.len) == 0)
+            {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "duplicate origin \"%V\"", &value[i]);
+                return NGX_CONF_ERROR;
+            }
+        }
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* crm_cors_methods, crm_cors_headers, crm_cors_expose_headers */
+char *
+ngx_http_crm_cors_list(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_array_t  **list = (void *) ((char *) conf + cmd->offset);
+
+    u_char      *p;
+    ngx_str_t   *value, *name;
+    ngx_uint_t   i, k, methods;
+
+    if (*list != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    *list = ngx_array_create(cf->pool, cf->args->nelts, sizeof(ngx_str_t));
+    if (*list == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    methods = ngx_strcmp(cmd->name.data, "crm_cors_methods") == 0;
+    value = cf->args->elts;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        if (methods) {
+            for (k = 0; ngx_http_crm_cors_methods[k] != NULL; k++) {
+                if (ngx_strcmp(value[i].data, ngx_http_crm_cors_methods[k])
+                    == 0)
+                {
+                    break;
+                }
+            }
+
+            if (ngx_http_crm_cors_methods[k] == NULL) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "unknown method \"%V\": expected GET, "
+                                   "HEAD, POST, PUT, PATCH or DELETE",
+                                   &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+        } else {
+            for (p = value[i].data; p < value[i].data + value[i].len; p++) {
+                if (!(ngx_http_crm_cors_alnum(*p)
+                      || ngx_strlchr((u_char *) "!#$%&'*+-.^_`|~",
+                                     (u_char *) "!#$%&'*+-.^_`|~" + 15, *p)))
+                {
+                    break;
+                }
+            }
+
+            if (value[i].len == 0 || p < value[i].data + value[i].len) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid header name \"%V\"", &value[i]);
+                return NGX_CONF_ERROR;
+            }
+        }
+
+        if (ngx_http_crm_cors_listed(*list, value[i].data, value[i].len)) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"%V\" is listed twice", &value[i]);
+            return NGX_CONF_ERROR;
+        }
+
+        name = ngx_array_push(*list);
+        if (name == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        *name = value[i];
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+ngx_uint_t
+ngx_http_crm_cors_is_preflight(ngx_http_request_t *r, ngx_str_t *method)
+{
+    ngx_table_elt_t          *h;
+    ngx_http_crm_loc_conf_t  *lcf;
+
+    lcf = ngx_http_get_module_loc_conf(r, ngx_http_crm_module);
+
+    if (lcf->cors.origins == NULL || r->method != NGX_HTTP_OPTIONS
+        || ngx_http_crm_cors_header(r, "Origin") == NULL)
+    {
+        return 0;
+    }
+
+    h = ngx_http_crm_cors_header(r, "Access-Control-Request-Method");
+    if (h == NULL) {
+        return 0;
+    }
+
+    if (method != NULL) {
+        *method = h->value;
+    }
+
+    return 1;
+}
+
+
+ngx_int_t
+ngx_http_crm_cors_preflight(ngx_http_request_t *r, crm_call_t *call)
+{
+    u_char                    *p, *last, *name;
+    ngx_str_t                  method;
+    ngx_table_elt_t           *origin, *h;
+    ngx_http_crm_loc_conf_t   *lcf;
+    ngx_http_crm_cors_conf_t  *cc;
+
+    lcf = ngx_http_get_module_loc_conf(r, ngx_http_crm_module);
+    cc = &lcf->cors;
+
+    origin = ngx_http_crm_cors_header(r, "Origin");
+    (void) ngx_http_crm_cors_is_preflight(r, &method);
+
+    if (!ngx_http_crm_cors_allowed(cc, &origin->value)) {
+        (void) crm_call_fail(call, CRM_E_FORBIDDEN,
+                             "origin %.*s is not allowed",
+                             (int) ngx_min(origin->value.len, 200),
+                             origin->value.data);
+        return NGX_DECLINED;
+    }
+
+    if (ngx_http_crm_cors_listed(cc->methods, method.data, method.len)
+        == NULL)
+    {
+        (void) crm_call_fail(call, CRM_E_FORBIDDEN,
+                             "method %.*s is not allowed from other origins",
+                             (int) ngx_min(method.len, 32), method.data);
+        return NGX_DECLINED;
+    }
+
+    h = ngx_http_crm_cors_header(r, "Access-Control-Request-Headers");
+
+    if (h != NULL) {
+        p = h->value.data;
+        last = p + h->value.len;
+
+        while (p < last) {
+            while (p < last && (*p == ' ' || *p == '\t' || *p == ',')) {
+                p++;
+            }
+
+            name = p;
+
+            while (p < last && *p != ',' && *p != ' ' && *p != '\t') {
+                p++;
+            }
+
+            if (p > name
+                && ngx_http_crm_cors_listed(cc->headers, name, p - name)
+                   == NULL)
+            {
+                (void) crm_call_fail(call, CRM_E_FORBIDDEN,
+                                     "header %.*s is not allowed from "
+                                     "other origins",
+                                     (int) ngx_min(p - name, 64), name);
+                return NGX_DECLINED;
+            }
+        }
+    }
+
+    if (ngx_http_crm_add_header(r, "Access-Control-Allow-Methods",
+                                (char *) cc->methods_text.data) != NGX_OK
+        || ngx_http_crm_add_header(r, "Access-Control-Allow-Headers",
+                                   (char *) cc->headers_text.data) != NGX_OK
+        || ngx_http_crm_add_header(r, "Access-Control-Max-Age",
+                                   (char *) cc->max_age_text.data) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_crm_send(r, NGX_HTTP_NO_CONTENT, NULL, NULL, 0);
+}
+
+
+static ngx_int_t
+ngx_http_crm_cors_header_filter(ngx_http_request_t *r)
+{
+    ngx_uint_t                 preflight;
+    ngx_table_elt_t           *origin;
+    ngx_http_crm_loc_conf_t   *lcf;
+    ngx_http_crm_cors_conf_t  *cc;
+
+    lcf = ngx_http_get_module_loc_conf(r, ngx_http_crm_module);
+    cc = &lcf->cors;
+
+    if (cc->origins == NULL || r != r->main) {
+        return ngx_http_next_header_filter(r);
+    }
+
+    preflight = ngx_http_crm_cors_is_preflight(r, NULL);
+
+    /* caches must keep one answer per origin */
+    if (ngx_http_crm_add_header(r, "Vary",
+            preflight ? "Origin, Access-Control-Request-Method, "
+                        "Access-Control-Request-Headers"
+                      : "Origin")
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    origin = ngx_http_crm_cors_header(r, "Origin");
+
+    if (origin == NULL || !ngx_http_crm_cors_allowed(cc, &origin->value)) {
+        return ngx_http_next_header_filter(r);
+    }
+
+    /* nginx ends every request header's value with a zero byte */
+    if (ngx_http_crm_add_header(r, "Access-Control-Allow-Origin",
+                                cc->any ? "*" : (char *) origin->value.data)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (cc->credentials
+        && ngx_http_crm_add_header(r, "Access-Control-Allow-Credentials",
+                                   "true")
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (!preflight && cc->expose_text.len
+        && ngx_http_crm_add_header(r, "Access-Control-Expose-Headers",
+                                   (char *) cc->expose_text.data)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_next_header_filter(r);
+}
+
+
+static ngx_table_elt_t *
+ngx_http_crm_cors_header(ngx_http_request_t *r, const char *name)
+{
+    size_t            len;
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    len = ngx_strlen(name);
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                return NULL;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len == len
+            && ngx_strncasecmp(h[i].key.data, (u_char *) name, len) == 0)
+        {
+            return &h[i];
+        }
+    }
+}
+
+
+static ngx_uint_t
+ngx_http_crm_cors_allowed(ngx_http_crm_cors_conf_t *cc, ngx_str_t *origin)
+{
+    u_char                       buf[NGX_HTTP_CRM_CORS_ORIGIN_MAX + 16];
+    u_char                      *p;
+    ngx_str_t                    s;
+    ngx_uint_t                   i;
+    ngx_http_crm_cors_origin_t   o, *allowed;
+
+    if (cc->any) {
+        return 1;
+    }
+
+    if (origin->len > NGX_HTTP_CRM_CORS_ORIGIN_MAX) {
+        return 0;
+    }
+
+    /* the same form as the configuration's: "null" and junk fail here */
+    p = ngx_cpymem(buf, origin->data, origin->len);
+    s.data = buf;
+    s.len = p - buf;
+
+    if (ngx_http_crm_cors_origin(&s, &o) != NGX_OK || o.pattern) {
+        return 0;
+    }
+
+    allowed = cc->origins->elts;
+
+    for (i = 0; i < cc->origins->nelts; i++) {
+
+        if (!allowed[i].pattern) {
+            if (o.prefix.len == allowed[i].prefix.len
+                && ngx_strncmp(o.prefix.data, allowed[i].prefix.data,
+                               o.prefix.len) == 0)
+            {
+                return 1;
+            }
+
+            continue;
+        }
+
+        /* "https://" + at least one label + ".example:8443" */
+        if (o.prefix.len > allowed[i].prefix.len + allowed[i].suffix.len
+            && ngx_strncmp(o.prefix.data, allowed[i].prefix.data,
+                           allowed[i].prefix.len) == 0
+            && ngx_strncmp(o.prefix.data + o.prefix.len
+                           - allowed[i].suffix.len,
+                           allowed[i].suffix.data, allowed[i].suffix.len)
+               == 0
+            && ngx_strlchr(o.prefix.data + allowed[i].prefix.len,
+                           o.prefix.data + o.prefix.len
+                           - allowed[i].suffix.len, ':') == NULL)
+        {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+/*
+ * Parses an origin in place (lower-casing it): scheme "://" host [":"
+ * port], the port dropped when it is the scheme's own; a host of
+ * "*.domain" makes a pattern whose suffix is ".domain[:port]".
+ */
+static ngx_int_t
+ngx_http_crm_cors_origin(ngx_str_t *value, ngx_http_crm_cors_origin_t *o)
+{
+    u_char      *p, *last, *host, *colon;
+    ngx_int_t    port, dflt;
+    ngx_uint_t   scheme;
+
+    ngx_memzero(o, sizeof(ngx_http_crm_cors_origin_t));
+
+    if (value->len > NGX_HTTP_CRM_CORS_ORIGIN_MAX) {
+        return NGX_ERROR;
+    }
+
+    ngx_strlow(value->data, value->data, value->len);
+
+    p = value->data;
+    last = p + value->len;
+
+    if (value->len > 8 && ngx_strncmp(p, "https://", 8) == 0) {
+        scheme = 8;
+        dflt = 443;
+
+    } else if (value->len > 7 && ngx_strncmp(p, "http://", 7) == 0) {
+        scheme = 7;
+        dflt = 80;
+
+    } else {
+        return NGX_ERROR;
+    }
+
+    host = p + scheme;
+
+    if (last - host > 2 && host[0] == '*' && host[1] == '.') {
+        o->pattern = 1;
+        host++;
+    }
+
+    colon = ngx_strlchr(host, last, ':');
+
+    if (ngx_http_crm_cors_host(host + o->pattern, colon ? colon : last)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (colon != NULL) {
+        port = ngx_atoi(colon + 1, last - colon - 1);
+        if (port < 1 || port > 65535) {
+            return NGX_ERROR;
+        }
+
+        if (port == dflt) {
+            last = colon;
+        }
+    }
+
+    if (o->pattern) {
+        o->prefix.data = p;
+        o->prefix.len = scheme;
+        o->suffix.data = host;
+        o->suffix.len = last - host;
+
+    } else {
+        o->prefix.data = p;
+        o->prefix.len = last - p;
+    }
+
+    return NGX_OK;
+}
+
+
+/* a DNS name or an IPv4 address: letters, digits, "-" and inner dots */
+static ngx_int_t
+ngx_http_crm_cors_host(u_char *p, u_char *last)
+{
+    u_char  *start;
+
+    if (p == last || *p == '.' || last[-1] == '.') {
+        return NGX_ERROR;
+    }
+
+    for (start = p; p < last; p++) {
+        if (!(ngx_http_crm_cors_alnum(*p) || *p == '-'
+              || (*p == '.' && p > start && p[-1] != '.')))
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/* the list's entry for name, compared without case; NULL when absent */
+static ngx_str_t *
+ngx_http_crm_cors_listed(ngx_array_t *list, u_char *name, size_t len)
+{
+    ngx_str_t   *s;
+    ngx_uint_t   i;
+
+    s = list->elts;
+
+    for (i = 0; i < list->nelts; i++) {
+        if (s[i].len == len && ngx_strncasecmp(s[i].data, name, len) == 0) {
+            return &s[i];
+        }
+    }
+
+    return NULL;
+}
+
+
+static ngx_array_t *
+ngx_http_crm_cors_defaults(ngx_conf_t *cf, const char *const *names)
+{
+    ngx_str_t    *s;
+    ngx_uint_t    i;
+    ngx_array_t  *list;
+
+    list = ngx_array_create(cf->pool, 8, sizeof(ngx_str_t));
+    if (list == NULL) {
+        return NULL;
+    }
+
+    for (i = 0; names[i] != NULL; i++) {
+        s = ngx_array_push(list);
+        if (s == NULL) {
+            return NULL;
+        }
+
+        s->data = (u_char *) names[i];
+        s->len = ngx_strlen(names[i]);
+    }
+
+    return list;
+}
+
+
+/* "a, b, c", zero-terminated for ngx_http_crm_add_header() */
+static ngx_int_t
+ngx_http_crm_cors_join(ngx_conf_t *cf, ngx_array_t *list, ngx_str_t *text)
+{
+    u_char      *p;
+    size_t       len;
+    ngx_str_t   *s;
+    ngx_uint_t   i;
+
+    s = list->elts;
+    len = 1;
+
+    for (i = 0; i < list->nelts; i++) {
+        len += s[i].len + 2;
+    }
+
+    text->data = ngx_pnalloc(cf->pool, len);
+    if (text->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = text->data;
+
+    for (i = 0; i < list->nelts; i++) {
+        if (i > 0) {
+            *p++ = ',';
+            *p++ = ' ';
+        }
+
+        p = ngx_cpymem(p, s[i].data, s[i].len);
+    }
+
+    *p = '\0';
+    text->len = p - text->data;
+
+    return NGX_OK;
+}
