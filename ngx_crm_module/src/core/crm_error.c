@@ -20,6 +20,10 @@ typedef struct {
 
 
 static void crm_error_trim_utf8(char *buf, size_t size, int n);
+static void crm_error_texts(const crm_error_t *err, char *field,
+    char *message, const char **f, const char **m);
+static void crm_error_join(const char *f, const char *m, char *buf,
+    size_t size);
 static const char *crm_error_safe_text(const char *s, char *buf,
     size_t size);
 static int crm_error_gen_body(yajl_gen g, const crm_error_t *err,
@@ -166,35 +170,62 @@ crm_problem_render(const crm_error_t *err, const char *request_id,
 }
 
 
+/*
+ * A message may carry bytes a service copied from the request; the
+ * generator validates UTF-8 and would fail the whole body, turning a 422
+ * into a 500, so anything invalid is replaced first.  An empty message is
+ * the title.
+ */
+static void
+crm_error_texts(const crm_error_t *err, char *field, char *message,
+    const char **f, const char **m)
+{
+    *f = crm_error_safe_text(err->field, field, sizeof(err->field));
+    *m = crm_error_safe_text(err->message, message, sizeof(err->message));
+
+    if ((*m)[0] == '\0') {
+        *m = crm_error_title(err->code);
+    }
+}
+
+
+static void
+crm_error_join(const char *f, const char *m, char *buf, size_t size)
+{
+    if (f[0] != '\0') {
+        (void) snprintf(buf, size, "%s: %s", f, m);
+
+    } else {
+        (void) snprintf(buf, size, "%s", m);
+    }
+}
+
+
+void
+crm_error_detail(const crm_error_t *err, char *buf, size_t size)
+{
+    char         field[sizeof(err->field)];
+    char         message[sizeof(err->message)];
+    const char  *f, *m;
+
+    crm_error_texts(err, field, message, &f, &m);
+    crm_error_join(f, m, buf, size);
+}
+
+
 static int
 crm_error_gen_body(yajl_gen g, const crm_error_t *err,
     const char *request_id)
 {
     char         field[sizeof(err->field)];
     char         message[sizeof(err->message)];
-    char         detail[sizeof(err->field) + sizeof(err->message) + 2];
+    char         detail[CRM_ERROR_DETAIL_SIZE];
     const char  *title, *f, *m;
 
     title = crm_error_title(err->code);
 
-    /*
-     * a message may carry bytes a service copied from the request; the
-     * generator validates UTF-8 and would fail the whole body, turning a
-     * 422 into a 500, so anything invalid is replaced first
-     */
-    f = crm_error_safe_text(err->field, field, sizeof(field));
-    m = crm_error_safe_text(err->message, message, sizeof(message));
-
-    if (m[0] == '\0') {
-        m = title;
-    }
-
-    if (f[0] != '\0') {
-        (void) snprintf(detail, sizeof(detail), "%s: %s", f, m);
-
-    } else {
-        (void) snprintf(detail, sizeof(detail), "%s", m);
-    }
+    crm_error_texts(err, field, message, &f, &m);
+    crm_error_join(f, m, detail, sizeof(detail));
 
     if (yajl_gen_map_open(g) != yajl_gen_status_ok) {
         return -1;

@@ -60,6 +60,11 @@ unsigned crm_error_http_status(crm_status_e code);
 crm_status_e crm_error_for_http_status(unsigned status);
 const char *crm_error_title(crm_status_e code);
 
+/* a problem document's "detail": "field: message", or the title */
+#define CRM_ERROR_DETAIL_SIZE  (64 + 256 + 2)
+
+void crm_error_detail(const crm_error_t *err, char *buf, size_t size);
+
 /*
  * Renders err as an RFC 9457 problem+json document into a malloc'd buffer.
  * When err->message is empty the title is used as the detail.  When

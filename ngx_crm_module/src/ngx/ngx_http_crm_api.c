@@ -184,6 +184,7 @@ crm_call_t *
 ngx_http_crm_api_call(ngx_http_request_t *r)
 {
     ngx_str_t                 asked;
+    crm_status_e              rc;
     ngx_uint_t                preflight;
     crm_call_t               *call;
     const char               *id;
@@ -234,16 +235,16 @@ ngx_http_crm_api_call(ngx_http_request_t *r)
      */
     preflight = ngx_http_crm_cors_is_preflight(r, &asked);
 
-    if (crm_call_set_request(call,
-            preflight ? ngx_http_crm_api_method_named(&asked)
-                      : ngx_http_crm_api_method(r),
-            (crm_str_t) { (const char *) r->uri.data, r->uri.len },
-            (crm_str_t) { (const char *) r->args.data, r->args.len },
-            (crm_str_t) { (const char *) r->connection->addr_text.data,
-                          r->connection->addr_text.len },
-            ngx_http_crm_header_value(r->headers_in.user_agent))
-        != CRM_OK)
-    {
+    rc = crm_call_set_request(call,
+             preflight ? ngx_http_crm_api_method_named(&asked)
+                       : ngx_http_crm_api_method(r),
+             (crm_str_t) { (const char *) r->uri.data, r->uri.len },
+             (crm_str_t) { (const char *) r->args.data, r->args.len },
+             (crm_str_t) { (const char *) r->connection->addr_text.data,
+                           r->connection->addr_text.len },
+             ngx_http_crm_header_value(r->headers_in.user_agent));
+
+    if (rc == CRM_E_INTERNAL) {
         return call;
     }
 
@@ -252,8 +253,16 @@ ngx_http_crm_api_call(ngx_http_request_t *r)
         return call;
     }
 
-    if (!preflight) {
+    if (preflight) {
+        return call;
+    }
+
+    /* an unrouted request's token still names its caller, for limits */
+    if (rc == CRM_OK) {
         (void) crm_call_authenticate(call, (int64_t) ngx_time());
+
+    } else {
+        crm_call_identify(call, (int64_t) ngx_time());
     }
 
     return call;

@@ -118,9 +118,23 @@ ngx_http_crm_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
 
     default: /* NGX_HTTP_CRM_VAR_STATUS_DETAIL */
         call = ngx_http_get_module_ctx(r, ngx_http_crm_module);
-        if (call != NULL) {
-            text = call->rc != CRM_OK ? call->error.message : call->outcome;
+        if (call == NULL) {
+            break;
         }
+
+        if (call->rc == CRM_OK) {
+            text = call->outcome;
+            break;
+        }
+
+        value.data = ngx_pnalloc(r->pool, CRM_ERROR_DETAIL_SIZE);
+        if (value.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        crm_error_detail(&call->error, (char *) value.data,
+                         CRM_ERROR_DETAIL_SIZE);
+        value.len = ngx_strlen(value.data);
 
         break;
     }

@@ -707,6 +707,9 @@ crm_auth_bootstrap_run(crm_db_t *db, crm_call_t *call, crm_error_t *err)
         return rc;
     }
 
+    /* the caller is known now, for the glue's logs ($crm_account_id) */
+    memcpy(call->account_id, acct.id, CRM_UUID_LEN + 1);
+
     return crm_auth_account_changed(db, call, &acct,
                                     created ? "account.bootstrap" : NULL,
                                     created ? 201 : 200, err);

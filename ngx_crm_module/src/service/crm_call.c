@@ -12,6 +12,7 @@
 #include "crm_etag.h"
 #include "crm_form.h"
 #include "crm_validate.h"
+#include "crm_verify.h"
 
 
 #define CRM_USER_AGENT_MAX  512
@@ -238,6 +239,21 @@ crm_call_authenticate(crm_call_t *call, int64_t now)
     memset(&call->error, 0, sizeof(crm_error_t));
 
     return crm_call_record(call, CRM_OK);
+}
+
+
+void
+crm_call_identify(crm_call_t *call, int64_t now)
+{
+    crm_error_t  err;
+
+    if (call->endpoint != NULL) {
+        return;
+    }
+
+    call->now = now;
+
+    (void) crm_verify_bearer.verify(call, &err);
 }
 
 

@@ -272,6 +272,13 @@ crm_str_t crm_call_header(const crm_call_t *call, const char *name);
  */
 crm_status_e crm_call_authenticate(crm_call_t *call, int64_t now);
 
+/*
+ * For a request no endpoint takes (404, 405): who its bearer token names,
+ * if valid (call->account_id, call->claims), for the glue's per-account
+ * limits and logs; the call's own failure stays.
+ */
+void crm_call_identify(crm_call_t *call, int64_t now);
+
 /* content_type is the raw header value (empty when absent) */
 crm_status_e crm_call_set_body(crm_call_t *call, crm_str_t content_type,
     crm_str_t body);
