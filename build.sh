@@ -12,6 +12,7 @@
 #   ./build.sh test          unit tests (Check) and integration tests (prove)
 #   ./build.sh bench         wrk benchmarks into bench/RESULTS.md (run.sh, scale.sh)
 #   ./build.sh bench scale   only bench/scale.sh: 10M clicks, 1M leads, webhooks
+#   ./build.sh package       the Debian package, in build/pkg/
 #   ./build.sh admin EMAIL   create or promote an admin account
 #   ./build.sh idp-token EMAIL [SUBJECT]
 #                            a one-hour ID token of the development identity
@@ -34,19 +35,29 @@ PACKAGES=(
     build-essential pkg-config nginx nginx-dev libpcre2-dev zlib1g-dev
     libssl-dev libpq-dev libyajl-dev libcurl4-openssl-dev libxml2-dev libargon2-dev
     libcrypt-dev check postgresql-15 postgresql-client-15 perl wrk
-    valgrind openssl curl clang libclang-rt-14-dev
+    valgrind openssl curl clang libclang-rt-14-dev nodejs npm
 )
+
+# what only the tests need: a browser for the API reference's page
+TEST_PACKAGES=(chromium)
 
 log() { printf '== %s\n' "$*" >&2; }
 die() { printf 'build.sh: %s\n' "$*" >&2; exit 1; }
 
 
 cmd_deps() {
+    install_missing "${PACKAGES[@]}"
+}
+
+install_missing() {
     local missing=()
     local p
-    for p in "${PACKAGES[@]}"; do
+    for p in "$@"; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null \
-            | grep -q 'install ok installed' || missing+=("$p")
+            | grep -q 'install ok installed' && continue
+        # NodeSource's nodejs ships npm itself and conflicts with Debian's
+        [ "$p" = npm ] && command -v npm >/dev/null && continue
+        missing+=("$p")
     done
     [ ${#missing[@]} -eq 0 ] && return 0
 
@@ -121,6 +132,44 @@ cmd_build() {
     log "building the nginx module"
     build_module
     log "built $MODULE"
+    build_docs
+}
+
+
+# The API reference that conf/crm.conf serves (GET /openapi.json, GET
+# /docs), assembled in build/docs/: docs/openapi.json, the page and its
+# configuration, and the files of Swagger UI (swagger-ui-dist from the npm
+# registry, pinned in docs/package-lock.json).  npm runs only when
+# docs/node_modules is missing or older than the lock file, without
+# install scripts (the viewer's @scarf/scarf would report the install to
+# its vendor).  The new copy replaces the old by a rename.
+build_docs() {
+    local docs=$ROOT/docs out=$BUILD/docs
+    local dist=$ROOT/docs/node_modules/swagger-ui-dist f
+
+    command -v npm >/dev/null || die "npm is missing: run ./build.sh deps"
+    if [ ! -d "$docs/node_modules" ] \
+        || [ "$docs/package-lock.json" -nt "$docs/node_modules" ]
+    then
+        log "installing the API reference's viewer (npm ci)"
+        SCARF_ANALYTICS=false npm ci --prefix "$docs" --no-audit --no-fund \
+            --ignore-scripts --loglevel=error >/dev/null
+        touch "$docs/node_modules"
+    fi
+
+    rm -rf "$out.tmp" "$out.old"
+    mkdir -p "$out.tmp"
+    cp "$docs/index.html" "$docs/init.js" "$docs/openapi.json" "$out.tmp/"
+    for f in swagger-ui-bundle.js swagger-ui.css favicon-32x32.png; do
+        cp "$dist/$f" "$out.tmp/"
+    done
+    chmod -R a+rX "$out.tmp"
+    if [ -d "$out" ]; then
+        mv "$out" "$out.old"
+    fi
+    mv "$out.tmp" "$out"
+    rm -rf "$out.old"
+    log "built $out"
 }
 
 
@@ -296,7 +345,7 @@ secret_file() {
 # The directives ./build.sh run takes from the environment, written anew at
 # every run into var/conf/, which conf/nginx.conf includes.
 write_env_conf() {
-    local hosts keys allow
+    local hosts keys allow origins
     mkdir -p "$VAR/conf"
     if [ -n "${CRM_IDP_KEYS_FILE:-}" ]; then
         keys=$(realpath "$CRM_IDP_KEYS_FILE")
@@ -313,6 +362,9 @@ write_env_conf() {
         echo "crm_klaviyo_url ${CRM_KLAVIYO_URL:-https://a.klaviyo.com};"
         allow=$(printf '%s' "${CRM_OUTBOUND_ALLOW:-}" | tr ',' ' ' | xargs)
         [ -z "$allow" ] || echo "crm_outbound_allow $allow;"
+        # browsers send bearer tokens, not cookies: no credentials mode
+        origins=$(printf '%s' "${CRM_CORS_ORIGINS:-}" | xargs)
+        [ -z "$origins" ] || echo "crm_cors_origins $origins;"
         echo "crm_callback_secret_file \"$(secret_file CRM_CALLBACK_SECRET_FILE callback)\";"
         echo "crm_webhook_source shopify shopify \"$(secret_file CRM_WEBHOOK_SHOPIFY_SECRET_FILE webhook-shopify)\";"
         echo "crm_webhook_source generic standard \"$(secret_file CRM_WEBHOOK_GENERIC_SECRET_FILE webhook-generic)\";"
@@ -383,6 +435,7 @@ run_fuzz() {
 
 cmd_test() {
     cmd_build
+    install_missing "${TEST_PACKAGES[@]}"
     log "unit tests"
     make -s -C "$ROOT" check
     log "fuzzing the core parsers (libFuzzer, ASan, UBSan)"
@@ -402,6 +455,197 @@ cmd_bench() {
     esac
 }
 
+# ---------------------------------------------------------------------------
+# The Debian package: build/pkg/libnginx-mod-http-crm_<version>-1_<arch>.deb,
+# named and laid out like Debian's own dynamic modules (libnginx-mod-http-
+# echo): the module in /usr/lib/nginx/modules, its load_module line in
+# /usr/share/nginx/modules-available, enabled by the postinst with a link in
+# /etc/nginx/modules-enabled (dh_nginx's maintainer scripts), and a
+# dependency on the exact nginx ABI it was built for.  dpkg-deb alone builds
+# it, from the templates in pkg/; crm-admin, the schema, the pipeline, the
+# example configuration and the API's documentation go with it.
+
+PKG_NAME=libnginx-mod-http-crm
+PKG_DIR=$BUILD/pkg
+
+# what only the package needs, installed when it is built
+PKG_TOOLS=(dpkg-dev lintian binutils)
+
+# The installed system's copy of conf/nginx.conf and conf/crm.conf ($1, to
+# stdout).  In the repository nginx runs with the checkout as its prefix;
+# installed, the paths are Debian's and the package's:
+#   load_module build/modules/...   the include of /etc/nginx/modules-enabled,
+#                                   where the package's link loads the module
+#   var/log/, var/run/nginx.pid     /var/log/nginx/, /run/nginx.pid
+#   var/tmp/                        /var/lib/nginx/ (Debian's temporary paths)
+#   var/spool                       /var/spool/crm-gateway (nginx makes it)
+#   ../var/secrets/, /etc/crm/      /etc/crm-gateway/
+#   ../var/conf/*.conf              /etc/crm-gateway/*.conf: the site's
+#                                   settings, which ./build.sh run writes
+#   ../pipeline-config              /usr/share/crm-gateway/pipeline-config
+#   include crm.conf                /usr/share/crm-gateway/conf/crm.conf
+#   build/docs                      /usr/share/crm-gateway/docs
+#   port=5433 (the private cluster) 5432, the system PostgreSQL's (and
+#                                   its max_connections in a comment),
+#                                   its password in /etc/crm-gateway/pgpass
+# nginx.conf gets a header of its own and "user www-data", and the comments
+# that speak of relative paths go.  A relative path left over fails.
+installed_conf() {
+    local conf=$1
+    {
+        if [ "$(basename "$conf")" = nginx.conf ]; then
+            cat <<'HEAD'
+# An example /etc/nginx/nginx.conf for crm-gateway: the repository's
+# conf/nginx.conf with the installed system's paths (./build.sh package
+# writes it).  The package enables the module in /etc/nginx/modules-enabled;
+# the secrets and the site's settings are in /etc/crm-gateway/.
+
+user www-data;
+HEAD
+        fi
+        sed -e '/^# The configuration "\.\/build\.sh run" uses/,/^$/d' \
+            -e 's#^load_module build/modules/ngx_http_crm_module\.so;#include /etc/nginx/modules-enabled/*.conf;#' \
+            -e 's# var/log/# /var/log/nginx/#' \
+            -e 's# var/run/nginx\.pid;# /run/nginx.pid;#' \
+            -e 's# var/tmp/# /var/lib/nginx/#' \
+            -e 's# var/spool\([ ;]\)# /var/spool/crm-gateway\1#' \
+            -e 's# \.\./var/secrets/# /etc/crm-gateway/#' \
+            -e 's#/etc/crm/#/etc/crm-gateway/#g' \
+            -e 's# \.\./pipeline-config;# /usr/share/crm-gateway/pipeline-config;#' \
+            -e 's#^\( *\)include crm\.conf;#\1include /usr/share/crm-gateway/conf/crm.conf;#' \
+            -e 's#that "\./build\.sh build" assembles in build/docs/ (relative$#that the package installs in /usr/share/crm-gateway/docs/;#' \
+            -e "s#^\\(\# *\\)to nginx's prefix); #\\1#" \
+            -e 's#build/docs\b#/usr/share/crm-gateway/docs#g' \
+            -e 's#\(crm_database "[^"]*\)port=5433\([^"]*\)"#\1port=5432\2 passfile=/etc/crm-gateway/pgpass"#' \
+            -e "s#the private cluster's\$#PostgreSQL's default#" \
+            -e 's#^\# max_connections (300)\.#\# max_connections (100).#' \
+            -e "/# relative to this file, like nginx's own/d" \
+            -e 's#\.  Relative$#.#' \
+            -e '/^ *# to the prefix (the repository)\.$/d' \
+            -e '/^ *# what \.\/build\.sh run takes from the environment/,/^ *include \.\.\/var\/conf\/\*\.conf;/c\
+    # the site'"'"'s settings, in /etc/crm-gateway/*.conf: where links may\
+    # lead, the identity provider, the callbacks'"'"' secret, the webhook\
+    # sources, e.g.\
+    #   crm_redirect_allow_hosts apps.shopify.com *.myshopify.com;\
+    #   crm_idp_project_id my-firebase-project;\
+    #   crm_callback_secret_file /etc/crm-gateway/callback.secret;\
+    #   crm_webhook_source shopify shopify /etc/crm-gateway/shopify-app.secret;\
+    include /etc/crm-gateway/*.conf;' \
+            "$conf"
+    } > "$PKG_DIR/conf.tmp"
+
+    if grep -nE '(^|[ "])(\.\./|var/|build/)|build\.sh (run|build)' "$PKG_DIR/conf.tmp" >&2; then
+        die "$conf: the lines above name the repository's paths; teach installed_conf in build.sh their installed ones"
+    fi
+    cat "$PKG_DIR/conf.tmp"
+    rm -f "$PKG_DIR/conf.tmp"
+}
+
+# Installed-Size as dpkg-gencontrol counts it: KiB per file, rounded up,
+# and one per directory and link
+installed_size() {
+    find "$1" -path "$1/DEBIAN" -prune -o -printf '%y %s\n' \
+        | awk '$1 == "f" { n += int(($2 + 1023) / 1024); next } { n++ }
+               END { print n }'
+}
+
+cmd_package() {
+    local version arch abi shlibs deb work stage sde doc
+
+    cmd_build
+    install_missing "${PKG_TOOLS[@]}"
+
+    version=$(sed -n 's/^#define CRM_VERSION *"\(.*\)"$/\1/p' \
+        "$ROOT/ngx_crm_module/src/service/crm_call.h")-1
+    [ "$version" != -1 ] || die "no CRM_VERSION in crm_call.h"
+    head -1 "$ROOT/pkg/changelog" | grep -qF "$PKG_NAME ($version) " \
+        || die "pkg/changelog: its first entry is not $version; add one"
+    arch=$(dpkg --print-architecture)
+
+    # the ABI nginx-dev's sources (which the module was built from) name,
+    # as dh_nginx reads it; the installed nginx must provide that one
+    abi=$(sed -n 's/^nginx:abi=//p' /usr/share/nginx/src/debian/libnginx-mod.abisubstvars)
+    [ -n "$abi" ] || die "nginx-dev names no nginx ABI"
+    { dpkg-query -W -f='${Provides}\n' nginx nginx-core nginx-light \
+            nginx-full nginx-extras 2>/dev/null || true; } \
+        | tr ',' '\n' | grep -qx " *$abi *" \
+        || die "the installed nginx does not provide $abi, which nginx-dev names"
+
+    log "packaging $PKG_NAME $version ($arch, $abi)"
+    umask 022
+    rm -rf "$PKG_DIR"
+    work=$PKG_DIR/work
+    stage=$work/debian/$PKG_NAME
+    doc=$stage/usr/share/doc/$PKG_NAME
+    mkdir -p "$stage/DEBIAN" "$stage/usr/lib/nginx/modules" "$stage/usr/sbin" \
+        "$stage/usr/share/nginx/modules-available" "$stage/usr/share/man/man8" \
+        "$stage/usr/share/crm-gateway/schema" "$stage/usr/share/crm-gateway/conf" \
+        "$doc"
+
+    # stripped as dh_strip strips
+    strip --remove-section=.comment --remove-section=.note --strip-unneeded \
+        -o "$stage/usr/lib/nginx/modules/ngx_http_crm_module.so" "$MODULE"
+    strip --remove-section=.comment --remove-section=.note --strip-unneeded \
+        -o "$stage/usr/sbin/crm-admin" "$BUILD/crm-admin"
+    chmod 644 "$stage/usr/lib/nginx/modules/ngx_http_crm_module.so"
+    chmod 755 "$stage/usr/sbin/crm-admin"
+
+    cp "$ROOT/pkg/mod-http-crm.conf" "$stage/usr/share/nginx/modules-available/"
+    cp "$ROOT"/schema/[0-9]*.sql "$stage/usr/share/crm-gateway/schema/"
+    cp -R "$ROOT/pipeline-config" "$stage/usr/share/crm-gateway/"
+    installed_conf "$ROOT/conf/nginx.conf" > "$stage/usr/share/crm-gateway/conf/nginx.conf"
+    installed_conf "$ROOT/conf/crm.conf" > "$stage/usr/share/crm-gateway/conf/crm.conf"
+    if [ -d "$BUILD/docs" ]; then
+        cp -R "$BUILD/docs" "$stage/usr/share/crm-gateway/docs"
+        # the notices of what Swagger UI's bundle bundles (pkg/copyright)
+        gzip -9n < "$ROOT/docs/node_modules/swagger-ui-dist/swagger-ui-bundle.js.LICENSE.txt" \
+            > "$doc/swagger-ui-bundle.js.LICENSE.txt.gz"
+    elif grep -q 'build/docs\b' "$ROOT/conf/crm.conf"; then
+        die "conf/crm.conf serves build/docs, which the build did not make"
+    fi
+
+    cp "$ROOT/pkg/copyright" "$doc/copyright"
+    install -D -m 644 "$ROOT/pkg/lintian-overrides" \
+        "$stage/usr/share/lintian/overrides/$PKG_NAME"
+    gzip -9n < "$ROOT/pkg/changelog" > "$doc/changelog.Debian.gz"
+    gzip -9n < "$ROOT/pkg/crm-admin.8" > "$stage/usr/share/man/man8/crm-admin.8.gz"
+    cp "$ROOT/pkg/postinst" "$ROOT/pkg/prerm" "$ROOT/pkg/postrm" "$stage/DEBIAN/"
+
+    find "$stage" -type d -exec chmod 755 {} +
+    find "$stage" -type f ! -path "$stage/DEBIAN/*" ! -path "$stage/usr/sbin/*" \
+        -exec chmod 644 {} +
+    chmod 755 "$stage"/DEBIAN/p*
+
+    # the libraries' packages, as dh_shlibdeps finds them: dpkg-shlibdeps
+    # wants a debian/control, which a two-line one satisfies
+    printf 'Source: crm-gateway\n\nPackage: %s\nArchitecture: any\n' \
+        "$PKG_NAME" > "$work/debian/control"
+    shlibs=$(cd "$work" && dpkg-shlibdeps -O \
+            -e"debian/$PKG_NAME/usr/lib/nginx/modules/ngx_http_crm_module.so" \
+            -e"debian/$PKG_NAME/usr/sbin/crm-admin") \
+        || die "dpkg-shlibdeps failed"
+    shlibs=${shlibs#shlibs:Depends=}
+
+    sed -e "s/@VERSION@/$version/" -e "s/@ARCH@/$arch/" \
+        -e "s/@INSTALLED_SIZE@/$(installed_size "$stage")/" \
+        -e "s/@NGINX_ABI@/$abi/" -e "s/@SHLIBS_DEPENDS@/$shlibs/" \
+        "$ROOT/pkg/control.in" > "$stage/DEBIAN/control"
+    (cd "$stage" && find . -path ./DEBIAN -prune -o -type f -printf '%P\n' \
+        | LC_ALL=C sort | xargs -d '\n' md5sum) > "$stage/DEBIAN/md5sums"
+    chmod 644 "$stage/DEBIAN/control" "$stage/DEBIAN/md5sums"
+
+    # the same tree gives the same bytes: the last commit's time everywhere
+    sde=${SOURCE_DATE_EPOCH:-$(git -C "$ROOT" log -1 --format=%ct 2>/dev/null || date +%s)}
+    find "$stage" -exec touch -h -d "@$sde" {} +
+
+    deb=$PKG_DIR/${PKG_NAME}_${version}_$arch.deb
+    SOURCE_DATE_EPOCH=$sde dpkg-deb --root-owner-group --build "$stage" "$deb" >/dev/null
+    log "lintian"
+    lintian --fail-on error "$deb" >&2 \
+        || die "lintian found errors in $deb"
+    log "built $deb"
+}
+
 main() {
     local cmd=${1:-}
     [ $# -gt 0 ] && shift
@@ -416,7 +660,9 @@ main() {
         bench) cmd_bench "$@" ;;
         admin) cmd_admin "$@" ;;
         idp-token) cmd_idp_token "$@" ;;
-        *) sed -n '3,18p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+        package) cmd_package ;;
+        *) sed -n '3,/^# Environment/p' "$0" \
+               | sed -e '$d' -e 's/^# \{0,1\}//'; exit 2 ;;
     esac
 }
 
