@@ -35,6 +35,7 @@ $t->write_config(
     },
     http_extra => $edge{http_extra}
         . "    limit_req_zone \$binary_remote_addr zone=crm_auth:1m rate=1r/s;\n"
+        . "    limit_req_zone \$crm_account_id zone=crm_account:1m rate=50r/s;\n"
         . "    server {\n"
         . "        listen 127.0.0.1:$CONF_PORT;\n"
         . "        include $CrmTest::ROOT/conf/crm.conf;\n"
