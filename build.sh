@@ -10,8 +10,10 @@
 #   ./build.sh migrate       apply schema/ to the running database
 #   ./build.sh run           everything, then nginx on 127.0.0.1:8080
 #   ./build.sh test          unit tests (Check) and integration tests (prove)
-#   ./build.sh bench         wrk benchmarks into bench/RESULTS.md (run.sh, scale.sh)
+#   ./build.sh bench         wrk benchmarks into bench/RESULTS.md (run.sh, scale.sh,
+#                            ops.pl)
 #   ./build.sh bench scale   only bench/scale.sh: 10M clicks, 1M leads, webhooks
+#   ./build.sh bench ops     only bench/ops.pl: per-account limits, CORS
 #   ./build.sh package       the Debian package, in build/pkg/
 #   ./build.sh admin EMAIL   create or promote an admin account
 #   ./build.sh idp-token EMAIL [SUBJECT]
@@ -448,10 +450,13 @@ cmd_bench() {
     case ${1:-} in
         "") cmd_build
             "$ROOT/bench/run.sh"
-            "$ROOT/bench/scale.sh" ;;
+            "$ROOT/bench/scale.sh"
+            "$ROOT/bench/ops.pl" ;;
         scale) cmd_build
                "$ROOT/bench/scale.sh" ;;
-        *) die "usage: ./build.sh bench [scale]" ;;
+        ops) cmd_build
+             "$ROOT/bench/ops.pl" ;;
+        *) die "usage: ./build.sh bench [scale|ops]" ;;
     esac
 }
 

@@ -712,21 +712,9 @@ for my $c (@CASES) {
 # server's log).
 
 my $chk = CrmTest->new(main_extra => 'thread_pool crm_other threads=1;');
-my $cd = $chk->dir;
 my $CHK_PORT = CrmTest::free_port();
 
-sub nginx_t {
-    my (%opt) = @_;
-    $chk->{conf} = {};
-    $chk->{http_extra} = '';
-    $chk->{server_extra} = '';
-    $chk->write_config(%opt);
-    my $out = "$cd/nginx-t.out";
-    unlink $out;
-    my $rc = CrmTest::_run_logged($out, $CrmTest::NGINX, '-t', '-p', "$cd/",
-        '-c', "$cd/nginx.conf", '-e', "$cd/nginx-t-error.log");
-    return ($rc == 0, CrmTest::_slurp($out));
-}
+sub nginx_t { $chk->nginx_t(@_) }
 
 # the configuration options that put "$name $value;" for each [$name,
 # $value] at a level

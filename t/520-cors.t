@@ -29,20 +29,9 @@ my $d = $t->dir;
 # each check, with its own error log.
 
 my $chk = CrmTest->new;
-my $cd = $chk->dir;
 my $CHK_PORT = CrmTest::free_port($t->port, $t->pg_port, $chk->port, $chk->pg_port);
 
-sub nginx_t {
-    my (%opt) = @_;
-    $chk->{http_extra} = '';
-    $chk->{server_extra} = '';
-    $chk->write_config(%opt);
-    my $out = "$cd/nginx-t.out";
-    unlink $out;
-    my $rc = CrmTest::_run_logged($out, $CrmTest::NGINX, '-t', '-p', "$cd/",
-        '-c', "$cd/nginx.conf", '-e', "$cd/nginx-t-error.log");
-    return ($rc == 0, CrmTest::_slurp($out));
-}
+sub nginx_t { $chk->nginx_t(@_) }
 
 # configuration options that put the directives at a level
 sub at_level {

@@ -338,6 +338,23 @@ sub nginx_test_config {
     return wantarray ? ($rc == 0, _slurp($log)) : $rc == 0;
 }
 
+# "nginx -t" of a configuration written anew from opt alone (write_config's
+# options; the crm_* settings, http_extra and server_extra of earlier calls
+# are dropped): (passed, nginx's output)
+sub nginx_t {
+    my ($self, %opt) = @_;
+    $self->{conf} = {};
+    $self->{http_extra} = '';
+    $self->{server_extra} = '';
+    $self->write_config(%opt);
+    my $d = $self->{dir};
+    my $out = "$d/nginx-t.out";
+    unlink $out;
+    my $rc = _run_logged($out, $NGINX, '-t', '-p', "$d/", '-c', "$d/nginx.conf",
+        '-e', "$d/nginx-t-error.log");
+    return ($rc == 0, _slurp($out));
+}
+
 sub start_nginx {
     my ($self) = @_;
     my $d = $self->{dir};

@@ -41,6 +41,8 @@ static void ngx_http_crm_metrics_count_outcome(ngx_http_request_t *r,
     ngx_http_crm_main_conf_t *mcf, ngx_uint_t status);
 static u_char *ngx_http_crm_metrics_type(u_char *p, u_char *last,
     const char *series, const char **family);
+static u_char *ngx_http_crm_metrics_gauge(u_char *p, u_char *last,
+    const char *name, int64_t value, const char **family);
 static u_char *ngx_http_crm_metrics_routes(ngx_http_crm_main_conf_t *mcf,
     u_char *p, u_char *last);
 static u_char *ngx_http_crm_metrics_outcomes(ngx_http_crm_main_conf_t *mcf,
@@ -386,29 +388,25 @@ ngx_http_crm_metrics_handler(ngx_http_request_t *r)
     oldest = ngx_http_crm_gauge(mcf, NGX_HTTP_CRM_GAUGE_SYNC_OLDEST);
 
     if (depth >= 0) {
-        p = ngx_http_crm_metrics_type(p, last, "crm_sync_queue_due",
-                                      &family);
-        p = ngx_slprintf(p, last, "crm_sync_queue_due %L\n", depth);
-        p = ngx_http_crm_metrics_type(p, last, "crm_sync_oldest_due_seconds",
-                                      &family);
-        p = ngx_slprintf(p, last, "crm_sync_oldest_due_seconds %L\n", oldest);
+        p = ngx_http_crm_metrics_gauge(p, last, "crm_sync_queue_due", depth,
+                                       &family);
+        p = ngx_http_crm_metrics_gauge(p, last,
+                                       "crm_sync_oldest_due_seconds", oldest,
+                                       &family);
     }
 
     if (ngx_http_crm_clicks_gauges(mcf, &queued, &size, &spool) == NGX_OK) {
-        p = ngx_http_crm_metrics_type(p, last, "crm_click_queue_bytes",
-                                      &family);
-        p = ngx_slprintf(p, last, "crm_click_queue_bytes %uz\n", queued);
-        p = ngx_http_crm_metrics_type(p, last, "crm_click_queue_size_bytes",
-                                      &family);
-        p = ngx_slprintf(p, last, "crm_click_queue_size_bytes %uz\n", size);
-        p = ngx_http_crm_metrics_type(p, last, "crm_click_spool_bytes",
-                                      &family);
-        p = ngx_slprintf(p, last, "crm_click_spool_bytes %O\n", spool);
+        p = ngx_http_crm_metrics_gauge(p, last, "crm_click_queue_bytes",
+                                       (int64_t) queued, &family);
+        p = ngx_http_crm_metrics_gauge(p, last, "crm_click_queue_size_bytes",
+                                       (int64_t) size, &family);
+        p = ngx_http_crm_metrics_gauge(p, last, "crm_click_spool_bytes",
+                                       (int64_t) spool, &family);
     }
 
-    p = ngx_http_crm_metrics_type(p, last, "crm_config_generation", &family);
-    p = ngx_slprintf(p, last, "crm_config_generation %ui\n",
-                     ngx_http_crm_config_generation);
+    p = ngx_http_crm_metrics_gauge(p, last, "crm_config_generation",
+                                   (int64_t) ngx_http_crm_config_generation,
+                                   &family);
 
     return ngx_http_crm_send(r, NGX_HTTP_OK, "text/plain; version=0.0.4",
                              body, p - body);
@@ -452,6 +450,17 @@ ngx_http_crm_metrics_type(u_char *p, u_char *last, const char *series,
                         : len > 6 && ngx_strncmp(series + len - 6, "_total",
                                                  6) == 0
                         ? "counter" : "gauge");
+}
+
+
+/* a gauge without labels, after its family's "# HELP" and "# TYPE" */
+static u_char *
+ngx_http_crm_metrics_gauge(u_char *p, u_char *last, const char *name,
+    int64_t value, const char **family)
+{
+    p = ngx_http_crm_metrics_type(p, last, name, family);
+
+    return ngx_slprintf(p, last, "%s %L\n", name, value);
 }
 
 
