@@ -145,7 +145,13 @@ my $FORMAT = q|    log_format vars escape=json '{"account":"$crm_account_id","ro
     . q|"request_id":"$request_id","uri":"$request_uri","port":"$server_port"}';| . "\n";
 
 ok($t->reconfigure(
-    server_body => undef,
+    # a variable read in the rewrite phase, before "rewrite ... last"
+    # changes the URI: the call it made is for the old one
+    server_body => "        location / {\n"
+        . "            set \$crm_early \$crm_account_id;\n"
+        . "            rewrite ^/v1(/.*)\$ \$1 last;\n"
+        . "            crm_api;\n"
+        . "        }",
     http_extra => $FORMAT
         . "    limit_req_zone \$crm_account_id zone=acct:1m rate=1r/m;\n"
         . "    crm_webhook_source std standard $WH_FILE;\n"
@@ -303,6 +309,12 @@ expect($r, 'PATCH /admin/users/{id}', account => $admin->{id}, role => 'admin',
 $r = $t->get('/admin/users', token => $tokC);
 is($r->{status}, 200, "GET /admin/users with the promoted member's earlier token: 200");
 expect($r, "the promoted member's call", account => $C->{id}, role => 'admin', route => '/admin/users');
+
+$r = $t->get('/v1/auth/me', token => $tokC);
+is($r->{status}, 200, 'GET /v1/auth/me, rewritten to /auth/me after $crm_account_id was read: 200')
+    or diag($r->{content});
+is($r->{json}{id}, $C->{id}, '... answered for the rewritten URI, as its caller');
+expect($r, 'the rewritten call', account => $C->{id}, role => 'admin', route => '/auth/me');
 
 $r = $t->get('/baseline');
 is($r->{status}, 200, 'GET /baseline (not an API location): 200');

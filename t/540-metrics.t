@@ -382,6 +382,29 @@ ok(wait_until(20, sub {
 ok(wait_until(10, sub { v(scrape(), 'crm_db_connections_total', result => 'ok') > $ok_before }),
     'crm_db_connections_total{result="ok"} grew (reconnects)');
 
+# --- webhook counters across a reload -------------------------------------------------
+#
+# The counters are kept in the state zone, which a reload keeps: a source
+# added before "std" must not take std's counts, nor std lose them.
+
+my @WH_OUTCOMES = qw(attributed unmatched duplicate refused invalid conflict failed);
+sub wh_counts {
+    my ($m, $source) = @_;
+    return { map { $_ => v($m, 'crm_webhooks_total', source => $source, outcome => $_) } @WH_OUTCOMES };
+}
+my $std_before = wh_counts(scrape(), 'std');
+ok($std_before->{attributed} >= 1, 'std has counts before the reload');
+$t->write_config(http_extra => "    crm_webhook_source aaa standard $WH_FILE;\n"
+    . ($t->{http_extra} =~ s/^\s*crm_webhook_source aaa[^\n]*\n//mr));
+ok($t->reload, 'reload with a source "aaa" declared before "std"');
+my $m2 = scrape();
+is_deeply(wh_counts($m2, 'std'), $std_before, '... std keeps its counts');
+is_deeply(wh_counts($m2, 'aaa'), { map { $_ => 0 } @WH_OUTCOMES }, '... and aaa starts at 0');
+$r = webhook({ type => 'contact.updated', data => { email => 'nobody-aaa@example.com' } }, source => 'aaa');
+is($r->{status}, 202, 'a webhook to aaa: 202');
+ok(wait_until(10, sub { wh_counts(scrape(), 'aaa')->{unmatched} == 1 }), '... counted as aaa\'s');
+is_deeply(wh_counts(scrape(), 'std'), $std_before, '... not as std\'s');
+
 # --- the Grafana dashboard -------------------------------------------------------------
 
 my $file = "$ROOT/conf/grafana/crm-gateway.json";

@@ -61,7 +61,9 @@ crm_status_e crm_error_for_http_status(unsigned status);
 const char *crm_error_title(crm_status_e code);
 
 /* a problem document's "detail": "field: message", or the title */
-#define CRM_ERROR_DETAIL_SIZE  (64 + 256 + 2)
+#define CRM_ERROR_DETAIL_SIZE                                                 \
+    (sizeof(((crm_error_t *) 0)->field) + sizeof(((crm_error_t *) 0)->message) \
+     + 2)
 
 void crm_error_detail(const crm_error_t *err, char *buf, size_t size);
 

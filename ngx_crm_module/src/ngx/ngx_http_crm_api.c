@@ -184,19 +184,26 @@ crm_call_t *
 ngx_http_crm_api_call(ngx_http_request_t *r)
 {
     ngx_str_t                 asked;
-    crm_status_e              rc;
     ngx_uint_t                preflight;
     crm_call_t               *call;
     const char               *id;
+    crm_status_e              rc;
     ngx_pool_cleanup_t       *cln;
     ngx_http_crm_loc_conf_t  *lcf;
 
+    lcf = ngx_http_get_module_loc_conf(r, ngx_http_crm_module);
     call = ngx_http_get_module_ctx(r, ngx_http_crm_module);
-    if (call != NULL) {
+
+    /*
+     * a call made for another URI or location (a variable read before a
+     * "rewrite ... last") is not this one; it is freed with the request
+     */
+    if (call != NULL && call->conf == lcf->service
+        && call->path.len == r->uri.len
+        && ngx_strncmp(call->path.data, r->uri.data, r->uri.len) == 0)
+    {
         return call;
     }
-
-    lcf = ngx_http_get_module_loc_conf(r, ngx_http_crm_module);
 
     if (!lcf->api || lcf->thread_pool == NULL || lcf->service == NULL) {
         ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,

@@ -35,7 +35,8 @@ typedef struct {
 } ngx_http_crm_cors_origin_t;
 
 
-/* webhook source names that /metrics counts deliveries of */
+/* webhook source names whose deliveries /metrics counts, since the
+   state zone was made (beyond these: by route only) */
 #define NGX_HTTP_CRM_WEBHOOK_NAMES  16
 
 

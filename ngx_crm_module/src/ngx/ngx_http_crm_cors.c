@@ -41,7 +41,7 @@ static ngx_int_t ngx_http_crm_cors_join(ngx_conf_t *cf, ngx_array_t *list,
 static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
 
 
-static const char *const  ngx_http_crm_cors_methods[] = {
+const char *const  ngx_http_crm_cors_methods[] = {
     "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", NULL
 };
 
@@ -227,9 +227,10 @@ ngx_http_crm_cors_list(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_array_t  **list = (void *) ((char *) conf + cmd->offset);
 
-    u_char      *p;
-    ngx_str_t   *value, *name;
-    ngx_uint_t   i, k, methods;
+    u_char              *p;
+    ngx_str_t           *value, *name;
+    ngx_uint_t           i, k, methods;
+    const char *const   *known;
 
     if (*list != NGX_CONF_UNSET_PTR) {
         return "is duplicate";
@@ -240,21 +241,21 @@ ngx_http_crm_cors_list(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    methods = ngx_strcmp(cmd->name.data, "crm_cors_methods") == 0;
+    /* crm_cors_methods names its list of known methods */
+    methods = cmd->post != NULL;
+    known = cmd->post;
     value = cf->args->elts;
 
     for (i = 1; i < cf->args->nelts; i++) {
 
         if (methods) {
-            for (k = 0; ngx_http_crm_cors_methods[k] != NULL; k++) {
-                if (ngx_strcmp(value[i].data, ngx_http_crm_cors_methods[k])
-                    == 0)
-                {
+            for (k = 0; known[k] != NULL; k++) {
+                if (ngx_strcmp(value[i].data, known[k]) == 0) {
                     break;
                 }
             }
 
-            if (ngx_http_crm_cors_methods[k] == NULL) {
+            if (known[k] == NULL) {
                 ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                    "unknown method \"%V\": expected GET, "
                                    "HEAD, POST, PUT, PATCH or DELETE",

@@ -16,6 +16,9 @@ void ngx_http_crm_cors_create(ngx_http_crm_cors_conf_t *conf);
 char *ngx_http_crm_cors_merge(ngx_conf_t *cf, ngx_http_crm_cors_conf_t *prev,
     ngx_http_crm_cors_conf_t *conf);
 
+/* the methods crm_cors_methods may name, its command's post */
+extern const char *const  ngx_http_crm_cors_methods[];
+
 /* crm_cors_origins, crm_cors_methods, crm_cors_headers and
    crm_cors_expose_headers */
 char *ngx_http_crm_cors_origins(ngx_conf_t *cf, ngx_command_t *cmd,

@@ -17,8 +17,9 @@
 #include "crm_webhooks.h"
 
 
-/* the text of everything but the per-route series */
-#define NGX_HTTP_CRM_METRICS_SIZE   16384
+/* the text of everything but the per-route series (about 22 KB at most:
+   every webhook source, callback and sync series) */
+#define NGX_HTTP_CRM_METRICS_SIZE   32768
 /* a route's series at most: its statuses, buckets, sum and count */
 #define NGX_HTTP_CRM_ROUTE_SIZE     ((NGX_HTTP_CRM_HTTP_STATUSES           \
                                       + NGX_HTTP_CRM_HTTP_BUCKETS + 2)     \
@@ -147,7 +148,8 @@ static const ngx_uint_t  ngx_http_crm_statuses[NGX_HTTP_CRM_HTTP_STATUSES - 1]
 };
 
 
-/* upper bounds of the latency buckets, in ms, and as Prometheus writes */
+/* upper bounds of the latency buckets, in microseconds (the latency is
+   counted in ms), and as Prometheus writes them */
 static const ngx_msec_t  ngx_http_crm_bucket_us[NGX_HTTP_CRM_HTTP_BUCKETS - 1]
     = {
     1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000,
@@ -185,8 +187,8 @@ ngx_int_t
 ngx_http_crm_metrics_log(ngx_http_request_t *r)
 {
     ngx_uint_t                 row, status, s, b;
-    ngx_msec_int_t             ms;
     ngx_time_t                *tp;
+    ngx_msec_int_t             ms;
     const crm_route_t         *route;
     ngx_http_crm_loc_conf_t   *lcf;
     ngx_http_crm_main_conf_t  *mcf;
@@ -240,11 +242,12 @@ static void
 ngx_http_crm_metrics_count_outcome(ngx_http_request_t *r,
     ngx_http_crm_main_conf_t *mcf, ngx_uint_t status)
 {
-    const char         *outcome;
+    ngx_int_t           index;
     ngx_str_t          *names;
-    ngx_uint_t          i, o;
     crm_str_t           source;
+    ngx_uint_t          i, o;
     crm_call_t         *call;
+    const char         *outcome;
     const char *const  *outcomes;
 
     call = ngx_http_get_module_ctx(r, ngx_http_crm_module);
@@ -301,9 +304,18 @@ ngx_http_crm_metrics_count_outcome(ngx_http_request_t *r,
         if (names[i].len == source.len
             && ngx_strncmp(names[i].data, source.data, source.len) == 0)
         {
-            ngx_http_crm_count(mcf, NGX_HTTP_CRM_WEBHOOKS + i * 8 + o, 1);
-            return;
+            break;
         }
+    }
+
+    if (i == mcf->webhook_names.nelts) {
+        return;
+    }
+
+    index = ngx_http_crm_webhook_index(mcf, names[i].data, names[i].len);
+
+    if (index != NGX_ERROR) {
+        ngx_http_crm_count(mcf, NGX_HTTP_CRM_WEBHOOKS + index * 8 + o, 1);
     }
 }
 
@@ -408,6 +420,13 @@ ngx_http_crm_metrics_handler(ngx_http_request_t *r)
                                    (int64_t) ngx_http_crm_config_generation,
                                    &family);
 
+    /* a full buffer means a series cut short: never serve that */
+    if (p == last) {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "crm: /metrics text exceeds %uz bytes", len);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
     return ngx_http_crm_send(r, NGX_HTTP_OK, "text/plain; version=0.0.4",
                              body, p - body);
 }
@@ -469,8 +488,8 @@ static u_char *
 ngx_http_crm_metrics_routes(ngx_http_crm_main_conf_t *mcf, u_char *p,
     u_char *last)
 {
-    const char         *pattern, *method, *family;
     ngx_uint_t          row, s, b, pass, status;
+    const char         *pattern, *method, *family;
     ngx_atomic_uint_t   v[NGX_HTTP_CRM_HTTP_VALUES], count;
 
     family = NULL;
@@ -566,8 +585,8 @@ static u_char *
 ngx_http_crm_metrics_outcomes(ngx_http_crm_main_conf_t *mcf,
     ngx_atomic_uint_t *v, u_char *p, u_char *last, const char **family)
 {
-    ngx_str_t   *names;
-    ngx_uint_t   i, o;
+    ngx_str_t   names[NGX_HTTP_CRM_WEBHOOK_NAMES];
+    ngx_uint_t  i, o, n;
 
     p = ngx_http_crm_metrics_type(p, last, "crm_callbacks_total", family);
 
@@ -582,15 +601,15 @@ ngx_http_crm_metrics_outcomes(ngx_http_crm_main_conf_t *mcf,
         }
     }
 
-    names = mcf->webhook_names.elts;
+    (void) ngx_http_crm_webhook_names(mcf, names, &n);
 
-    if (mcf->webhook_names.nelts == 0) {
+    if (n == 0) {
         return p;
     }
 
     p = ngx_http_crm_metrics_type(p, last, "crm_webhooks_total", family);
 
-    for (i = 0; i < mcf->webhook_names.nelts; i++) {
+    for (i = 0; i < n; i++) {
         for (o = 0; ngx_http_crm_webhook_outcomes[o] != NULL; o++) {
             p = ngx_slprintf(p, last,
                              "crm_webhooks_total{source=\"%V\","

@@ -339,7 +339,7 @@ static ngx_command_t  ngx_http_crm_commands[] = {
       ngx_http_crm_cors_list,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_crm_loc_conf_t, cors.methods),
-      NULL },
+      (void *) ngx_http_crm_cors_methods },
 
     { ngx_string("crm_cors_headers"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
@@ -559,9 +559,23 @@ ngx_http_crm_init_module(ngx_cycle_t *cycle)
 static ngx_int_t
 ngx_http_crm_init_process(ngx_cycle_t *cycle)
 {
-    crm_db_observe(ngx_http_crm_db_connected,
-                   ngx_http_cycle_get_module_main_conf(cycle,
-                                                       ngx_http_crm_module));
+    ngx_str_t                 *names;
+    ngx_uint_t                 i;
+    ngx_http_crm_main_conf_t  *mcf;
+
+    mcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_crm_module);
+
+    if (mcf != NULL) {
+        crm_db_observe(ngx_http_crm_db_connected, mcf);
+
+        /* the configured webhook sources' counters, at 0 until used */
+        names = mcf->webhook_names.elts;
+
+        for (i = 0; i < mcf->webhook_names.nelts; i++) {
+            (void) ngx_http_crm_webhook_index(mcf, names[i].data,
+                                              names[i].len);
+        }
+    }
 
     if (ngx_http_crm_clicks_init_process(cycle) != NGX_OK
         || ngx_http_crm_outbound_init(cycle) != NGX_OK
@@ -1529,7 +1543,8 @@ ngx_http_crm_webhook_source(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
-/* the names /metrics counts deliveries by: every source of any level */
+/* the names /metrics counts deliveries by: every source of any level
+   (the state zone numbers them, ngx_http_crm_webhook_index()) */
 static char *
 ngx_http_crm_webhook_name(ngx_conf_t *cf, ngx_str_t *name)
 {
@@ -1546,13 +1561,6 @@ ngx_http_crm_webhook_name(ngx_conf_t *cf, ngx_str_t *name)
         {
             return NGX_CONF_OK;
         }
-    }
-
-    if (mcf->webhook_names.nelts == NGX_HTTP_CRM_WEBHOOK_NAMES) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "more than %d webhook source names",
-                           NGX_HTTP_CRM_WEBHOOK_NAMES);
-        return NGX_CONF_ERROR;
     }
 
     names = ngx_array_push(&mcf->webhook_names);

@@ -32,10 +32,20 @@ typedef struct {
 } __attribute__((aligned(64))) ngx_http_crm_requests_t;
 
 
+/* a webhook source's name, [a-z0-9_-]{1,32} */
+typedef struct {
+    u_char                   len;
+    u_char                   data[32];
+} ngx_http_crm_name_t;
+
+
 typedef struct {
     ngx_http_crm_counters_t  counters[NGX_HTTP_CRM_SLOTS];
     ngx_http_crm_requests_t  requests[NGX_HTTP_CRM_SLOTS];
     ngx_atomic_t             gauges[NGX_HTTP_CRM_NGAUGES];  /* value + 1 */
+    /* written under the zone's mutex; nwebhooks after the name */
+    ngx_http_crm_name_t      webhooks[NGX_HTTP_CRM_WEBHOOK_NAMES];
+    ngx_atomic_t             nwebhooks;
 } ngx_http_crm_state_t;
 
 
@@ -152,10 +162,86 @@ ngx_http_crm_gauge(ngx_http_crm_main_conf_t *mcf, ngx_http_crm_gauge_e gauge)
 
 
 ngx_int_t
+ngx_http_crm_webhook_index(ngx_http_crm_main_conf_t *mcf, u_char *name,
+    size_t len)
+{
+    ngx_uint_t             i, n;
+    ngx_slab_pool_t       *shpool;
+    ngx_http_crm_state_t  *state;
+
+    if (mcf->state_zone == NULL || len == 0
+        || len > sizeof(((ngx_http_crm_name_t *) 0)->data))
+    {
+        return NGX_ERROR;
+    }
+
+    state = mcf->state_zone->data;
+    shpool = (ngx_slab_pool_t *) mcf->state_zone->shm.addr;
+
+    for ( ;; ) {
+        n = state->nwebhooks;
+        ngx_memory_barrier();
+
+        for (i = 0; i < n; i++) {
+            if (state->webhooks[i].len == len
+                && ngx_memcmp(state->webhooks[i].data, name, len) == 0)
+            {
+                return i;
+            }
+        }
+
+        if (n == NGX_HTTP_CRM_WEBHOOK_NAMES) {
+            return NGX_ERROR;
+        }
+
+        /* not there: add it, unless another process did meanwhile */
+        ngx_shmtx_lock(&shpool->mutex);
+
+        if (state->nwebhooks == n) {
+            state->webhooks[n].len = (u_char) len;
+            ngx_memcpy(state->webhooks[n].data, name, len);
+            ngx_memory_barrier();
+            state->nwebhooks = n + 1;
+        }
+
+        ngx_shmtx_unlock(&shpool->mutex);
+    }
+}
+
+
+ngx_str_t *
+ngx_http_crm_webhook_names(ngx_http_crm_main_conf_t *mcf, ngx_str_t *names,
+    ngx_uint_t *n)
+{
+    ngx_uint_t             i;
+    ngx_http_crm_state_t  *state;
+
+    *n = 0;
+
+    if (mcf->state_zone == NULL) {
+        return names;
+    }
+
+    state = mcf->state_zone->data;
+    *n = state->nwebhooks;
+    ngx_memory_barrier();
+
+    for (i = 0; i < *n; i++) {
+        names[i].data = state->webhooks[i].data;
+        names[i].len = state->webhooks[i].len;
+    }
+
+    return names;
+}
+
+
+ngx_int_t
 ngx_http_crm_task_post(ngx_http_crm_main_conf_t *mcf,
     ngx_http_crm_pool_e pool, ngx_thread_pool_t *tp, ngx_thread_task_t *task)
 {
-    ngx_http_crm_tasks_mcf = mcf;
+    if (ngx_http_crm_tasks_mcf != mcf) {
+        ngx_http_crm_tasks_mcf = mcf;
+    }
 
     /* counted first: a thread may take the task before the post returns */
     ngx_http_crm_count(mcf, NGX_HTTP_CRM_TASKS_POSTED + pool, 1);
@@ -164,7 +250,8 @@ ngx_http_crm_task_post(ngx_http_crm_main_conf_t *mcf,
         return NGX_OK;
     }
 
-    ngx_http_crm_count(mcf, NGX_HTTP_CRM_TASKS_STARTED + pool, 1);
+    /* a refused post was never queued (the counters wrap, as they add) */
+    ngx_http_crm_count(mcf, NGX_HTTP_CRM_TASKS_POSTED + pool, -1);
 
     return NGX_ERROR;
 }

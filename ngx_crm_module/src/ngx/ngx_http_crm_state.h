@@ -112,6 +112,18 @@ ngx_int_t ngx_http_crm_task_post(ngx_http_crm_main_conf_t *mcf,
 /* a pool thread: a task of pool has left the queue, and runs */
 void ngx_http_crm_task_started(ngx_http_crm_pool_e pool);
 
+/*
+ * The counters' index of a webhook source by name, the same in every
+ * worker and across reloads: the zone keeps the names it was told, in
+ * order (at most NGX_HTTP_CRM_WEBHOOK_NAMES).  NGX_ERROR when it is full.
+ */
+ngx_int_t ngx_http_crm_webhook_index(ngx_http_crm_main_conf_t *mcf,
+    u_char *name, size_t len);
+
+/* the zone's webhook source names: *n of them */
+ngx_str_t *ngx_http_crm_webhook_names(ngx_http_crm_main_conf_t *mcf,
+    ngx_str_t *names, ngx_uint_t *n);
+
 /* counts a request of route row: status and bucket indexes, ms taken */
 void ngx_http_crm_count_request(ngx_http_crm_main_conf_t *mcf,
     ngx_uint_t row, ngx_uint_t status, ngx_uint_t bucket, ngx_msec_t ms);

@@ -158,7 +158,10 @@ ngx_http_crm_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
 }
 
 
-/* the request's call: made now only while the request is still to run */
+/*
+ * The request's call: made (or made again, after a rewrite) only while
+ * the request is still to run
+ */
 static crm_call_t *
 ngx_http_crm_variable_call(ngx_http_request_t *r)
 {
@@ -166,7 +169,10 @@ ngx_http_crm_variable_call(ngx_http_request_t *r)
 
     call = ngx_http_get_module_ctx(r, ngx_http_crm_module);
 
-    if (call != NULL || r->header_sent || r != r->main) {
+    /* nginx answered, or the client left (444, 499): nothing to run */
+    if (r->header_sent || r->headers_out.status || r->err_status
+        || r != r->main)
+    {
         return call;
     }
 

@@ -123,6 +123,8 @@ crm_call_set_request(crm_call_t *call, unsigned method, crm_str_t path,
         goto nomem;
     }
 
+    call->path.data = p;
+    call->path.len = path.len;
     call->query.data = crm_arena_strdup(&call->arena, query);
     call->query.len = query.len;
     call->ip = crm_call_client_text(call, ip, 64);

@@ -202,6 +202,7 @@ struct crm_call_s {
     const crm_service_conf_t  *conf;
     char                       request_id[33];  /* nginx's, or "" */
     const crm_endpoint_t      *endpoint;
+    crm_str_t                  path;        /* as routed, in the arena */
     const crm_route_t         *route;       /* NULL: no route matched */
     crm_route_match_t          match;       /* params point into the arena */
     unsigned                   allowed;     /* for 405 */
