@@ -67,7 +67,7 @@ for my $st (@$P) {
 }
 my ($FIRST, $FSUB) = ($P->[0]{stage}, $P->[0]{substages}[0]{status});
 
-# the shipped pipeline's outcomes (API.md, "Performance")
+# the shipped pipeline's outcomes (the contract, "Performance")
 my %OUTCOME = ('closed/won' => 'won', 'closed/lost' => 'lost',
     'closed/no_decision' => 'lost', 'closed/churned' => 'churned');
 

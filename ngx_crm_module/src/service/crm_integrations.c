@@ -110,7 +110,7 @@ static const char *const  crm_integrations_log_params[] = {
     "limit", "cursor", NULL
 };
 
-/* the types of API.md, as paths name them */
+/* the CRM types, as paths name them (docs/openapi.json) */
 static const char *const  crm_integration_types[] = {
     "klaviyo", "salesforce", "creatio", NULL
 };
@@ -606,7 +606,7 @@ crm_integrations_connect_run(crm_db_t *db, crm_call_t *call,
 }
 
 
-/* /crm/{type}/...: a type of API.md, or 404 */
+/* /crm/{type}/...: a known CRM type, or 404 */
 static crm_status_e
 crm_integrations_type_parse(crm_call_t *call, crm_error_t *err)
 {

@@ -1,5 +1,5 @@
 /*
- * Performance views (API.md, "Performance"):
+ * Performance views (docs/openapi.json, tag "Performance"):
  *
  *   GET /performance/me                 the caller's summary
  *   GET /performance/users/{id}         one account's: admins, or itself

@@ -368,7 +368,7 @@ crm_salesforce_allowed_literal(crm_provider_op_t *op, const char *host)
 
 
 /*
- * login: Salesforce's login hosts and My Domains, as API.md names them;
+ * login: Salesforce's login hosts and My Domains, as the contract names them;
  * otherwise (the instance login() returns) any Salesforce host.  Sites
  * under force.com serve their customers' content, so never a login.
  */

@@ -1,5 +1,5 @@
 /*
- * Webhooks from other systems (API.md, "Integrations"):
+ * Webhooks from other systems (docs/openapi.json, tag "Webhooks"):
  *
  *   POST /integrations/webhooks/{source}   one signed event of a source
  *   GET  /integrations/events              admin: the events, filtered
