@@ -6,7 +6,9 @@
 B        := build
 SRC      := ngx_crm_module/src
 CC       ?= cc
-CFLAGS   ?= -O2 -g
+# Debian's default hardening (dpkg-buildflags): lintian checks the package
+CFLAGS   ?= -O2 -g -fstack-protector-strong -D_FORTIFY_SOURCE=2
+LDFLAGS  ?= -Wl,-z,relro,-z,now
 CFLAGS   += -std=gnu11 -fPIC -Wall -Wextra -Werror -Wshadow \
             -Wstrict-prototypes -Wmissing-prototypes -D_GNU_SOURCE \
             -I$(SRC)/core -I$(SRC)/store -I$(SRC)/service \
@@ -38,7 +40,7 @@ $(B)/libcrm.a: $(LIB_OBJS)
 	ar rcs $@ $^
 
 $(B)/crm-admin: $(SRC)/cli/crm_admin.c $(B)/libcrm.a
-	$(CC) $(CFLAGS) -o $@ $< $(B)/libcrm.a $(LIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(B)/libcrm.a $(LIBS)
 
 # microseconds per token verification, for bench/run.sh
 $(B)/verify_speed: bench/verify_speed.c $(B)/libcrm.a
