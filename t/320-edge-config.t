@@ -186,8 +186,9 @@ ok(wait_until(5, sub { my $m = $t->metrics; $m->{crm_clicks_flushed_total} == 20
     'crm_clicks_flushed_total 20');
 
 # new workers move these themselves (their probes are pool tasks, their
-# threads connect): across a reload they must grow or stay, not be equal
-my $BY_WORKERS = qr/^crm_(?:thread_pool_tasks_total|db_connections_total)\b/;
+# threads connect, they listen for link changes): across a reload they
+# must grow or stay, not be equal
+my $BY_WORKERS = qr/^crm_(?:thread_pool_tasks_total|db_connections_total|link_listens_total)\b/;
 
 sub kept_or_grown {
     my ($new, $old) = @_;

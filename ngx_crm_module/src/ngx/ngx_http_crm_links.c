@@ -660,3 +660,34 @@ ngx_http_crm_links_forget(ngx_http_crm_main_conf_t *mcf, const u_char *id)
 
     ngx_shmtx_unlock(&ctx->shpool->mutex);
 }
+
+
+void
+ngx_http_crm_links_forget_all(ngx_http_crm_main_conf_t *mcf)
+{
+    ngx_uint_t                 n;
+    ngx_http_crm_links_ctx_t  *ctx;
+
+    ctx = mcf->link_zone->data;
+    n = 0;
+
+    ngx_shmtx_lock(&ctx->shpool->mutex);
+
+    /* loads under way may have read what changed: none is stored */
+    ctx->sh->changes++;
+    ctx->sh->forgotten = ctx->sh->changes;
+
+    while (ngx_http_crm_links_evict(ctx, &ctx->sh->negative)) {
+        n++;
+    }
+
+    while (ngx_http_crm_links_evict(ctx, &ctx->sh->links)) {
+        n++;
+    }
+
+    ngx_shmtx_unlock(&ctx->shpool->mutex);
+
+    ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
+                  "crm: link cache emptied (%ui entries): changes may "
+                  "have gone unheard", n);
+}

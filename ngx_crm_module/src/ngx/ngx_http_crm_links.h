@@ -51,4 +51,10 @@ ngx_int_t ngx_http_crm_links_store(ngx_http_crm_main_conf_t *mcf,
 void ngx_http_crm_links_forget(ngx_http_crm_main_conf_t *mcf,
     const u_char *id);
 
+/*
+ * Drops every entry, and every load under way, when changes may have gone
+ * unheard (the host had no listener on crm_links for a while)
+ */
+void ngx_http_crm_links_forget_all(ngx_http_crm_main_conf_t *mcf);
+
 #endif /* NGX_HTTP_CRM_LINKS_H */

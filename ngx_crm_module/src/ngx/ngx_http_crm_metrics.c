@@ -66,6 +66,9 @@ static const ngx_http_crm_metric_t  ngx_http_crm_metrics[] = {
     { NGX_HTTP_CRM_LINK_LOADS, "crm_link_loads_total" },
     { NGX_HTTP_CRM_LINK_LOAD_FAILURES, "crm_link_load_failures_total" },
     { NGX_HTTP_CRM_LINK_LOADS_DISCARDED, "crm_link_loads_discarded_total" },
+    { NGX_HTTP_CRM_LINK_NOTIFICATIONS, "crm_link_notifications_total" },
+    { NGX_HTTP_CRM_LINK_LISTENS, "crm_link_listens_total" },
+    { NGX_HTTP_CRM_LINK_LISTENS_LOST, "crm_link_listens_lost_total" },
     { NGX_HTTP_CRM_CLICKS_QUEUED, "crm_clicks_queued_total" },
     { NGX_HTTP_CRM_CLICKS_FLUSHED, "crm_clicks_flushed_total" },
     { NGX_HTTP_CRM_CLICKS_SPOOLED, "crm_clicks_spooled_total" },
@@ -108,6 +111,11 @@ static const ngx_http_crm_family_t  ngx_http_crm_families[] = {
     { "crm_link_load_failures_total", "link loads that failed" },
     { "crm_link_loads_discarded_total",
       "link loads discarded for a newer change" },
+    { "crm_link_notifications_total",
+      "link changes heard from PostgreSQL (crm_links)" },
+    { "crm_link_listens_total", "listener connections made on crm_links" },
+    { "crm_link_listens_lost_total", "listener connections lost" },
+    { "crm_link_listeners", "workers listening on crm_links now" },
     { "crm_clicks_queued_total", "clicks queued in shared memory" },
     { "crm_clicks_flushed_total", "clicks written to the database" },
     { "crm_clicks_spooled_total", "clicks written to the spool" },
@@ -414,6 +422,13 @@ ngx_http_crm_metrics_handler(ngx_http_request_t *r)
                                        (int64_t) size, &family);
         p = ngx_http_crm_metrics_gauge(p, last, "crm_click_spool_bytes",
                                        (int64_t) spool, &family);
+    }
+
+    if (mcf->link_zone != NULL) {
+        p = ngx_http_crm_metrics_gauge(p, last, "crm_link_listeners",
+                                       (int64_t)
+                                       ngx_http_crm_listeners_now(mcf),
+                                       &family);
     }
 
     p = ngx_http_crm_metrics_gauge(p, last, "crm_config_generation",

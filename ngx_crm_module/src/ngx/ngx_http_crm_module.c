@@ -14,6 +14,7 @@
 #include "ngx_http_crm_health.h"
 #include "ngx_http_crm_idp.h"
 #include "ngx_http_crm_links.h"
+#include "ngx_http_crm_listen.h"
 #include "ngx_http_crm_metrics.h"
 #include "ngx_http_crm_outbound.h"
 #include "ngx_http_crm_redirect.h"
@@ -488,6 +489,7 @@ ngx_module_t  ngx_http_crm_module = {
 static void
 ngx_http_crm_exit_process(ngx_cycle_t *cycle)
 {
+    ngx_http_crm_listen_exit_process(cycle);
     ngx_http_crm_clicks_exit_process(cycle);
     ngx_http_crm_idp_exit_process(cycle);
     ngx_http_crm_outbound_exit(cycle);
@@ -581,7 +583,8 @@ ngx_http_crm_init_process(ngx_cycle_t *cycle)
         || ngx_http_crm_outbound_init(cycle) != NGX_OK
         || ngx_http_crm_idp_init_process(cycle) != NGX_OK
         || ngx_http_crm_sync_init_process(cycle) != NGX_OK
-        || ngx_http_crm_stats_init_process(cycle) != NGX_OK)
+        || ngx_http_crm_stats_init_process(cycle) != NGX_OK
+        || ngx_http_crm_listen_init_process(cycle) != NGX_OK)
     {
         return NGX_ERROR;
     }

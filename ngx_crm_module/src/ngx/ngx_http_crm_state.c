@@ -46,6 +46,9 @@ typedef struct {
     /* written under the zone's mutex; nwebhooks after the name */
     ngx_http_crm_name_t      webhooks[NGX_HTTP_CRM_WEBHOOK_NAMES];
     ngx_atomic_t             nwebhooks;
+    /* workers listening on crm_links; 1 while none has since the last */
+    ngx_atomic_t             listeners;
+    ngx_atomic_t             unheard;
 } ngx_http_crm_state_t;
 
 
@@ -105,6 +108,9 @@ ngx_http_crm_state_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     if (state == NULL) {
         return NGX_ERROR;
     }
+
+    /* a cache older than the zone may have missed anything */
+    state->unheard = 1;
 
     shpool->data = state;
     shm_zone->data = state;
@@ -232,6 +238,45 @@ ngx_http_crm_webhook_names(ngx_http_crm_main_conf_t *mcf, ngx_str_t *names,
     }
 
     return names;
+}
+
+
+ngx_uint_t
+ngx_http_crm_listeners(ngx_http_crm_main_conf_t *mcf, ngx_int_t delta)
+{
+    ngx_http_crm_state_t  *state;
+
+    if (mcf->state_zone == NULL) {
+        return 1;
+    }
+
+    state = mcf->state_zone->data;
+
+    if (delta > 0) {
+        (void) ngx_atomic_fetch_add(&state->listeners, 1);
+        return ngx_atomic_cmp_set(&state->unheard, 1, 0);
+    }
+
+    if (ngx_atomic_fetch_add(&state->listeners, -1) == 1) {
+        state->unheard = 1;
+    }
+
+    return 0;
+}
+
+
+ngx_uint_t
+ngx_http_crm_listeners_now(ngx_http_crm_main_conf_t *mcf)
+{
+    ngx_http_crm_state_t  *state;
+
+    if (mcf->state_zone == NULL) {
+        return 0;
+    }
+
+    state = mcf->state_zone->data;
+
+    return state->listeners;
 }
 
 

@@ -36,6 +36,9 @@ typedef enum {
     NGX_HTTP_CRM_DB_PROBES_FAILED,
     NGX_HTTP_CRM_IDP_KEY_REFRESHES,
     NGX_HTTP_CRM_IDP_KEY_FAILURES,
+    NGX_HTTP_CRM_LINK_LISTENS,
+    NGX_HTTP_CRM_LINK_LISTENS_LOST,
+    NGX_HTTP_CRM_LINK_NOTIFICATIONS,
     NGX_HTTP_CRM_DB_CONNECTS,
     NGX_HTTP_CRM_DB_CONNECT_FAILURES,
     /* thread pool tasks by pool (ngx_http_crm_pool_e): posted, and taken
@@ -123,6 +126,18 @@ ngx_int_t ngx_http_crm_webhook_index(ngx_http_crm_main_conf_t *mcf,
 /* the zone's webhook source names: *n of them */
 ngx_str_t *ngx_http_crm_webhook_names(ngx_http_crm_main_conf_t *mcf,
     ngx_str_t *names, ngx_uint_t *n);
+
+/*
+ * The host's listeners on crm_links: delta 1 when one connects, -1 when
+ * it goes.  For a connect, whether changes may have gone unheard since the
+ * zone was made or the last listener went (the caller then empties the
+ * link cache).
+ */
+ngx_uint_t ngx_http_crm_listeners(ngx_http_crm_main_conf_t *mcf,
+    ngx_int_t delta);
+
+/* the host's listeners now */
+ngx_uint_t ngx_http_crm_listeners_now(ngx_http_crm_main_conf_t *mcf);
 
 /* counts a request of route row: status and bucket indexes, ms taken */
 void ngx_http_crm_count_request(ngx_http_crm_main_conf_t *mcf,

@@ -49,6 +49,7 @@ static void crm_db_key_create(void);
 static void crm_db_close(crm_db_t *db);
 static int crm_db_idle_alive(crm_db_t *db);
 static void crm_db_forget_plans(crm_db_t *db);
+static PGconn *crm_db_open(const crm_db_conf_t *conf, const char *role);
 static crm_status_e crm_db_connect(crm_db_t *db, crm_error_t *err);
 static crm_status_e crm_db_prepare(crm_db_t *db, const crm_stmt_t *stmt,
     crm_error_t *err);
@@ -85,6 +86,49 @@ static void
 crm_db_key_create(void)
 {
     (void) pthread_key_create(&crm_db_key, NULL);
+}
+
+
+PGconn *
+crm_db_listen(const crm_db_conf_t *conf, const char *channel,
+    crm_error_t *err)
+{
+    char      sql[80];
+    PGconn   *conn;
+    PGresult *res;
+
+    conn = crm_db_open(conf, "crm-gateway-listen");
+    if (conn == NULL) {
+        crm_error_set(err, CRM_E_UNAVAILABLE, NULL, "database unavailable");
+        return NULL;
+    }
+
+    if (PQstatus(conn) != CONNECTION_OK) {
+        crm_error_set(err, CRM_E_UNAVAILABLE, NULL, "database unavailable");
+        crm_error_cause(err, "connect failed: %s", PQerrorMessage(conn));
+        PQfinish(conn);
+        return NULL;
+    }
+
+    /* channel is the caller's constant, an identifier of letters and _ */
+    snprintf(sql, sizeof(sql), "LISTEN %s", channel);
+
+    res = PQexec(conn, sql);
+
+    if (PQresultStatus(res) != PGRES_COMMAND_OK
+        || PQsetnonblocking(conn, 1) != 0)
+    {
+        crm_error_set(err, CRM_E_UNAVAILABLE, NULL, "database unavailable");
+        crm_error_cause(err, "LISTEN %s failed: %s", channel,
+                        PQerrorMessage(conn));
+        PQclear(res);
+        PQfinish(conn);
+        return NULL;
+    }
+
+    PQclear(res);
+
+    return conn;
 }
 
 
@@ -240,13 +284,18 @@ crm_db_conf_init(crm_db_conf_t *conf, crm_error_t *err)
 }
 
 
-static crm_status_e
-crm_db_connect(crm_db_t *db, crm_error_t *err)
+/*
+ * A connection with the settings every connection of the gateway gets;
+ * what names it in pg_stat_activity: role, "crm-gateway" for the pools'.
+ * NULL only when out of memory; otherwise check PQstatus().
+ */
+static PGconn *
+crm_db_open(const crm_db_conf_t *conf, const char *role)
 {
     char         timeout[16], user_timeout[16], app[32];
     const char  *keys[11], *values[11];
 
-    snprintf(timeout, sizeof(timeout), "%u", db->conf->connect_timeout);
+    snprintf(timeout, sizeof(timeout), "%u", conf->connect_timeout);
 
     /*
      * statement_timeout is enforced by the server; these bound what it
@@ -255,10 +304,10 @@ crm_db_connect(crm_db_t *db, crm_error_t *err)
      * user timeout a peer that stops acknowledging what we send.
      */
     snprintf(user_timeout, sizeof(user_timeout), "%u",
-             db->conf->statement_timeout + 10000);
+             conf->statement_timeout + 10000);
 
     /* pg_stat_activity then tells which worker holds a connection */
-    snprintf(app, sizeof(app), "crm-gateway/%ld", (long) getpid());
+    snprintf(app, sizeof(app), "%s/%ld", role, (long) getpid());
 
     /*
      * GSSAPI encryption is off unless the operator's conninfo asks for it
@@ -270,11 +319,11 @@ crm_db_connect(crm_db_t *db, crm_error_t *err)
     keys[0] = "gssencmode";
     values[0] = "disable";
     keys[1] = "dbname";
-    values[1] = db->conf->conninfo;
+    values[1] = conf->conninfo;
     keys[2] = "connect_timeout";
     values[2] = timeout;
     keys[3] = "options";
-    values[3] = db->conf->options;
+    values[3] = conf->options;
     keys[4] = "application_name";
     values[4] = app;
     keys[5] = "keepalives";
@@ -290,7 +339,14 @@ crm_db_connect(crm_db_t *db, crm_error_t *err)
     keys[10] = NULL;
     values[10] = NULL;
 
-    db->conn = PQconnectdbParams(keys, values, 1);
+    return PQconnectdbParams(keys, values, 1);
+}
+
+
+static crm_status_e
+crm_db_connect(crm_db_t *db, crm_error_t *err)
+{
+    db->conn = crm_db_open(db->conf, "crm-gateway");
 
     if (crm_db_observer != NULL) {
         crm_db_observer(crm_db_observer_data,

@@ -81,6 +81,16 @@ crm_status_e crm_db_conf_init(crm_db_conf_t *conf, crm_error_t *err);
 /* the calling thread's connection for conf; NULL only on ENOMEM */
 crm_db_t *crm_db_for_thread(const crm_db_conf_t *conf);
 
+/*
+ * A connection of its own, in non-blocking mode, that listens on channel
+ * (LISTEN): the caller reads notifications with PQconsumeInput() and
+ * PQnotifies() as its socket becomes readable, and PQfinish()es it.
+ * Blocks while it connects: a pool thread's work.  NULL and err when it
+ * cannot; pg_stat_activity names it "crm-gateway-listen/<pid>".
+ */
+PGconn *crm_db_listen(const crm_db_conf_t *conf, const char *channel,
+    crm_error_t *err);
+
 /* called on the connecting thread after each attempt: ok 1 or 0 */
 typedef void (*crm_db_observer_pt)(void *data, int ok);
 
