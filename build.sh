@@ -16,14 +16,17 @@
 #   ./build.sh bench ops     only bench/ops.pl: per-account limits, CORS
 #   ./build.sh package       the Debian package, in build/pkg/
 #   ./build.sh admin EMAIL   create or promote an admin account
+#   ./build.sh retain-clicks MONTHS
+#                            drop click partitions older than the current
+#                            month and the MONTHS before it
 #   ./build.sh idp-token EMAIL [SUBJECT]
 #                            a one-hour ID token of the development identity
 #                            provider, for the merchant API
 #
-# Environment, for db, db-stop and migrate (tests and benchmarks use it to
-# run clusters of their own): CRM_VAR_DIR (default ./var) holds the
-# cluster, CRM_PG_PORT (default 5433) is its port.  run and admin always
-# use the defaults, which conf/nginx.conf names.
+# Environment, for db, db-stop, migrate and retain-clicks (tests and
+# benchmarks use it to run clusters of their own): CRM_VAR_DIR (default
+# ./var) holds the cluster, CRM_PG_PORT (default 5433) is its port.  run
+# and admin always use the defaults, which conf/nginx.conf names.
 
 set -euo pipefail
 
@@ -401,6 +404,17 @@ pg_running() {
         && as_pg "$(pg_bin pg_ctl)" -D "$data" status >/dev/null 2>&1
 }
 
+# Drops the private cluster's click partitions older than the current
+# month and the $1 before it (crm.clicks_retain, schema/011)
+cmd_retain_clicks() {
+    [ $# -eq 1 ] && [[ $1 =~ ^[1-9][0-9]*$ ]] \
+        || die "usage: ./build.sh retain-clicks MONTHS (1 or more)"
+    pg_running || die "the private PostgreSQL is not running: ./build.sh db"
+    pg_env
+    psql -X -q -tA -v ON_ERROR_STOP=1 -c "SELECT crm.clicks_retain($1)" \
+        | sed 's/^/dropped crm./'
+}
+
 cmd_admin() {
     [ $# -eq 1 ] || die "usage: ./build.sh admin EMAIL"
     VAR=$ROOT/var
@@ -664,6 +678,7 @@ main() {
         test) cmd_test ;;
         bench) cmd_bench "$@" ;;
         admin) cmd_admin "$@" ;;
+        retain-clicks) cmd_retain_clicks "$@" ;;
         idp-token) cmd_idp_token "$@" ;;
         package) cmd_package ;;
         *) sed -n '3,/^# Environment/p' "$0" \
