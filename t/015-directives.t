@@ -543,7 +543,7 @@ my @CASES = (
             ['ftp://a.example', qr{invalid origin "ftp://a\.example"}],
             ['https://', qr{invalid origin "https://"}],
             ['https://a.example:99999', qr{invalid origin "https://a\.example:99999"}],
-            ['https://a.example https://A.example', qr{duplicate origin "https://a\.example"}],
+            ['https://a.example https://A.example', qr{duplicate origin "https://A\.example"}],
             ['* https://a.example', qr/"\*" cannot be combined with other origins/],
         ],
         more_valid => ['*', 'http://127.0.0.1:8080', 'https://a.example https://b.example'],

@@ -17,6 +17,7 @@
 #include "crm_json.h"
 #include "crm_jwk.h"
 #include "crm_jwt.h"
+#include "crm_origin.h"
 #include "crm_page.h"
 #include "crm_router.h"
 #include "crm_sig.h"
@@ -43,6 +44,7 @@ static void crm_fuzz_url(crm_str_t in);
 static void crm_fuzz_ids(crm_str_t in);
 static void crm_fuzz_sig(crm_str_t in);
 static void crm_fuzz_jwk(crm_str_t in);
+static void crm_fuzz_origin(crm_str_t in);
 
 
 static const crm_json_field_t  crm_fuzz_fields[] = {
@@ -123,6 +125,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     default:
         (void) crm_bot_user_agent(in);
+        crm_fuzz_origin(in);
         break;
     }
 
@@ -348,4 +351,35 @@ crm_fuzz_sig(crm_str_t in)
                                    crm_str_lit("standard"), in, &err);
     (void) crm_webhook_source_init(&src, crm_str_lit("fuzz"),
                                    crm_str_lit("shopify"), in, &err);
+}
+
+
+/* an origin, as a configuration names it and as a browser sends it */
+static void
+crm_fuzz_origin(crm_str_t in)
+{
+    crm_origin_t  o, fixed, pattern;
+
+    if (crm_origin_parse(crm_str_c("https://app.example.com"), 0, &fixed) != 0
+        || crm_origin_parse(crm_str_c("https://*.example.com"), 1, &pattern)
+           != 0)
+    {
+        abort();
+    }
+
+    if (crm_origin_parse(in, 1, &o) == 0) {
+        (void) crm_origin_matches(&o, &fixed);
+    }
+
+    if (crm_origin_parse(in, 0, &o) == 0) {
+        (void) crm_origin_matches(&fixed, &o);
+        (void) crm_origin_matches(&pattern, &o);
+
+        /* canonical is a fixed point */
+        if (crm_origin_parse((crm_str_t) { o.text, o.len }, 0, &fixed) != 0
+            || fixed.len != o.len || memcmp(fixed.text, o.text, o.len) != 0)
+        {
+            abort();
+        }
+    }
 }

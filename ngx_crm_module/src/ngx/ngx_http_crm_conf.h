@@ -23,16 +23,7 @@
 #include <ngx_http.h>
 
 #include "crm_call.h"
-
-
-/* an allowed origin, lower-case, without its scheme's default port */
-typedef struct {
-    ngx_str_t             prefix;           /* "https://a.example", or
-                                               "https://" for a pattern */
-    ngx_str_t             suffix;           /* a pattern's domain and
-                                               port: ".example:8443" */
-    ngx_uint_t            pattern;          /* "*.": any subdomain */
-} ngx_http_crm_cors_origin_t;
+#include "crm_origin.h"
 
 
 /* webhook source names whose deliveries /metrics counts, since the
@@ -41,7 +32,8 @@ typedef struct {
 
 
 typedef struct {
-    ngx_array_t          *origins;          /* NULL: CORS is off */
+    ngx_array_t          *origins;          /* of crm_origin_t; NULL:
+                                               CORS is off */
     ngx_uint_t            any;              /* "*" */
     ngx_array_t          *methods;          /* of ngx_str_t */
     ngx_array_t          *headers;

@@ -15,8 +15,6 @@
 #include "ngx_http_crm_reply.h"
 
 
-#define NGX_HTTP_CRM_CORS_ORIGIN_MAX  253
-
 #define ngx_http_crm_cors_alnum(c)                                            \
     (((c) >= '0' && (c) <= '9') || ((c) >= 'a' && (c) <= 'z')                 \
      || ((c) >= 'A' && (c) <= 'Z'))
@@ -27,9 +25,6 @@ static ngx_table_elt_t *ngx_http_crm_cors_header(ngx_http_request_t *r,
     const char *name);
 static ngx_uint_t ngx_http_crm_cors_allowed(ngx_http_crm_cors_conf_t *cc,
     ngx_str_t *origin);
-static ngx_int_t ngx_http_crm_cors_origin(ngx_str_t *value,
-    ngx_http_crm_cors_origin_t *o);
-static ngx_int_t ngx_http_crm_cors_host(u_char *p, u_char *last);
 static ngx_str_t *ngx_http_crm_cors_listed(ngx_array_t *list, u_char *name,
     size_t len);
 static ngx_array_t *ngx_http_crm_cors_defaults(ngx_conf_t *cf,
@@ -160,9 +155,9 @@ ngx_http_crm_cors_origins(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_crm_cors_conf_t  *cc = (void *) ((char *) conf + cmd->offset);
 
-    ngx_str_t                   *value;
-    ngx_uint_t                   i, j;
-    ngx_http_crm_cors_origin_t  *o, *seen;
+    ngx_str_t     *value;
+    ngx_uint_t     i, j;
+    crm_origin_t  *o, *seen;
 
     if (cc->origins != NGX_CONF_UNSET_PTR) {
         return "is duplicate";
@@ -171,7 +166,7 @@ ngx_http_crm_cors_origins(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     value = cf->args->elts;
 
     cc->origins = ngx_array_create(cf->pool, cf->args->nelts,
-                                   sizeof(ngx_http_crm_cors_origin_t));
+                                   sizeof(crm_origin_t));
     if (cc->origins == NULL) {
         return NGX_CONF_ERROR;
     }
@@ -191,7 +186,10 @@ ngx_http_crm_cors_origins(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             return NGX_CONF_ERROR;
         }
 
-        if (ngx_http_crm_cors_origin(&value[i], o) != NGX_OK) {
+        if (crm_origin_parse((crm_str_t) { (const char *) value[i].data,
+                                           value[i].len }, 1, o)
+            != 0)
+        {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "invalid origin \"%V\": expected "
                                "http(s)://host[:port], "
@@ -202,13 +200,8 @@ ngx_http_crm_cors_origins(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         seen = cc->origins->elts;
 
         for (j = 0; j + 1 < cc->origins->nelts; j++) {
-            if (seen[j].pattern == o->pattern
-                && seen[j].prefix.len == o->prefix.len
-                && seen[j].suffix.len == o->suffix.len
-                && ngx_strncmp(seen[j].prefix.data, o->prefix.data,
-                               o->prefix.len) == 0
-                && ngx_strncmp(seen[j].suffix.data, o->suffix.data,
-                               o->suffix.len) == 0)
+            if (seen[j].pattern == o->pattern && seen[j].len == o->len
+                && ngx_strncmp(seen[j].text, o->text, o->len) == 0)
             {
                 ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                    "duplicate origin \"%V\"", &value[i]);
@@ -404,6 +397,7 @@ ngx_http_crm_cors_preflight(ngx_http_request_t *r, crm_call_t *call)
 static ngx_int_t
 ngx_http_crm_cors_header_filter(ngx_http_request_t *r)
 {
+    u_char                    *echo;
     ngx_uint_t                 preflight;
     ngx_table_elt_t           *origin;
     ngx_http_crm_loc_conf_t   *lcf;
@@ -434,9 +428,16 @@ ngx_http_crm_cors_header_filter(ngx_http_request_t *r)
         return ngx_http_next_header_filter(r);
     }
 
-    /* nginx ends every request header's value with a zero byte */
+    /* the origin as the browser sent it, which is what it compares */
+    echo = ngx_pnalloc(r->pool, origin->value.len + 1);
+    if (echo == NULL) {
+        return NGX_ERROR;
+    }
+
+    *ngx_cpymem(echo, origin->value.data, origin->value.len) = '\0';
+
     if (ngx_http_crm_add_header(r, "Access-Control-Allow-Origin",
-                                cc->any ? "*" : (char *) origin->value.data)
+                                cc->any ? "*" : (char *) echo)
         != NGX_OK)
     {
         return NGX_ERROR;
@@ -498,159 +499,30 @@ ngx_http_crm_cors_header(ngx_http_request_t *r, const char *name)
 static ngx_uint_t
 ngx_http_crm_cors_allowed(ngx_http_crm_cors_conf_t *cc, ngx_str_t *origin)
 {
-    u_char                       buf[NGX_HTTP_CRM_CORS_ORIGIN_MAX + 16];
-    u_char                      *p;
-    ngx_str_t                    s;
-    ngx_uint_t                   i;
-    ngx_http_crm_cors_origin_t   o, *allowed;
+    ngx_uint_t     i;
+    crm_origin_t   o, *allowed;
 
     if (cc->any) {
         return 1;
     }
 
-    if (origin->len > NGX_HTTP_CRM_CORS_ORIGIN_MAX) {
-        return 0;
-    }
-
-    /* the same form as the configuration's: "null" and junk fail here */
-    p = ngx_cpymem(buf, origin->data, origin->len);
-    s.data = buf;
-    s.len = p - buf;
-
-    if (ngx_http_crm_cors_origin(&s, &o) != NGX_OK || o.pattern) {
+    /* "null" and anything but an origin fail to parse */
+    if (crm_origin_parse((crm_str_t) { (const char *) origin->data,
+                                       origin->len }, 0, &o)
+        != 0)
+    {
         return 0;
     }
 
     allowed = cc->origins->elts;
 
     for (i = 0; i < cc->origins->nelts; i++) {
-
-        if (!allowed[i].pattern) {
-            if (o.prefix.len == allowed[i].prefix.len
-                && ngx_strncmp(o.prefix.data, allowed[i].prefix.data,
-                               o.prefix.len) == 0)
-            {
-                return 1;
-            }
-
-            continue;
-        }
-
-        /* "https://" + at least one label + ".example:8443" */
-        if (o.prefix.len > allowed[i].prefix.len + allowed[i].suffix.len
-            && ngx_strncmp(o.prefix.data, allowed[i].prefix.data,
-                           allowed[i].prefix.len) == 0
-            && ngx_strncmp(o.prefix.data + o.prefix.len
-                           - allowed[i].suffix.len,
-                           allowed[i].suffix.data, allowed[i].suffix.len)
-               == 0
-            && ngx_strlchr(o.prefix.data + allowed[i].prefix.len,
-                           o.prefix.data + o.prefix.len
-                           - allowed[i].suffix.len, ':') == NULL)
-        {
+        if (crm_origin_matches(&allowed[i], &o)) {
             return 1;
         }
     }
 
     return 0;
-}
-
-
-/*
- * Parses an origin in place (lower-casing it): scheme "://" host [":"
- * port], the port dropped when it is the scheme's own; a host of
- * "*.domain" makes a pattern whose suffix is ".domain[:port]".
- */
-static ngx_int_t
-ngx_http_crm_cors_origin(ngx_str_t *value, ngx_http_crm_cors_origin_t *o)
-{
-    u_char      *p, *last, *host, *colon;
-    ngx_int_t    port, dflt;
-    ngx_uint_t   scheme;
-
-    ngx_memzero(o, sizeof(ngx_http_crm_cors_origin_t));
-
-    if (value->len > NGX_HTTP_CRM_CORS_ORIGIN_MAX) {
-        return NGX_ERROR;
-    }
-
-    ngx_strlow(value->data, value->data, value->len);
-
-    p = value->data;
-    last = p + value->len;
-
-    if (value->len > 8 && ngx_strncmp(p, "https://", 8) == 0) {
-        scheme = 8;
-        dflt = 443;
-
-    } else if (value->len > 7 && ngx_strncmp(p, "http://", 7) == 0) {
-        scheme = 7;
-        dflt = 80;
-
-    } else {
-        return NGX_ERROR;
-    }
-
-    host = p + scheme;
-
-    if (last - host > 2 && host[0] == '*' && host[1] == '.') {
-        o->pattern = 1;
-        host++;
-    }
-
-    colon = ngx_strlchr(host, last, ':');
-
-    if (ngx_http_crm_cors_host(host + o->pattern, colon ? colon : last)
-        != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    if (colon != NULL) {
-        port = ngx_atoi(colon + 1, last - colon - 1);
-        if (port < 1 || port > 65535) {
-            return NGX_ERROR;
-        }
-
-        if (port == dflt) {
-            last = colon;
-        }
-    }
-
-    if (o->pattern) {
-        o->prefix.data = p;
-        o->prefix.len = scheme;
-        o->suffix.data = host;
-        o->suffix.len = last - host;
-
-    } else {
-        o->prefix.data = p;
-        o->prefix.len = last - p;
-    }
-
-    return NGX_OK;
-}
-
-
-/* a DNS name or an IPv4 address: letters, digits, "-" and inner dots */
-static ngx_int_t
-ngx_http_crm_cors_host(u_char *p, u_char *last)
-{
-    u_char  *start;
-
-    if (p == last || *p == '.' || last[-1] == '.') {
-        return NGX_ERROR;
-    }
-
-    for (start = p; p < last; p++) {
-        if (!(ngx_http_crm_cors_alnum(*p) || *p == '-'
-              || (*p == '.' && p > start && p[-1] != '.')))
-        {
-            return NGX_ERROR;
-        }
-    }
-
-    return NGX_OK;
 }
 
 
