@@ -11,9 +11,10 @@
 #   ./build.sh run           everything, then nginx on 127.0.0.1:8080
 #   ./build.sh test          unit tests (Check) and integration tests (prove)
 #   ./build.sh bench         wrk benchmarks into bench/RESULTS.md (run.sh, scale.sh,
-#                            ops.pl)
+#                            ops.pl, links.pl)
 #   ./build.sh bench scale   only bench/scale.sh: 10M clicks, 1M leads, webhooks
 #   ./build.sh bench ops     only bench/ops.pl: per-account limits, CORS
+#   ./build.sh bench links   only bench/links.pl: a million links cached
 #   ./build.sh package       the Debian package, in build/pkg/
 #   ./build.sh admin EMAIL   create or promote an admin account
 #   ./build.sh retain-clicks MONTHS
@@ -465,12 +466,15 @@ cmd_bench() {
         "") cmd_build
             "$ROOT/bench/run.sh"
             "$ROOT/bench/scale.sh"
-            "$ROOT/bench/ops.pl" ;;
+            "$ROOT/bench/ops.pl"
+            "$ROOT/bench/links.pl" ;;
         scale) cmd_build
                "$ROOT/bench/scale.sh" ;;
         ops) cmd_build
              "$ROOT/bench/ops.pl" ;;
-        *) die "usage: ./build.sh bench [scale|ops]" ;;
+        links) cmd_build
+               "$ROOT/bench/links.pl" ;;
+        *) die "usage: ./build.sh bench [scale|ops|links]" ;;
     esac
 }
 

@@ -11,7 +11,9 @@
  * an entry can be.  The state zone counts the host's listeners: when the
  * last one is lost, notifications may go unheard, and the next listener
  * to connect empties the cache (ngx_http_crm_links_forget_all()) before
- * it trusts it again.
+ * it trusts it again.  A worker that exits (a reload, a quit) is not
+ * lost: the new workers listen within milliseconds, and the TTL covers
+ * that gap (see ngx_http_crm_listeners()).
  */
 
 #include "ngx_http_crm_links.h"
@@ -49,7 +51,8 @@ static void ngx_http_crm_listen_connected(ngx_event_t *ev);
 static void ngx_http_crm_listen_read(ngx_event_t *ev);
 static void ngx_http_crm_listen_write(ngx_event_t *ev);
 static void ngx_http_crm_listen_lost(ngx_http_crm_listen_t *ls);
-static void ngx_http_crm_listen_close(ngx_http_crm_listen_t *ls);
+static void ngx_http_crm_listen_close(ngx_http_crm_listen_t *ls,
+    ngx_uint_t lost);
 static void ngx_http_crm_listen_again(ngx_http_crm_listen_t *ls);
 
 
@@ -127,7 +130,7 @@ ngx_http_crm_listen_exit_process(ngx_cycle_t *cycle)
     }
 
     if (ls->conn != NULL) {
-        ngx_http_crm_listen_close(ls);
+        ngx_http_crm_listen_close(ls, 0);
     }
 }
 
@@ -229,7 +232,7 @@ ngx_http_crm_listen_connected(ngx_event_t *ev)
     ngx_http_crm_count(ls->mcf, NGX_HTTP_CRM_LINK_LISTENS, 1);
 
     /* the host had no listener for a while: what changed is unknown */
-    if (ngx_http_crm_listeners(ls->mcf, 1)) {
+    if (ngx_http_crm_listeners(ls->mcf, 1, 0)) {
         ngx_http_crm_links_forget_all(ls->mcf);
     }
 
@@ -288,14 +291,14 @@ ngx_http_crm_listen_lost(ngx_http_crm_listen_t *ls)
 
     ngx_http_crm_count(ls->mcf, NGX_HTTP_CRM_LINK_LISTENS_LOST, 1);
 
-    ngx_http_crm_listen_close(ls);
+    ngx_http_crm_listen_close(ls, 1);
     ngx_http_crm_listen_again(ls);
 }
 
 
 /* the socket leaves the event loop, then libpq closes it */
 static void
-ngx_http_crm_listen_close(ngx_http_crm_listen_t *ls)
+ngx_http_crm_listen_close(ngx_http_crm_listen_t *ls, ngx_uint_t lost)
 {
     ngx_connection_t  *c;
 
@@ -317,7 +320,7 @@ ngx_http_crm_listen_close(ngx_http_crm_listen_t *ls)
     ls->conn = NULL;
     ls->c = NULL;
 
-    (void) ngx_http_crm_listeners(ls->mcf, -1);
+    (void) ngx_http_crm_listeners(ls->mcf, -1, lost);
 }
 
 

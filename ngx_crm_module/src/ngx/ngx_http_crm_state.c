@@ -242,7 +242,8 @@ ngx_http_crm_webhook_names(ngx_http_crm_main_conf_t *mcf, ngx_str_t *names,
 
 
 ngx_uint_t
-ngx_http_crm_listeners(ngx_http_crm_main_conf_t *mcf, ngx_int_t delta)
+ngx_http_crm_listeners(ngx_http_crm_main_conf_t *mcf, ngx_int_t delta,
+    ngx_uint_t lost)
 {
     ngx_http_crm_state_t  *state;
 
@@ -257,7 +258,7 @@ ngx_http_crm_listeners(ngx_http_crm_main_conf_t *mcf, ngx_int_t delta)
         return ngx_atomic_cmp_set(&state->unheard, 1, 0);
     }
 
-    if (ngx_atomic_fetch_add(&state->listeners, -1) == 1) {
+    if (ngx_atomic_fetch_add(&state->listeners, -1) == 1 && lost) {
         state->unheard = 1;
     }
 

@@ -129,12 +129,15 @@ ngx_str_t *ngx_http_crm_webhook_names(ngx_http_crm_main_conf_t *mcf,
 
 /*
  * The host's listeners on crm_links: delta 1 when one connects, -1 when
- * it goes.  For a connect, whether changes may have gone unheard since the
- * zone was made or the last listener went (the caller then empties the
- * link cache).
+ * it goes (lost: its connection failed, rather than its worker exiting).
+ * For a connect, whether changes may have gone unheard since the zone was
+ * made or the last listener was lost (the caller then empties the link
+ * cache).  A reload's gap between the old workers' exit and the new ones'
+ * first listen is left to the cache's TTL: emptying the cache at every
+ * reload would cost more than the few milliseconds it covers.
  */
 ngx_uint_t ngx_http_crm_listeners(ngx_http_crm_main_conf_t *mcf,
-    ngx_int_t delta);
+    ngx_int_t delta, ngx_uint_t lost);
 
 /* the host's listeners now */
 ngx_uint_t ngx_http_crm_listeners_now(ngx_http_crm_main_conf_t *mcf);
