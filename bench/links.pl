@@ -7,7 +7,8 @@
 # targets of a realistic length (https://apps.shopify.com/ and a 16-letter
 # app handle, 41 bytes; an entry's size grows with its target's).  For
 # each zone size: one pass over every link fills the cache, a second pass
-# counts what it missed (evicted); the first size with no miss holds them.
+# counts what it missed (evicted); the first size with no miss holds them
+# (when none does, the largest is measured all the same).
 # Medians replace the section "A million links" of bench/RESULTS.md.
 #
 # Run through "./build.sh bench links" (which builds first).  Environment:
@@ -33,7 +34,8 @@ my @ZONES = split ' ', $ENV{BENCH_ZONES} || '160m 256m';
 my $RESULTS = "$CrmTest::ROOT/bench/RESULTS.md";
 my $TARGET = 'https://apps.shopify.com/';
 
-my $t = CrmTest->new(workers => 2, pool_threads => 2);
+# 8 threads: the first pass loads every link from PostgreSQL
+my $t = CrmTest->new(workers => 2, pool_threads => 8);
 my $d = $t->dir;
 $t->start_db;
 $t->write_config;
@@ -59,8 +61,8 @@ $t->psql("\\copy crm.affiliate_links (id, owner_id, target_url, install_cents,"
 $t->psql("INSERT INTO crm.affiliate_link_stats (link_id) SELECT id FROM crm.affiliate_links"
     . " ON CONFLICT DO NOTHING");
 
-# wrk over every id once per connection's share, in order (a pass), or
-# round robin for a time (a measurement)
+# wrk over the ids, round robin: each thread from its own first one (and
+# BENCH_START), "step" apart
 my $lua = "$d/each.lua";
 open my $fh, '>', $lua or die "$lua: $!";
 print $fh <<'EOF';
@@ -73,7 +75,10 @@ setup = function(thread)
     thread:set("first", threads)
     threads = threads + 1
 end
-init = function() n = first or 0; step = tonumber(os.getenv("BENCH_STEP")) end
+init = function()
+    n = (first or 0) + tonumber(os.getenv("BENCH_START") or "0")
+    step = tonumber(os.getenv("BENCH_STEP"))
+end
 request = function()
     local id = ids[n % #ids + 1]
     n = n + step
@@ -98,17 +103,21 @@ sub wrk {
         $errors, $total);
 }
 
-# one pass: each of 2 threads walks half of the ids, its connections
-# sharing the walk, for long enough to reach the end ($rate: the slowest
-# rate expected, loads or hits); beyond it, the walk starts again
+# one pass over every id, in order, by one wrk thread in runs of 20 s,
+# each run starting where the last one's answers ended (requests still in
+# flight then are asked again: overlap, never a gap)
 sub pass {
-    my ($rate) = @_;
-    local $ENV{BENCH_STEP} = 2;
-    my $secs = int($LINKS / $rate) + 10;
-    my (undef, undef, $errors, $total) = wrk('-t2', '-c32', "-d${secs}s", '-s', $lua,
-        'http://127.0.0.1:' . $t->port);
-    die "a pass made $total requests, fewer than the $LINKS links\n" if $total < $LINKS;
-    return ($errors, $total);
+    my ($start, $errors) = (0, 0);
+    while ($start < $LINKS) {
+        local $ENV{BENCH_STEP} = 1;
+        local $ENV{BENCH_START} = $start;
+        my (undef, undef, $e, $total) = wrk('-t1', '-c32', '-d20s', '-s', $lua,
+            'http://127.0.0.1:' . $t->port);
+        die "a run of a pass answered nothing\n" unless $total;
+        $errors += $e;
+        $start += $total;
+    }
+    return ($errors);
 }
 
 sub configure {
@@ -125,9 +134,9 @@ my (@sizes, $fits);
 for my $zone (@ZONES) {
     configure($zone);
     my $m0 = $t->metrics;
-    my ($e1) = pass(4000);
+    my ($e1) = pass();
     my $m1 = $t->metrics;
-    my ($e2) = pass(15000);
+    my ($e2) = pass();
     my $m2 = $t->metrics;
     my $miss = $m2->{'crm_link_cache_lookups_total{result="miss"}'}
         - $m1->{'crm_link_cache_lookups_total{result="miss"}'};
@@ -135,13 +144,16 @@ for my $zone (@ZONES) {
     printf STDERR "zone %s: first pass %d loads, second pass %d misses, errors %d\n",
         $zone, $loads, $miss, $e1 + $e2;
     push @sizes, [ $zone, $loads, $miss, $e1 + $e2 ];
-    if ($miss == 0 && !$fits) {
+    if ($miss == 0) {
         $fits = $zone;
         last;
     }
+    last if $zone eq $ZONES[-1];
     $t->stop_nginx;
 }
-die "no zone of @ZONES held $LINKS links\n" unless $fits;
+# none held them: the largest is measured, and the table says so
+my $held = defined $fits;
+$fits //= $ZONES[-1];
 
 # throughput in the zone that holds them, alternating rounds
 my $url = 'http://127.0.0.1:' . $t->port;
@@ -183,6 +195,7 @@ my $section = join '', "## A million links in the link cache\n\n",
     "| `crm_link_cache` zone | loads in the first pass | misses in the second | errors |\n",
     "|---|---|---|---|\n",
     (map { sprintf "| %s | %d | %d | %d |\n", @$_ } @sizes),
+    ($held ? '' : "\nNo zone tried held every link: the figures below are the largest's.\n"),
     "\nIn the ${fits} zone (wrk -t2 -c$CONNS, $ROUNDS alternating rounds of ",
     "$SECONDS s, medians; every\nredirect also queues its click):\n\n",
     "| redirect | req/s (median) | p99 ms (median) | errors | ratio to `return 302` |\n",
