@@ -19,10 +19,11 @@
 use strict;
 use warnings;
 use FindBin;
-use lib "$FindBin::Bin/../t/lib";
+use lib "$FindBin::Bin/../t/lib", "$FindBin::Bin/lib";
 
 BEGIN { $ENV{CRM_TEST_TIMEOUT} = 7200 }
 
+use BenchWrk qw(wrk median write_section);
 use CrmTest;
 use POSIX qw(strftime);
 
@@ -87,21 +88,6 @@ end
 EOF
 close $fh;
 $ENV{BENCH_IDS_FILE} = "$d/ids.txt";
-
-sub wrk {
-    my (@args) = @_;
-    my $out = qx{wrk @args 2>&1};
-    my ($rps) = $out =~ /^Requests\/sec:\s+([\d.]+)/m;
-    my ($p99, $unit) = $out =~ /^\s+99%\s+([\d.]+)(us|ms|s)\b/m;
-    my ($total) = $out =~ /^\s+(\d+) requests in/m;
-    my $errors = 0;
-    $errors += $1 while $out =~ /Non-2xx or 3xx responses:\s+(\d+)/g;
-    $errors += $1 + $2 + $3 + $4
-        while $out =~ /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/g;
-    die "wrk failed:\n$out" unless defined $rps;
-    return ($rps, defined $p99 ? $p99 * { us => 0.001, ms => 1, s => 1000 }->{$unit} : 0,
-        $errors, $total);
-}
 
 # one pass over every id, in order, by one wrk thread in runs of 20 s,
 # each run starting where the last one's answers ended (requests still in
@@ -180,10 +166,6 @@ for my $round (1 .. $ROUNDS) {
 }
 my $m = $t->metrics;
 
-sub median {
-    my @v = sort { $a <=> $b } @_;
-    return @v % 2 ? $v[$#v / 2] : ($v[@v / 2 - 1] + $v[@v / 2]) / 2;
-}
 my %med = map { $_ => median(@{ $rps{$_} }) } @ORDER;
 
 my $section = join '', "## A million links in the link cache\n\n",
@@ -210,14 +192,6 @@ my $section = join '', "## A million links in the link cache\n\n",
 $section .= sprintf "\nClicks queued %d, dropped %d.\n",
     $m->{crm_clicks_queued_total}, $m->{crm_clicks_dropped_total};
 
-open my $in, '<', $RESULTS or die "$RESULTS: $!";
-my $text = do { local $/; <$in> };
-close $in;
-$text =~ s/^## A million links in the link cache.*?(?=^## |\z)//ms;
-$text =~ s/\n*\z/\n\n/;
-open my $out, '>', $RESULTS or die "$RESULTS: $!";
-print $out $text, $section;
-close $out;
-print $section;
+write_section($RESULTS, '## A million links in the link cache', $section);
 
 $t->teardown;

@@ -15,10 +15,11 @@
 use strict;
 use warnings;
 use FindBin;
-use lib "$FindBin::Bin/../t/lib";
+use lib "$FindBin::Bin/../t/lib", "$FindBin::Bin/lib";
 
 BEGIN { $ENV{CRM_TEST_TIMEOUT} = 3600 }
 
+use BenchWrk qw(wrk median write_section);
 use CrmTest;
 use POSIX qw(strftime);
 
@@ -68,23 +69,10 @@ my %variant = (
 );
 my @ORDER = qw(baseline plain limited cors);
 
-# (req/s, p99 ms, non-2xx responses and socket errors) of one wrk run
+# (req/s, p99 ms, errors) of one run of a variant
 sub measure {
     my ($name) = @_;
-    my $out = qx{wrk -t2 -c$CONNS -d${SECONDS}s --latency @{[ map { "'$_'" } @{ $variant{$name} } ]} 2>&1};
-    my ($rps) = $out =~ /^Requests\/sec:\s+([\d.]+)/m;
-    my ($p99, $unit) = $out =~ /^\s+99%\s+([\d.]+)(us|ms|s)\b/m;
-    my $errors = 0;
-    $errors += $1 while $out =~ /Non-2xx or 3xx responses:\s+(\d+)/g;
-    $errors += $1 + $2 + $3 + $4
-        while $out =~ /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/g;
-    die "wrk failed:\n$out" unless defined $rps && defined $p99;
-    return ($rps, $p99 * { us => 0.001, ms => 1, s => 1000 }->{$unit}, $errors);
-}
-
-sub median {
-    my @v = sort { $a <=> $b } @_;
-    return @v % 2 ? $v[$#v / 2] : ($v[@v / 2 - 1] + $v[@v / 2]) / 2;
+    return (wrk('-t2', "-c$CONNS", "-d${SECONDS}s", '--latency', @{ $variant{$name} }))[0 .. 2];
 }
 
 measure($_) for qw(plain limited cors);    # every pool thread connects
@@ -124,14 +112,6 @@ my $section = join '', "## Operations: per-account limits and CORS on an API rea
             $m{$name} / $m{plain};
     } @rows;
 
-open my $in, '<', $RESULTS or die "$RESULTS: $!";
-my $text = do { local $/; <$in> };
-close $in;
-$text =~ s/^## Operations: .*?(?=^## |\z)//ms;
-$text =~ s/\n*\z/\n\n/;
-open my $out, '>', $RESULTS or die "$RESULTS: $!";
-print $out $text, $section;
-close $out;
-print $section;
+write_section($RESULTS, '## Operations: ', $section);
 
 $t->teardown;
