@@ -21,8 +21,6 @@
 
 
 static ngx_int_t ngx_http_crm_cors_header_filter(ngx_http_request_t *r);
-static ngx_table_elt_t *ngx_http_crm_cors_header(ngx_http_request_t *r,
-    const char *name);
 static ngx_uint_t ngx_http_crm_cors_allowed(ngx_http_crm_cors_conf_t *cc,
     ngx_str_t *origin);
 static ngx_str_t *ngx_http_crm_cors_listed(ngx_array_t *list, u_char *name,
@@ -300,12 +298,13 @@ ngx_http_crm_cors_is_preflight(ngx_http_request_t *r, ngx_str_t *method)
     lcf = ngx_http_get_module_loc_conf(r, ngx_http_crm_module);
 
     if (lcf->cors.origins == NULL || r->method != NGX_HTTP_OPTIONS
-        || ngx_http_crm_cors_header(r, "Origin") == NULL)
+        || ngx_http_crm_header(&r->headers_in.headers, "Origin") == NULL)
     {
         return 0;
     }
 
-    h = ngx_http_crm_cors_header(r, "Access-Control-Request-Method");
+    h = ngx_http_crm_header(&r->headers_in.headers,
+                            "Access-Control-Request-Method");
     if (h == NULL) {
         return 0;
     }
@@ -330,7 +329,7 @@ ngx_http_crm_cors_preflight(ngx_http_request_t *r, crm_call_t *call)
     lcf = ngx_http_get_module_loc_conf(r, ngx_http_crm_module);
     cc = &lcf->cors;
 
-    origin = ngx_http_crm_cors_header(r, "Origin");
+    origin = ngx_http_crm_header(&r->headers_in.headers, "Origin");
     (void) ngx_http_crm_cors_is_preflight(r, &method);
 
     if (!ngx_http_crm_cors_allowed(cc, &origin->value)) {
@@ -350,7 +349,8 @@ ngx_http_crm_cors_preflight(ngx_http_request_t *r, crm_call_t *call)
         return NGX_DECLINED;
     }
 
-    h = ngx_http_crm_cors_header(r, "Access-Control-Request-Headers");
+    h = ngx_http_crm_header(&r->headers_in.headers,
+                            "Access-Control-Request-Headers");
 
     if (h != NULL) {
         p = h->value.data;
@@ -422,7 +422,7 @@ ngx_http_crm_cors_header_filter(ngx_http_request_t *r)
         return NGX_ERROR;
     }
 
-    origin = ngx_http_crm_cors_header(r, "Origin");
+    origin = ngx_http_crm_header(&r->headers_in.headers, "Origin");
 
     if (origin == NULL || !ngx_http_crm_cors_allowed(cc, &origin->value)) {
         return ngx_http_next_header_filter(r);
@@ -460,39 +460,6 @@ ngx_http_crm_cors_header_filter(ngx_http_request_t *r)
     }
 
     return ngx_http_next_header_filter(r);
-}
-
-
-static ngx_table_elt_t *
-ngx_http_crm_cors_header(ngx_http_request_t *r, const char *name)
-{
-    size_t            len;
-    ngx_uint_t        i;
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *h;
-
-    len = ngx_strlen(name);
-    part = &r->headers_in.headers.part;
-    h = part->elts;
-
-    for (i = 0; /* void */ ; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                return NULL;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].key.len == len
-            && ngx_strncasecmp(h[i].key.data, (u_char *) name, len) == 0)
-        {
-            return &h[i];
-        }
-    }
 }
 
 

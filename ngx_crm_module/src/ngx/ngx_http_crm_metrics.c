@@ -14,6 +14,7 @@
 #include "ngx_http_crm_sync.h"
 
 #include "crm_callbacks.h"
+#include "crm_verify.h"
 #include "crm_webhooks.h"
 
 
@@ -250,13 +251,12 @@ static void
 ngx_http_crm_metrics_count_outcome(ngx_http_request_t *r,
     ngx_http_crm_main_conf_t *mcf, ngx_uint_t status)
 {
-    ngx_int_t           index;
-    ngx_str_t          *names;
-    crm_str_t           source;
-    ngx_uint_t          i, o;
-    crm_call_t         *call;
-    const char         *outcome;
-    const char *const  *outcomes;
+    ngx_int_t                    index;
+    ngx_uint_t                   o;
+    crm_call_t                  *call;
+    const char                  *outcome;
+    const char *const           *outcomes;
+    const crm_webhook_source_t  *src;
 
     call = ngx_http_get_module_ctx(r, ngx_http_crm_module);
 
@@ -304,23 +304,14 @@ ngx_http_crm_metrics_count_outcome(ngx_http_request_t *r,
         return;
     }
 
-    /* a source nginx does not know is only a request by route */
-    source = call->match.params[0];
-    names = mcf->webhook_names.elts;
-
-    for (i = 0; i < mcf->webhook_names.nelts; i++) {
-        if (names[i].len == source.len
-            && ngx_strncmp(names[i].data, source.data, source.len) == 0)
-        {
-            break;
-        }
-    }
-
-    if (i == mcf->webhook_names.nelts) {
+    /* a source this location does not know is only a request by route */
+    src = crm_verify_webhook_source(call);
+    if (src == NULL) {
         return;
     }
 
-    index = ngx_http_crm_webhook_index(mcf, names[i].data, names[i].len);
+    index = ngx_http_crm_webhook_index(mcf, (u_char *) src->name,
+                                       ngx_strlen(src->name));
 
     if (index != NGX_ERROR) {
         ngx_http_crm_count(mcf, NGX_HTTP_CRM_WEBHOOKS + index * 8 + o, 1);

@@ -23,8 +23,6 @@ const char *
 ngx_http_crm_request_id(ngx_http_request_t *r)
 {
     u_char                     *id;
-    ngx_uint_t                  i;
-    ngx_list_part_t            *part;
     ngx_table_elt_t            *h;
     ngx_http_variable_value_t  *v;
 
@@ -33,26 +31,9 @@ ngx_http_crm_request_id(ngx_http_request_t *r)
         return NULL;
     }
 
-    part = &r->headers_out.headers.part;
-    h = part->elts;
-
-    for (i = 0; /* void */; i++) {
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].hash != 0 && h[i].key.len == sizeof("X-Request-Id") - 1
-            && ngx_strncasecmp(h[i].key.data, (u_char *) "X-Request-Id",
-                               h[i].key.len) == 0)
-        {
-            return (const char *) h[i].value.data;
-        }
+    h = ngx_http_crm_header(&r->headers_out.headers, "X-Request-Id");
+    if (h != NULL) {
+        return (const char *) h->value.data;
     }
 
     id = ngx_pnalloc(r->pool, v->len + 1);
@@ -70,6 +51,40 @@ ngx_http_crm_request_id(ngx_http_request_t *r)
     }
 
     return (const char *) id;
+}
+
+
+ngx_table_elt_t *
+ngx_http_crm_header(ngx_list_t *headers, const char *name)
+{
+    size_t            len;
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    len = ngx_strlen(name);
+    part = &headers->part;
+    h = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                return NULL;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        /* a header whose hash is 0 was deleted */
+        if (h[i].hash != 0 && h[i].key.len == len
+            && ngx_strncasecmp(h[i].key.data, (u_char *) name, len) == 0)
+        {
+            return &h[i];
+        }
+    }
 }
 
 

@@ -19,6 +19,9 @@ ngx_int_t ngx_http_crm_reply_init(ngx_conf_t *cf);
 const char *ngx_http_crm_request_id(ngx_http_request_t *r);
 
 /* appends a response header; name and value must outlive the request */
+/* the first header named name (without case) in a headers list; NULL */
+ngx_table_elt_t *ngx_http_crm_header(ngx_list_t *headers, const char *name);
+
 ngx_int_t ngx_http_crm_add_header(ngx_http_request_t *r, const char *name,
     const char *value);
 
