@@ -5,8 +5,9 @@
 # crm_api location by route, method and status, the latency histogram
 # (cumulative buckets, +Inf equal to the count, the count equal to the
 # route's requests), callbacks and webhooks by outcome, thread-pool tasks,
-# and PostgreSQL connections across a restart of the database.  Requests
-# outside crm_api locations (/metrics itself, /r/) count in none of them.
+# the shared zones' use, and PostgreSQL connections across a restart of
+# the database.  Requests outside crm_api locations (/metrics itself, /r/)
+# count in none of them.
 # Last, the Grafana dashboard in conf/grafana/ parses and uses only series
 # that /metrics prints.
 
@@ -171,6 +172,16 @@ my @pools = sort { $a cmp $b } keys %{ { map { $_->{labels}{pool} // '?' => 1 }
 ok((grep { $_ eq 'api' } @pools), 'crm_thread_pool_tasks_total has the pool "api"');
 is_deeply([grep { !/^(?:api|slow|edge|sync)$/ } @pools], [], '... and no pool other than api, slow, edge, sync')
     or diag("@pools");
+
+# the shared zones: slab pages in use, never more than the zone; the size
+# is the configured one
+is($m->{types}{$_}, 'gauge', "$_ is a gauge") for qw(crm_zone_used_bytes crm_zone_size_bytes);
+my %zone_size = (links => 4 * 1024 * 1024, clicks => 8 * 1024 * 1024);
+for my $zone (qw(state links clicks)) {
+    my ($used, $size) = map { v($m, $_, zone => $zone) } qw(crm_zone_used_bytes crm_zone_size_bytes);
+    ok($used > 0 && $used <= $size, "zone $zone: $used of $size bytes in use");
+    is($size, $zone_size{$zone}, "... its size is the configured one") if $zone_size{$zone};
+}
 
 # --- a known set of requests -----------------------------------------------------------
 

@@ -49,6 +49,8 @@ static u_char *ngx_http_crm_metrics_routes(ngx_http_crm_main_conf_t *mcf,
     u_char *p, u_char *last);
 static u_char *ngx_http_crm_metrics_outcomes(ngx_http_crm_main_conf_t *mcf,
     ngx_atomic_uint_t *v, u_char *p, u_char *last, const char **family);
+static u_char *ngx_http_crm_metrics_zones(ngx_http_crm_main_conf_t *mcf,
+    u_char *p, u_char *last, const char **family);
 
 
 static const ngx_http_crm_metric_t  ngx_http_crm_metrics[] = {
@@ -145,6 +147,9 @@ static const ngx_http_crm_family_t  ngx_http_crm_families[] = {
     { "crm_click_queue_bytes", "bytes of clicks queued" },
     { "crm_click_queue_size_bytes", "the click queue's capacity" },
     { "crm_click_spool_bytes", "bytes of clicks in the spool" },
+    { "crm_zone_used_bytes",
+      "pages of a shared zone in use, by zone, in bytes" },
+    { "crm_zone_size_bytes", "a shared zone's size, by zone" },
     { "crm_config_generation", "configurations loaded by this master" },
     { NULL, NULL }
 };
@@ -422,6 +427,8 @@ ngx_http_crm_metrics_handler(ngx_http_request_t *r)
                                        &family);
     }
 
+    p = ngx_http_crm_metrics_zones(mcf, p, last, &family);
+
     p = ngx_http_crm_metrics_gauge(p, last, "crm_config_generation",
                                    (int64_t) ngx_http_crm_config_generation,
                                    &family);
@@ -486,6 +493,61 @@ ngx_http_crm_metrics_gauge(u_char *p, u_char *last, const char *name,
     p = ngx_http_crm_metrics_type(p, last, name, family);
 
     return ngx_slprintf(p, last, "%s %L\n", name, value);
+}
+
+
+/*
+ * Each shared zone's slab pages in use, then its size: a zone that keeps
+ * growing under a steady load is a leak, one near its size evicts (links)
+ * or spools (clicks).  A page holding one small allocation counts whole.
+ */
+static u_char *
+ngx_http_crm_metrics_zones(ngx_http_crm_main_conf_t *mcf, u_char *p,
+    u_char *last, const char **family)
+{
+    size_t            bytes;
+    ngx_uint_t        i, pass, pages, free;
+    ngx_slab_pool_t  *sp;
+    ngx_shm_zone_t   *zones[4];
+
+    static const char *const  names[4] = { "state", "links", "clicks", "idp" };
+    static const char *const  series[2] = {
+        "crm_zone_used_bytes", "crm_zone_size_bytes"
+    };
+
+    zones[0] = mcf->state_zone;
+    zones[1] = mcf->link_zone;
+    zones[2] = mcf->click_zone;
+    zones[3] = mcf->idp_zone;
+
+    for (pass = 0; pass < 2; pass++) {
+        for (i = 0; i < 4; i++) {
+            if (zones[i] == NULL || zones[i]->shm.addr == NULL) {
+                continue;
+            }
+
+            sp = (ngx_slab_pool_t *) zones[i]->shm.addr;
+
+            if (pass == 0) {
+                pages = (sp->end - sp->start) / ngx_pagesize;
+
+                ngx_shmtx_lock(&sp->mutex);
+                free = sp->pfree;
+                ngx_shmtx_unlock(&sp->mutex);
+
+                bytes = (pages - free) * ngx_pagesize;
+
+            } else {
+                bytes = zones[i]->shm.size;
+            }
+
+            p = ngx_http_crm_metrics_type(p, last, series[pass], family);
+            p = ngx_slprintf(p, last, "%s{zone=\"%s\"} %uz\n",
+                             series[pass], names[i], bytes);
+        }
+    }
+
+    return p;
 }
 
 
