@@ -259,6 +259,20 @@ my @CASES = (
         refusal => qr/invalid "crm_database": invalid connection option "bogus_key"/,
     },
     {
+        name => 'crm_database_replica', kind => 'accepted',
+        why => 'only a streaming replica shows it (t/385 builds one with pg_basebackup)',
+        other => qq{"$GOOD_DSN" max_lag=2s},
+        invalid => qq{"$GOOD_DSN" max_lag=soon},
+        refusal => qr/invalid "crm_database_replica" parameter "max_lag=soon"/,
+        more_valid => [qq{"$GOOD_DSN"}, qq{"$GOOD_DSN" max_lag=0}],
+        more_invalid => [
+            [qq{"$GOOD_DSN" lag=1s}, qr/invalid "crm_database_replica" parameter "lag=1s"/],
+            ['"host=127.0.0.1 port=x bogus_key=1"',
+                qr/invalid "crm_database_replica": invalid connection option "bogus_key"/],
+            ['""', qr/"crm_database_replica" directive needs a connection string/],
+        ],
+    },
+    {
         name => 'crm_db_connect_timeout', kind => 'accepted',
         why => "libpq's own connect_timeout: only a server that does not answer shows it",
         other => '4s', invalid => '1s',

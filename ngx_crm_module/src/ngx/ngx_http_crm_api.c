@@ -51,6 +51,7 @@ typedef struct {
     int64_t              queued_ms;         /* crm_clock_ms() when posted */
     ngx_msec_t           queue_timeout;     /* 0: none */
     ngx_uint_t           timed_out;
+    ngx_uint_t           replica;           /* ask the replica first */
 } ngx_http_crm_task_ctx_t;
 
 
@@ -555,6 +556,7 @@ ngx_http_crm_api_post(ngx_http_request_t *r, crm_call_t *call)
     ctx->call = call;
     ctx->queued_ms = crm_clock_ms();
     ctx->queue_timeout = lcf->queue_timeout;
+    ctx->replica = crm_call_use_replica(call, ctx->queued_ms);
 
     task->handler = ngx_http_crm_api_thread;
     task->event.data = task;
@@ -605,7 +607,10 @@ ngx_http_crm_api_thread(void *data, ngx_log_t *log)
         return;
     }
 
-    crm_call_execute(crm_db_for_thread(call->conf->db), call);
+    crm_call_execute(crm_db_for_thread(call->conf->db),
+                     ctx->replica ? crm_db_for_thread(call->conf->replica)
+                                  : NULL,
+                     call);
 }
 
 
@@ -678,6 +683,11 @@ ngx_http_crm_api_respond(ngx_http_request_t *r, crm_call_t *call)
     ngx_http_crm_count(mcf, reply->status >= 500 ? NGX_HTTP_CRM_API_5XX
                             : reply->status >= 400 ? NGX_HTTP_CRM_API_4XX
                             : NGX_HTTP_CRM_API_2XX, 1);
+
+    if (call->replica != CRM_REPLICA_NONE) {
+        ngx_http_crm_count(mcf, NGX_HTTP_CRM_REPLICA_READS
+                                + call->replica - CRM_REPLICA_ANSWERED, 1);
+    }
 
     /* a link changed here takes effect at once on this host */
     for (changed = call->changed; changed != NULL; changed = changed->next) {

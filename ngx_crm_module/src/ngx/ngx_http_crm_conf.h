@@ -52,6 +52,8 @@ typedef struct {
     ngx_str_t             database;
     ngx_msec_t            connect_timeout;
     ngx_msec_t            statement_timeout;
+    ngx_str_t             replica;              /* "": none */
+    ngx_msec_t            replica_max_lag;
     ngx_str_t             thread_pool_name;
     ngx_str_t             slow_pool_name;       /* "": the same pool */
     ngx_msec_t            queue_timeout;        /* 0: none */
@@ -85,6 +87,7 @@ typedef struct {
     ngx_thread_pool_t    *thread_pool;
     ngx_thread_pool_t    *slow_pool;            /* password hashing */
     crm_db_conf_t        *db;                   /* the registry's */
+    crm_db_conf_t        *replica_db;           /* the registry's, or NULL */
     crm_service_conf_t   *service;              /* built by merge */
 } ngx_http_crm_loc_conf_t;
 

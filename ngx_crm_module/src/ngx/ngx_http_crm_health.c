@@ -2,8 +2,10 @@
  * The database probes: a timer of each worker posts one "SELECT 1" per
  * database to the edge's pool every CRM_HEALTH_PROBE_MS, never two at a
  * time for one database, and the answer becomes that database's health
- * (crm_db_health_t), which /healthz reads.  The first probes go out as
- * the worker starts; until one answers, /healthz asks on the pool itself.
+ * (crm_db_health_t), which /healthz reads.  A replica's probe measures
+ * its lag instead, which decides whether the reads that may lag go to it.
+ * The first probes go out as the worker starts; until one answers,
+ * /healthz asks on the pool itself.
  */
 
 #include "ngx_http_crm_health.h"
@@ -17,6 +19,7 @@ typedef struct {
     ngx_http_crm_main_conf_t  *mcf;
     crm_db_conf_t             *db;
     ngx_uint_t                 busy;
+    int64_t                    lag_ms;
     crm_status_e               rc;
     crm_error_t                err;
 } ngx_http_crm_probe_t;
@@ -143,7 +146,9 @@ ngx_http_crm_probe_thread(void *data, ngx_log_t *log)
         return;
     }
 
-    probe->rc = crm_db_ping(db, &probe->err);
+    probe->rc = probe->db->replica
+                ? crm_db_replica_lag(db, &probe->lag_ms, &probe->err)
+                : crm_db_ping(db, &probe->err);
 }
 
 
@@ -179,5 +184,7 @@ ngx_http_crm_probe_done(ngx_event_t *ev)
     }
 
     health->up = probe->rc == CRM_OK;
+    health->lag_ms = probe->rc == CRM_OK && probe->db->replica
+                     ? probe->lag_ms : -1;
     health->checked_ms = crm_clock_ms();
 }

@@ -51,6 +51,9 @@ static u_char *ngx_http_crm_metrics_outcomes(ngx_http_crm_main_conf_t *mcf,
     ngx_atomic_uint_t *v, u_char *p, u_char *last, const char **family);
 static u_char *ngx_http_crm_metrics_zones(ngx_http_crm_main_conf_t *mcf,
     u_char *p, u_char *last, const char **family);
+static u_char *ngx_http_crm_metrics_replica_lag(
+    ngx_http_crm_main_conf_t *mcf, u_char *p, u_char *last,
+    const char **family);
 
 
 static const ngx_http_crm_metric_t  ngx_http_crm_metrics[] = {
@@ -96,6 +99,12 @@ static const ngx_http_crm_metric_t  ngx_http_crm_metrics[] = {
     { NGX_HTTP_CRM_DB_CONNECTS, "crm_db_connections_total{result=\"ok\"}" },
     { NGX_HTTP_CRM_DB_CONNECT_FAILURES,
       "crm_db_connections_total{result=\"failed\"}" },
+    { NGX_HTTP_CRM_REPLICA_READS,
+      "crm_db_replica_reads_total{result=\"replica\"}" },
+    { NGX_HTTP_CRM_REPLICA_FALLBACKS,
+      "crm_db_replica_reads_total{result=\"fallback\"}" },
+    { NGX_HTTP_CRM_REPLICA_BYPASSED,
+      "crm_db_replica_reads_total{result=\"bypassed\"}" },
     { NGX_HTTP_CRM_IDP_KEY_REFRESHES,
       "crm_idp_key_refreshes_total{result=\"ok\"}" },
     { NGX_HTTP_CRM_IDP_KEY_FAILURES,
@@ -137,6 +146,11 @@ static const ngx_http_crm_family_t  ngx_http_crm_families[] = {
     { "crm_db_probes_failed_total", "database probes that failed" },
     { "crm_db_connections_total",
       "database connection attempts by pool threads" },
+    { "crm_db_replica_reads_total",
+      "reads that may lag: by the replica, by the primary after the "
+      "replica failed, or bypassing a replica down or behind" },
+    { "crm_db_replica_lag_seconds",
+      "the replica's replay lag at this worker's last probe (-1: unknown)" },
     { "crm_idp_key_refreshes_total",
       "identity provider key fetches by result" },
     { "crm_callbacks_total", "signed callbacks by kind and outcome" },
@@ -428,6 +442,7 @@ ngx_http_crm_metrics_handler(ngx_http_request_t *r)
     }
 
     p = ngx_http_crm_metrics_zones(mcf, p, last, &family);
+    p = ngx_http_crm_metrics_replica_lag(mcf, p, last, &family);
 
     p = ngx_http_crm_metrics_gauge(p, last, "crm_config_generation",
                                    (int64_t) ngx_http_crm_config_generation,
@@ -548,6 +563,56 @@ ngx_http_crm_metrics_zones(ngx_http_crm_main_conf_t *mcf, u_char *p,
     }
 
     return p;
+}
+
+
+/*
+ * The largest replay lag of the configuration's replicas at this worker's
+ * last probes, or -1 when one of them is down or cut off: none when no
+ * replica is configured
+ */
+static u_char *
+ngx_http_crm_metrics_replica_lag(ngx_http_crm_main_conf_t *mcf, u_char *p,
+    u_char *last, const char **family)
+{
+    int64_t                  lag;
+    ngx_uint_t               i, n;
+    crm_db_conf_t          **dbs;
+    const crm_db_health_t   *h;
+
+    dbs = mcf->databases.elts;
+    lag = 0;
+    n = 0;
+
+    for (i = 0; i < mcf->databases.nelts; i++) {
+        if (!dbs[i]->replica) {
+            continue;
+        }
+
+        n++;
+        h = dbs[i]->health;
+
+        if (h->up != 1 || h->lag_ms < 0) {
+            lag = -1;
+            break;
+        }
+
+        lag = ngx_max(lag, h->lag_ms);
+    }
+
+    if (n == 0) {
+        return p;
+    }
+
+    p = ngx_http_crm_metrics_type(p, last, "crm_db_replica_lag_seconds",
+                                  family);
+
+    if (lag < 0) {
+        return ngx_slprintf(p, last, "crm_db_replica_lag_seconds -1\n");
+    }
+
+    return ngx_slprintf(p, last, "crm_db_replica_lag_seconds %L.%03L\n",
+                        lag / 1000, lag % 1000);
 }
 
 

@@ -37,6 +37,7 @@
 #define NGX_HTTP_CRM_SECRET_MIN             32
 #define NGX_HTTP_CRM_CONNECT_TIMEOUT        3000
 #define NGX_HTTP_CRM_STATEMENT_TIMEOUT      5000
+#define NGX_HTTP_CRM_REPLICA_MAX_LAG        10000
 #define NGX_HTTP_CRM_FIREBASE_ISSUER        "https://securetoken.google.com/"
 
 
@@ -51,6 +52,8 @@ static char *ngx_http_crm_check_loc_conf(ngx_conf_t *cf,
 static char *ngx_http_crm_api(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_crm_handler(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_crm_replica(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_crm_webhook_source(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
@@ -82,7 +85,8 @@ static ngx_uint_t ngx_http_crm_upper_alpha(ngx_str_t *s);
 static ngx_uint_t ngx_http_crm_token_text(ngx_str_t *s);
 static crm_db_conf_t *ngx_http_crm_db(ngx_conf_t *cf,
     ngx_http_crm_main_conf_t *mcf, ngx_str_t *conninfo,
-    ngx_msec_t connect_timeout, ngx_msec_t statement_timeout);
+    ngx_msec_t connect_timeout, ngx_msec_t statement_timeout,
+    ngx_uint_t replica);
 static char *ngx_http_crm_build_service(ngx_conf_t *cf,
     ngx_http_crm_main_conf_t *mcf, ngx_http_crm_loc_conf_t *conf);
 static const char *ngx_http_crm_cstr(ngx_conf_t *cf, ngx_str_t *s);
@@ -214,6 +218,13 @@ static ngx_command_t  ngx_http_crm_commands[] = {
       ngx_conf_set_str_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_crm_loc_conf_t, database),
+      NULL },
+
+    { ngx_string("crm_database_replica"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
+      ngx_http_crm_replica,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
       NULL },
 
     { ngx_string("crm_db_connect_timeout"),
@@ -820,7 +831,7 @@ ngx_http_crm_postconfiguration(ngx_conf_t *cf)
                                     lcf->statement_timeout
                                     == NGX_CONF_UNSET_MSEC
                                     ? NGX_HTTP_CRM_STATEMENT_TIMEOUT
-                                    : lcf->statement_timeout);
+                                    : lcf->statement_timeout, 0);
 
     return mcf->click_db != NULL ? NGX_OK : NGX_ERROR;
 }
@@ -858,6 +869,7 @@ ngx_http_crm_create_loc_conf(ngx_conf_t *cf)
 
     conf->connect_timeout = NGX_CONF_UNSET_MSEC;
     conf->statement_timeout = NGX_CONF_UNSET_MSEC;
+    conf->replica_max_lag = NGX_CONF_UNSET_MSEC;
     conf->queue_timeout = NGX_CONF_UNSET_MSEC;
     conf->jwt_ttl = NGX_CONF_UNSET;
     conf->max_body_size = NGX_CONF_UNSET_SIZE;
@@ -899,6 +911,12 @@ ngx_http_crm_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_core_loc_conf_t  *clcf;
 
     ngx_conf_merge_str_value(conf->database, prev->database, "");
+
+    /* the replica and its lag bound go together */
+    if (conf->replica.data == NULL) {
+        conf->replica = prev->replica;
+        conf->replica_max_lag = prev->replica_max_lag;
+    }
     ngx_conf_merge_msec_value(conf->connect_timeout, prev->connect_timeout,
                               NGX_HTTP_CRM_CONNECT_TIMEOUT);
     ngx_conf_merge_msec_value(conf->statement_timeout,
@@ -977,8 +995,24 @@ ngx_http_crm_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     if (conf->database.len) {
         conf->db = ngx_http_crm_db(cf, mcf, &conf->database,
                                    conf->connect_timeout,
-                                   conf->statement_timeout);
+                                   conf->statement_timeout, 0);
         if (conf->db == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    if (conf->replica.len) {
+        if (conf->database.len == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"crm_database_replica\" requires "
+                               "\"crm_database\"");
+            return NGX_CONF_ERROR;
+        }
+
+        conf->replica_db = ngx_http_crm_db(cf, mcf, &conf->replica,
+                                           conf->connect_timeout,
+                                           conf->statement_timeout, 1);
+        if (conf->replica_db == NULL) {
             return NGX_CONF_ERROR;
         }
     }
@@ -1229,7 +1263,7 @@ ngx_http_crm_upper_alpha(ngx_str_t *s)
 static crm_db_conf_t *
 ngx_http_crm_db(ngx_conf_t *cf, ngx_http_crm_main_conf_t *mcf,
     ngx_str_t *conninfo, ngx_msec_t connect_timeout,
-    ngx_msec_t statement_timeout)
+    ngx_msec_t statement_timeout, ngx_uint_t replica)
 {
     ngx_uint_t        i;
     crm_error_t       err;
@@ -1243,7 +1277,8 @@ ngx_http_crm_db(ngx_conf_t *cf, ngx_http_crm_main_conf_t *mcf,
         if (ngx_strlen(db->conninfo) == conninfo->len
             && ngx_strncmp(db->conninfo, conninfo->data, conninfo->len) == 0
             && db->connect_timeout == connect_timeout / 1000
-            && db->statement_timeout == statement_timeout)
+            && db->statement_timeout == statement_timeout
+            && db->replica == (int) replica)
         {
             return db;
         }
@@ -1259,6 +1294,7 @@ ngx_http_crm_db(ngx_conf_t *cf, ngx_http_crm_main_conf_t *mcf,
     db->conninfo = ngx_http_crm_cstr(cf, conninfo);
     db->connect_timeout = connect_timeout / 1000;
     db->statement_timeout = statement_timeout;
+    db->replica = (int) replica;
     db->health = ngx_pcalloc(cf->pool, sizeof(crm_db_health_t));
 
     if (db->conninfo == NULL || db->health == NULL) {
@@ -1266,12 +1302,15 @@ ngx_http_crm_db(ngx_conf_t *cf, ngx_http_crm_main_conf_t *mcf,
     }
 
     db->health->up = -1;
+    db->health->lag_ms = -1;
 
     ngx_memzero(&err, sizeof(crm_error_t));
 
     if (crm_db_conf_init(db, &err) != CRM_OK) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid \"crm_database\": %s", err.message);
+                           "invalid \"%s\": %s",
+                           replica ? "crm_database_replica" : "crm_database",
+                           err.message);
         return NULL;
     }
 
@@ -1295,6 +1334,8 @@ ngx_http_crm_build_service(ngx_conf_t *cf, ngx_http_crm_main_conf_t *mcf,
     }
 
     svc->db = conf->db;
+    svc->replica = conf->replica_db;
+    svc->replica_max_lag_ms = conf->replica_max_lag;
     svc->jwt_key = conf->jwt_secret.data;
     svc->jwt_key_len = conf->jwt_secret.len;
     svc->jwt_ttl = conf->jwt_ttl;
@@ -1632,6 +1673,63 @@ static void
 ngx_http_crm_jwk_cleanup(void *data)
 {
     crm_jwk_set_free(data);
+}
+
+
+/*
+ * crm_database_replica conninfo [max_lag=time]: a streaming replica for
+ * the reads that may lag the primary (crm_endpoint_t.replica), used while
+ * its last probe found it answering and at most max_lag behind.
+ */
+static char *
+ngx_http_crm_replica(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_crm_loc_conf_t *lcf = conf;
+
+    ngx_int_t   lag;
+    ngx_str_t  *value, s;
+
+    if (lcf->replica.data != NULL) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (value[1].len == 0) {
+        return "needs a connection string";
+    }
+
+    lcf->replica = value[1];
+    lcf->replica_max_lag = NGX_HTTP_CRM_REPLICA_MAX_LAG;
+
+    if (cf->args->nelts == 2) {
+        return NGX_CONF_OK;
+    }
+
+    if (value[2].len <= sizeof("max_lag=") - 1
+        || ngx_strncmp(value[2].data, "max_lag=", sizeof("max_lag=") - 1)
+           != 0)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid \"%V\" parameter \"%V\"", &cmd->name,
+                           &value[2]);
+        return NGX_CONF_ERROR;
+    }
+
+    s.data = value[2].data + sizeof("max_lag=") - 1;
+    s.len = value[2].len - (sizeof("max_lag=") - 1);
+
+    lag = ngx_parse_time(&s, 0);
+    if (lag == NGX_ERROR) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid \"%V\" parameter \"%V\"", &cmd->name,
+                           &value[2]);
+        return NGX_CONF_ERROR;
+    }
+
+    lcf->replica_max_lag = (ngx_msec_t) lag;
+
+    return NGX_CONF_OK;
 }
 
 

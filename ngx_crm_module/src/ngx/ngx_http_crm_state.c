@@ -9,7 +9,7 @@
 #include "ngx_http_crm_state.h"
 
 
-#define NGX_HTTP_CRM_STATE_NAME  "ngx_http_crm_state_v4"
+#define NGX_HTTP_CRM_STATE_NAME  "ngx_http_crm_state_v5"
 #define NGX_HTTP_CRM_STATE_SIZE  (sizeof(ngx_http_crm_state_t) + 64 * 1024)
 
 /*

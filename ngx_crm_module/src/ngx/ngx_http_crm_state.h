@@ -41,6 +41,10 @@ typedef enum {
     NGX_HTTP_CRM_LINK_NOTIFICATIONS,
     NGX_HTTP_CRM_DB_CONNECTS,
     NGX_HTTP_CRM_DB_CONNECT_FAILURES,
+    /* reads that may lag, by crm_replica_use_e from ANSWERED on */
+    NGX_HTTP_CRM_REPLICA_READS,
+    NGX_HTTP_CRM_REPLICA_FALLBACKS,
+    NGX_HTTP_CRM_REPLICA_BYPASSED,
     /* thread pool tasks by pool (ngx_http_crm_pool_e): posted, and taken
        from the queue by a thread */
     NGX_HTTP_CRM_TASKS_POSTED,

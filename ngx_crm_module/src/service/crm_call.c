@@ -11,6 +11,7 @@
 #include "crm_call.h"
 #include "crm_etag.h"
 #include "crm_form.h"
+#include "crm_health.h"
 #include "crm_validate.h"
 #include "crm_verify.h"
 
@@ -22,6 +23,8 @@ static crm_status_e crm_call_record(crm_call_t *call, crm_status_e rc);
 static const char *crm_call_client_text(crm_call_t *call, crm_str_t s,
     size_t max);
 static int crm_call_media_type_is(crm_str_t value, const char *type);
+static void crm_call_execute_on(crm_db_t *db, crm_call_t *call);
+static crm_status_e crm_call_run(crm_db_t *db, crm_call_t *call);
 static crm_status_e crm_call_load_caller(crm_db_t *db, crm_call_t *call,
     crm_error_t *err);
 
@@ -451,16 +454,78 @@ crm_call_load_caller(crm_db_t *db, crm_call_t *call, crm_error_t *err)
 }
 
 
-void
-crm_call_execute(crm_db_t *db, crm_call_t *call)
+static void
+crm_call_execute_on(crm_db_t *db, crm_call_t *call)
 {
-    crm_status_e  rc;
-
     if (db == NULL) {
         crm_error_set(&call->error, CRM_E_INTERNAL, NULL, "out of memory");
         crm_call_record(call, CRM_E_INTERNAL);
         return;
     }
+
+    crm_call_record(call, crm_call_run(db, call));
+}
+
+
+int
+crm_call_use_replica(crm_call_t *call, int64_t now_ms)
+{
+    const crm_db_health_t  *h;
+
+    if (!call->endpoint->replica || call->conf->replica == NULL) {
+        return 0;
+    }
+
+    h = call->conf->replica->health;
+
+    if (h->up == 1 && h->lag_ms >= 0
+        && h->lag_ms <= call->conf->replica_max_lag_ms
+        && now_ms - h->checked_ms <= 3 * CRM_HEALTH_PROBE_MS)
+    {
+        return 1;
+    }
+
+    call->replica = CRM_REPLICA_BYPASSED;
+
+    return 0;
+}
+
+
+void
+crm_call_execute(crm_db_t *db, crm_db_t *replica, crm_call_t *call)
+{
+    crm_status_e  rc;
+
+    if (replica != NULL) {
+        rc = crm_call_run(replica, call);
+
+        if (rc == CRM_OK) {
+            call->replica = CRM_REPLICA_ANSWERED;
+            crm_call_record(call, rc);
+            return;
+        }
+
+        /*
+         * lost, or behind (an account, a role or a link the replica has
+         * not replayed yet): the primary answers, from the start
+         */
+        call->replica = CRM_REPLICA_FALLBACK;
+        call->caller = NULL;
+        call->ran = 0;
+        call->outcome = NULL;
+        memset(&call->reply, 0, sizeof(crm_reply_t));
+        memset(&call->error, 0, sizeof(crm_error_t));
+    }
+
+    crm_call_execute_on(db, call);
+}
+
+
+/* the caller when the endpoint needs one, then the endpoint's run */
+static crm_status_e
+crm_call_run(crm_db_t *db, crm_call_t *call)
+{
+    crm_status_e  rc;
 
     /*
      * a signed callback comes from a sender, not from an account; a hot
@@ -473,14 +538,13 @@ crm_call_execute(crm_db_t *db, crm_call_t *call)
     {
         rc = crm_call_load_caller(db, call, &call->error);
         if (rc != CRM_OK) {
-            crm_call_record(call, rc);
-            return;
+            return rc;
         }
 
         /* the provider comes next, in the event loop; then this again */
         if (call->endpoint->outbound != NULL && !call->outbound_done) {
             crm_db_rollback(db);
-            return;
+            return CRM_OK;
         }
     }
 
@@ -492,7 +556,7 @@ crm_call_execute(crm_db_t *db, crm_call_t *call)
         crm_db_rollback(db);
     }
 
-    crm_call_record(call, rc);
+    return rc;
 }
 
 

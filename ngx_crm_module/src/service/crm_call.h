@@ -61,6 +61,10 @@ typedef struct crm_verifier_s  crm_verifier_t;
 /* what the services need from the configuration; immutable while in use */
 typedef struct {
     const crm_db_conf_t   *db;              /* one per distinct database */
+    /* crm_database_replica's, or NULL; used while its last probe found
+       it at most replica_max_lag_ms behind */
+    const crm_db_conf_t   *replica;
+    int64_t                replica_max_lag_ms;
     const unsigned char   *jwt_key;
     size_t                 jwt_key_len;
     int64_t                jwt_ttl;         /* seconds */
@@ -89,6 +93,15 @@ typedef struct {
     const crm_seal_keyring_t *seal;         /* CRM credentials' keys */
     crm_provider_conf_t    providers;
 } crm_service_conf_t;
+
+
+/* where a replica read was answered */
+typedef enum {
+    CRM_REPLICA_NONE = 0,           /* not a replica read, or no replica */
+    CRM_REPLICA_ANSWERED,           /* by the replica */
+    CRM_REPLICA_FALLBACK,           /* the replica failed: by the primary */
+    CRM_REPLICA_BYPASSED            /* down or lagging: by the primary */
+} crm_replica_use_e;
 
 
 typedef enum {
@@ -143,6 +156,13 @@ typedef struct {
      * it
      */
     unsigned       slow:1;
+
+    /*
+     * a read that may lag the primary by the replication delay (no
+     * outbound, no write): runs on the replica when one is usable; any
+     * failure there, such as a row not replicated yet, asks the primary
+     */
+    unsigned       replica:1;
 
     /*
      * event loop: validates the request into call->input, or replies
@@ -240,6 +260,7 @@ struct crm_call_s {
     void                      *http_exchange;
     unsigned                   outbound_done:1;
     unsigned                   ran:1;       /* endpoint->run has run */
+    crm_replica_use_e          replica;     /* for metrics */
 };
 
 
@@ -304,11 +325,22 @@ int crm_call_needs_caller(const crm_call_t *call);
 int crm_call_needs_thread(const crm_call_t *call);
 
 /*
+ * The event loop, before the call goes to a pool thread: whether a read
+ * that may lag should ask the replica first, from the process's last
+ * probe of it (answering within the last 3 probes' time, at most
+ * replica_max_lag_ms behind); a replica not used is counted as bypassed.
+ */
+int crm_call_use_replica(crm_call_t *call, int64_t now_ms);
+
+/*
  * runs on a pool thread with that thread's connection: loads the caller
  * when the verifier names an account (only that, before the outbound
- * exchanges of an endpoint that has them), then the endpoint's run
+ * exchanges of an endpoint that has them), then the endpoint's run.  A
+ * read crm_call_use_replica() sent to the replica is given the thread's
+ * connection to it (else replica is NULL): it is asked of the replica
+ * first, and any failure there asks db again from the start.
  */
-void crm_call_execute(crm_db_t *db, crm_call_t *call);
+void crm_call_execute(crm_db_t *db, crm_db_t *replica, crm_call_t *call);
 
 /*
  * Makes call->reply final: for a failed call, the problem document with

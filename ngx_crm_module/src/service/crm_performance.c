@@ -29,6 +29,7 @@ typedef struct {
     char                 to[CRM_DAY_LEN + 1];
     crm_stats_metric_e   metric;
     unsigned             limit;
+    unsigned             self:1;    /* the caller's own summary */
 } crm_perf_query_t;
 
 
@@ -64,6 +65,7 @@ static crm_status_e crm_perf_nomem(crm_error_t *err);
 
 const crm_endpoint_t  crm_performance_me = {
     .verifier = &crm_verify_bearer,
+    .replica = 1,
     .caller_in_query = 1,
     .body = CRM_BODY_NONE,
     .parse = crm_perf_me_parse,
@@ -72,6 +74,7 @@ const crm_endpoint_t  crm_performance_me = {
 
 const crm_endpoint_t  crm_performance_user = {
     .verifier = &crm_verify_bearer,
+    .replica = 1,
     .body = CRM_BODY_NONE,
     .parse = crm_perf_user_parse,
     .run = crm_perf_summary_run
@@ -79,6 +82,7 @@ const crm_endpoint_t  crm_performance_user = {
 
 const crm_endpoint_t  crm_performance_leaderboard = {
     .verifier = &crm_verify_bearer,
+    .replica = 1,
     .admin = 1,
     .body = CRM_BODY_NONE,
     .parse = crm_perf_board_parse,
@@ -95,6 +99,7 @@ const crm_endpoint_t  crm_performance_compatibility = {
 
 const crm_endpoint_t  crm_performance_link = {
     .verifier = &crm_verify_bearer,
+    .replica = 1,
     .body = CRM_BODY_NONE,
     .parse = crm_perf_link_parse,
     .run = crm_perf_link_run
@@ -226,8 +231,16 @@ crm_perf_query(crm_call_t *call, const char *const *names, crm_error_t *err)
 static crm_status_e
 crm_perf_me_parse(crm_call_t *call, crm_error_t *err)
 {
-    return crm_perf_query(call, crm_perf_range_params, err) != NULL
-           ? CRM_OK : err->code;
+    crm_perf_query_t  *q;
+
+    q = crm_perf_query(call, crm_perf_range_params, err);
+    if (q == NULL) {
+        return err->code;
+    }
+
+    q->self = 1;
+
+    return CRM_OK;
 }
 
 
@@ -269,7 +282,7 @@ crm_perf_summary_run(crm_db_t *db, crm_call_t *call, crm_error_t *err)
     crm_stats_summary_t   s;
 
     q = call->input;
-    self = q->account_id[0] == '\0';
+    self = q->self;
 
     if (self) {
         memcpy(q->account_id, call->caller != NULL ? call->caller->id

@@ -472,6 +472,41 @@ crm_db_ping(crm_db_t *db, crm_error_t *err)
 }
 
 
+/*
+ * pg_stat_wal_receiver shows its row (the pid) to any role, and no row
+ * without a receiver; the last replayed commit dates what is not replayed
+ */
+crm_status_e
+crm_db_replica_lag(crm_db_t *db, int64_t *lag_ms, crm_error_t *err)
+{
+    static const crm_stmt_t  lag = { "db_replica_lag",
+        "SELECT CASE"
+        " WHEN NOT pg_is_in_recovery() THEN 0"
+        " WHEN NOT EXISTS (SELECT 1 FROM pg_stat_wal_receiver) THEN -1"
+        " WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0"
+        " ELSE coalesce(greatest(0, (1000 * extract(epoch FROM"
+        "   clock_timestamp() - pg_last_xact_replay_timestamp()))::bigint),"
+        "   -1)"
+        " END", 0 };
+
+    crm_rows_t     rows;
+    const char    *v;
+    crm_status_e   rc;
+
+    rc = crm_db_query(db, &lag, NULL, &rows, err);
+    if (rc != CRM_OK) {
+        return rc;
+    }
+
+    v = rows.n == 1 ? crm_rows_value(&rows, 0, 0) : NULL;
+    *lag_ms = v != NULL ? strtoll(v, NULL, 10) : -1;
+
+    crm_rows_free(&rows);
+
+    return CRM_OK;
+}
+
+
 static crm_status_e
 crm_db_prepare(crm_db_t *db, const crm_stmt_t *stmt, crm_error_t *err)
 {

@@ -33,6 +33,9 @@
 typedef struct {
     int          up;                    /* -1 before the first probe */
     int64_t      checked_ms;            /* crm_clock_ms() of its answer */
+    int64_t      lag_ms;                /* a replica's replay lag: -1 when
+                                           unknown or cut off from its
+                                           primary (crm_db_replica_lag) */
 } crm_db_health_t;
 
 
@@ -44,6 +47,7 @@ typedef struct {
     char              label[160];       /* for logs: user@host:port/db,
                                            never a password */
     crm_db_health_t  *health;           /* the process's, mutable */
+    int               replica;          /* a streaming replica's: reads */
 } crm_db_conf_t;
 
 
@@ -111,6 +115,15 @@ crm_status_e crm_db_ready(crm_db_t *db, crm_error_t *err);
 
 /* one round trip: whether the database answers on this connection */
 crm_status_e crm_db_ping(crm_db_t *db, crm_error_t *err);
+
+/*
+ * One round trip to a streaming replica: how far (ms) its replay lags
+ * the WAL it has received, 0 when it has replayed all of it (or is not in
+ * recovery: a promoted replica is current), -1 when it receives no WAL (no
+ * WAL receiver: cut off from its primary, so its lag is unknown).
+ */
+crm_status_e crm_db_replica_lag(crm_db_t *db, int64_t *lag_ms,
+    crm_error_t *err);
 
 /*
  * Runs a prepared statement with text parameters (NULL = SQL NULL).  On
