@@ -1,20 +1,45 @@
 #!/usr/bin/env bash
 #
-# The performance views and the webhook intake at scale (issue 11): 100
-# accounts with 10 million clicks and 1 million leads, made by SQL in a
-# private PostgreSQL (the counters' triggers fire as for events that
-# happened, then one crm.stats_compact folds them).  Then, in one nginx,
-# alternating rounds of GET /leads/{id} (the reference), the summary
-# GET /performance/me, the admin leaderboard, and signed webhook events,
-# each of them new.  Medians go to a section of bench/RESULTS.md of its own,
-# replaced at every run; the other sections are kept.
+# The clicks table's growth, the performance views and the webhook intake
+# at scale (issues 11 and 13): 100 accounts with 50 million clicks over the
+# last 6 months (one monthly partition each, crm.click_partition_ensure)
+# and 1 million leads, made by SQL in a private PostgreSQL (the counters'
+# triggers fire as for events that happened, then one crm.stats_compact
+# folds them).  Around the load, in one nginx configuration:
+#
+#  - the click flush, twice: on the empty table before the load (the
+#    baseline) and over the loaded one, the same links and settings: wrk
+#    drives redirects GET /r/{id} for BENCH_FLUSH_SECONDS, then the queue
+#    drains (crm_click_queue_bytes 0 in /metrics, the rows stable); the
+#    clicks stored a second from wrk's start to the drain, and every click
+#    served must be a row;
+#  - alternating rounds of GET /leads/{id} (the reference), the summary
+#    GET /performance/me, the admin leaderboard, and signed webhook
+#    events, each of them new, over the loaded data;
+#  - retention, after the rounds: SELECT crm.clicks_retain(n) on the loaded
+#    table, timed, with the performance views read before and after (they
+#    read the counters, which retention leaves alone).
+#
+# Medians go to a section of bench/RESULTS.md of its own, replaced at
+# every run; the other sections are kept.
 #
 # Run through "./build.sh bench scale" (which builds first), or after
-# bench/run.sh by "./build.sh bench".  Environment: BENCH_ROUNDS (5),
-# BENCH_SECONDS (5), BENCH_CONNECTIONS (32), BENCH_SCALE (1: a tenth is 0.1,
-# for trying the script), BENCH_WEBHOOK_EVENTS (events signed for each
-# round: 10,000 a second of a round; a round that runs out fails), and
-# BENCH_LOAD_ONLY=1, which loads the data, prints its figures and stops.
+# bench/run.sh by "./build.sh bench".  Environment:
+#   BENCH_CLICKS          clicks loaded (50,000,000 x BENCH_SCALE)
+#   BENCH_CLICK_MONTHS    the months they span, back from now (6: 6 or 7
+#                         monthly partitions)
+#   BENCH_SCALE           scales the default clicks and the leads
+#                         (1,000,000), for trying the script (1; a tenth
+#                         is 0.1)
+#   BENCH_FLUSH_SECONDS   each flush measurement's wrk run (10)
+#   BENCH_FLUSH_CONNECTIONS  its connections (64)
+#   BENCH_RETAIN_MONTHS   n of crm.clicks_retain(n) (BENCH_CLICK_MONTHS - 3,
+#                         at least 1: the oldest 3 partitions of 7 go)
+#   BENCH_ROUNDS (5), BENCH_SECONDS (5), BENCH_CONNECTIONS (32): the rounds
+#   BENCH_WEBHOOK_EVENTS  events signed for each webhook round (10,000 a
+#                         second of a round; a round that runs out fails)
+#   BENCH_LOAD_ONLY=1     loads the data, prints its figures and stops
+#                         (no flush measurement)
 
 set -euo pipefail
 
@@ -24,14 +49,21 @@ SECONDS_PER_RUN=${BENCH_SECONDS:-5}
 CONNS=${BENCH_CONNECTIONS:-32}
 SCALE=${BENCH_SCALE:-1}
 WEBHOOK_EVENTS=${BENCH_WEBHOOK_EVENTS:-$((10000 * SECONDS_PER_RUN))}
+FLUSH_SECONDS=${BENCH_FLUSH_SECONDS:-10}
+FLUSH_CONNS=${BENCH_FLUSH_CONNECTIONS:-64}
 
 ACCOUNTS=100
 ADMINS=3
 LINKS_PER_ACCOUNT=10
-DAYS=90
-CLICKS=$(awk -v s="$SCALE" 'BEGIN { printf "%d", 10000000 * s }')
+CLICKS=${BENCH_CLICKS:-$(awk -v s="$SCALE" 'BEGIN { printf "%d", 50000000 * s }')}
+CLICK_MONTHS=${BENCH_CLICK_MONTHS:-6}
+RETAIN_MONTHS=${BENCH_RETAIN_MONTHS:-$(( CLICK_MONTHS > 4 ? CLICK_MONTHS - 3 : 1 ))}
 LEADS=$(awk -v s="$SCALE" 'BEGIN { printf "%d", 1000000 * s }')
 CLICK_STATEMENTS=10
+
+for v in CLICKS CLICK_MONTHS RETAIN_MONTHS LEADS FLUSH_SECONDS FLUSH_CONNS; do
+    [[ ${!v} =~ ^[1-9][0-9]*$ ]] || { echo "bench: $v must be a positive integer, not '${!v}'" >&2; exit 2; }
+done
 
 WORK=$(mktemp -d /tmp/crm-scale.XXXXXX)
 chmod 755 "$WORK"
@@ -69,6 +101,177 @@ PSQL_SUPER=(psql -h 127.0.0.1 -p "$CRM_PG_PORT" -U postgres -d crm -v ON_ERROR_S
 now() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
 
+# --- nginx and the click flush -----------------------------------------------
+
+openssl rand -hex 32 | tr -d '\n' > "$WORK/jwt.secret"
+openssl rand -hex 32 | tr -d '\n' > "$WORK/callback.secret"
+openssl rand -hex 32 | tr -d '\n' > "$WORK/link.secret"
+openssl rand -hex 32 > "$WORK/credentials.secret"
+printf 'whsec_%s\n' "$(openssl rand -base64 32)" > "$WORK/webhook-generic.secret"
+openssl rand -hex 24 > "$WORK/webhook-shopify.secret"
+
+# as bench/run.sh's, with the shipped pools, its edge (link cache, click
+# queue flushed every 100 ms in batches of 1 MiB, spool) and the two
+# webhook sources; one configuration for the whole run
+cat > "$WORK/nginx.conf" <<EOF
+load_module $ROOT/build/modules/ngx_http_crm_module.so;
+worker_processes 2;
+error_log $WORK/error.log warn;
+pid $WORK/nginx.pid;
+thread_pool crm threads=2 max_queue=65536;
+thread_pool crm_slow threads=2 max_queue=65536;
+thread_pool crm_edge threads=2 max_queue=65536;
+thread_pool crm_sync threads=2 max_queue=65536;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    client_body_temp_path $WORK/body;
+    crm_database "host=127.0.0.1 port=$CRM_PG_PORT dbname=crm user=crm";
+    crm_jwt_secret_file $WORK/jwt.secret;
+    crm_pipeline $ROOT/pipeline-config;
+    crm_slow_thread_pool crm_slow;
+    crm_edge_thread_pool crm_edge;
+    crm_sync_thread_pool crm_sync;
+    crm_callback_secret_file $WORK/callback.secret;
+    crm_link_id_secret_file $WORK/link.secret;
+    crm_credentials_key_file $WORK/credentials.secret;
+    crm_public_url http://127.0.0.1:$PORT;
+    crm_currency USD;
+    crm_default_install_cents 500;
+    crm_default_conversion_bps 1000;
+    crm_webhook_source generic standard $WORK/webhook-generic.secret;
+    crm_webhook_source shopify shopify $WORK/webhook-shopify.secret;
+    crm_link_cache zone=crm_links:32m ttl=60s negative_ttl=60s;
+    crm_click_queue zone=crm_clicks:512m flush=100ms batch=1m;
+    crm_click_spool $WORK/spool max_size=4g;
+    server {
+        listen 127.0.0.1:$PORT;
+        location / { crm_api; }
+        location /r/ { crm_redirect; }
+        location = /metrics { crm_metrics; }
+    }
+}
+EOF
+
+start_nginx() {
+    "${NGINX[@]}"
+    sleep 0.5
+}
+
+stop_nginx() {
+    local i
+    "${NGINX[@]}" -s quit
+    for ((i = 0; i < 600; i++)); do
+        [ -f "$WORK/nginx.pid" ] || return 0
+        sleep 0.1
+    done
+    echo "bench: nginx did not stop" >&2
+    exit 1
+}
+
+# one /metrics value
+metric() {
+    curl -sf "$URL/metrics" | awk -v m="$1" '$1 == m { print $2 }'
+}
+
+# one value from the database
+sql() { "${PSQL[@]}" -c "$1"; }
+
+# waits until the workers have folded every counter delta (once a second)
+folded() {
+    local i
+    for ((i = 0; i < 600; i++)); do
+        [ "$(sql 'SELECT count(*) FROM crm.stat_deltas')" = 0 ] && return 0
+        sleep 0.2
+    done
+    echo "bench: the counters' deltas were not folded" >&2
+    exit 1
+}
+
+# the click rows since $1 (a timestamptz): a range of the primary key,
+# which leads with the time, whatever the table holds before it
+clicks_since() { sql "SELECT count(*) FROM crm.clicks WHERE clicked_at >= '$1'"; }
+
+# waits until the click queue and the spool are empty and the rows since
+# $1 stop growing; prints "<rows> <when that count was first seen>"
+click_drain() {
+    local since=$1 t0 rows last=-1 seen=0
+    t0=$(now)
+    while :; do
+        if [ "$(metric crm_click_queue_bytes)" = 0 ] \
+            && [ "$(metric crm_click_spool_bytes)" = 0 ]; then
+            rows=$(clicks_since "$since")
+            if [ "$rows" = "$last" ]; then
+                echo "$rows $seen"
+                return
+            fi
+            last=$rows
+            seen=$(now)
+        fi
+        if awk -v a="$(now)" -v b="$t0" 'BEGIN { exit !(a - b > 600) }'; then
+            echo "bench: the click queue did not drain in 600 s" >&2
+            exit 1
+        fi
+        sleep 0.1
+    done
+}
+
+# "<req/s> <p99 ms> <errors> <responses read>" for $1 seconds of redirects
+# over every link, round robin, on $2 connections
+redirects() {
+    BENCH_PATH=/r/ BENCH_IDS=$LINK_IDS \
+        wrk -t2 -c"$2" -d"$1s" --latency -s "$ROOT/bench/get_each.lua" "$URL" 2>&1 | perl -ne '
+        $rps = $1 if /^Requests\/sec:\s+([\d.]+)/;
+        $n = $1 if /^\s+(\d+) requests in/;
+        if (/^\s+99%\s+([\d.]+)(us|ms|s)\b/) {
+            $p99 = $1 * ({us => 0.001, ms => 1, s => 1000}->{$2});
+        }
+        $err += $1 if /Non-2xx or 3xx responses:\s+(\d+)/;
+        $err += $1 + $2 + $3 + $4
+            if /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/;
+        END { printf "%.0f %.2f %d %d\n", $rps, $p99, $err + 0, $n }'
+}
+
+# The click flush as $1, crm.clicks holding $2 rows: every link in the
+# cache first (those clicks stored before the count starts, and added to
+# $2), then FLUSH_SECONDS of redirects and the drain.  Fills the FL_*
+# arrays.
+declare -A FL_RPS FL_P99 FL_ERR FL_READ FL_SERVED FL_STORED FL_RATE FL_LAG \
+    FL_SPOOLED FL_DROPPED FL_TABLE FL_COUNTED
+counted() { sql 'SELECT sum(clicks) FROM crm.affiliate_link_stats'; }
+flush_round() {
+    local label=$1 since mark t0 t1 rows seen r0 s0 d0 c0 rps p99 err n
+    "${PSQL_SUPER[@]}" -c CHECKPOINT
+    since=$(sql 'SELECT now()')
+    redirects 1 8 > /dev/null
+    read -r rows seen <<< "$(click_drain "$since")"
+    [ -n "$rows" ] || exit 1
+    FL_TABLE[$label]=$(( $2 + rows ))
+    sleep 1
+    # nginx's clock is read once an event loop turn: half a second spare
+    mark=$(sql "SELECT now() - interval '0.5 s'")
+    r0=$(metric 'crm_redirects_total{status="302"}')
+    s0=$(metric crm_clicks_spooled_total)
+    d0=$(metric crm_clicks_dropped_total)
+    c0=$(counted)
+    t0=$(now)
+    read -r rps p99 err n <<< "$(redirects "$FLUSH_SECONDS" "$FLUSH_CONNS")"
+    t1=$(now)
+    read -r rows seen <<< "$(click_drain "$mark")"
+    [ -n "$rows" ] || exit 1
+    FL_RPS[$label]=$rps FL_P99[$label]=$p99 FL_ERR[$label]=$err FL_READ[$label]=$n
+    FL_SERVED[$label]=$(( $(metric 'crm_redirects_total{status="302"}') - r0 ))
+    FL_SPOOLED[$label]=$(( $(metric crm_clicks_spooled_total) - s0 ))
+    FL_DROPPED[$label]=$(( $(metric crm_clicks_dropped_total) - d0 ))
+    FL_STORED[$label]=$rows
+    FL_COUNTED[$label]=$(( $(counted) - c0 ))
+    FL_RATE[$label]=$(awk -v n="$rows" -v a="$t0" -v b="$seen" 'BEGIN { printf "%.0f", n / (b - a) }')
+    FL_LAG[$label]=$(awk -v a="$t1" -v b="$seen" 'BEGIN { printf "%.1f", b - a }')
+    printf 'flush %-7s %s rows before: %s redirects/s p99 %s ms errors %s, served %s, stored %s (spooled %s, dropped %s, counted %s), %s clicks/s, drained %s s after wrk\n' \
+        "$label" "${FL_TABLE[$label]}" "$rps" "$p99" "$err" "${FL_SERVED[$label]}" "$rows" \
+        "${FL_SPOOLED[$label]}" "${FL_DROPPED[$label]}" "${FL_COUNTED[$label]}" "${FL_RATE[$label]}" "${FL_LAG[$label]}" >&2
+}
+
 # --- the data ----------------------------------------------------------------
 
 declare -A LOAD_S
@@ -81,11 +284,6 @@ phase() {
     LOAD_S[$name]=$(elapsed "$t0")
     printf 'load %-12s %7s s\n' "$name" "${LOAD_S[$name]}" >&2
 }
-
-# the load alone may fill the WAL for minutes: checkpoints by time or
-# size would only write the same pages again.  Put back before measuring.
-"${PSQL_SUPER[@]}" -c "ALTER SYSTEM SET max_wal_size = '32GB'" \
-    -c "ALTER SYSTEM SET checkpoint_timeout = '1h'" -c 'SELECT pg_reload_conf()' > /dev/null
 
 # the pipeline's substages, each with the outcome substages.json gives it
 # and a share of the leads (weights by stage: most leads are early)
@@ -107,6 +305,31 @@ SUBSTAGES=$(perl -MJSON::PP -e '
         }
     }
     print join ",\n", @rows' "$ROOT/pipeline-config")
+
+# the links: "bench", the number in 5 digits and the 2 check characters
+# under the link secret (crm_ids.h), so that the redirects take them;
+# LINK_VALUES for SQL, LINK_IDS for wrk
+LINK_VALUES=$(perl -MDigest::SHA=hmac_sha256 -e '
+    my ($secret_file, $links, $per) = @ARGV;
+    open my $f, "<", $secret_file or die "$secret_file: $!";
+    local $/;
+    my $key = <$f>;
+    $key =~ s/\n\z//;
+    my @b62 = ("0" .. "9", "A" .. "Z", "a" .. "z");
+    my @rows;
+    for my $n (1 .. $links) {
+        my $ten = sprintf "bench%05d", $n;
+        my $h = unpack("N", hmac_sha256($ten, $key)) % (62 * 62);
+        push @rows, sprintf "(%d, '\''%s%s%s'\'', %d)", $n, $ten,
+            $b62[int($h / 62)], $b62[$h % 62], int(($n - 1) / $per) + 1;
+    }
+    print join(",\n", @rows)' "$WORK/link.secret" $((ACCOUNTS * LINKS_PER_ACCOUNT)) "$LINKS_PER_ACCOUNT")
+LINK_IDS=$(grep -o "'[0-9A-Za-z]*'" <<< "$LINK_VALUES" | tr -d "'" | paste -sd ,)
+
+# the clicks' span: the last CLICK_MONTHS months up to now, as unix seconds
+read -r SPAN_FROM SPAN_TO <<< "$(sql "SELECT extract(epoch FROM now() - interval '$CLICK_MONTHS months'),
+                                             extract(epoch FROM now())" | tr '|' ' ')"
+SPAN_DAYS=$(awk -v a="$SPAN_FROM" -v b="$SPAN_TO" 'BEGIN { printf "%.0f", (b - a) / 86400 }')
 
 # helpers, dropped after the load: accounts and links by number, and the
 # base62 digits of click ids (crm_ids.h: link id, second, 8 more)
@@ -143,9 +366,7 @@ WITH a AS (
 INSERT INTO public.scale_accounts
 SELECT substring(email FROM 'scale-(\d+)@')::int, id FROM a;
 
-INSERT INTO public.scale_links
-SELECT n, 'bench' || lpad(n::text, 7, '0'), (n - 1) / $LINKS_PER_ACCOUNT + 1
-  FROM generate_series(1, $ACCOUNTS * $LINKS_PER_ACCOUNT) n;
+INSERT INTO public.scale_links VALUES $LINK_VALUES;
 
 INSERT INTO crm.affiliate_links (id, owner_id, name, target_url, install_cents,
                                  conversion_bps, currency, created_at, updated_at)
@@ -153,11 +374,29 @@ SELECT l.id, a.id, 'Link ' || l.n, 'https://shop.example.com/p/' || l.n, 500,
        1000, 'USD', now() - interval '400 days', now() - interval '400 days'
   FROM public.scale_links l JOIN public.scale_accounts a ON a.n = l.account;
 
+-- the links' counters, as the API creates them with a link: the click
+-- flush adds to them; the load's own clicks are counted in later
+INSERT INTO crm.affiliate_link_stats (link_id) SELECT id FROM public.scale_links;
+
 SELECT crm.click_partition_ensure(d)
-  FROM generate_series(now() - interval '$((DAYS + 1)) days', now(), interval '1 day') d;
+  FROM generate_series(to_timestamp($SPAN_FROM), to_timestamp($SPAN_TO), interval '1 day') d;
+SELECT crm.click_partition_ensure(to_timestamp($SPAN_TO));
 EOF
 
-# clicks in time order over the last $DAYS days, over the links unevenly
+# the click flush on the empty table: the baseline
+if [ -z "${BENCH_LOAD_ONLY:-}" ]; then
+    start_nginx
+    flush_round before "$(sql 'SELECT count(*) FROM crm.clicks')"
+    folded
+    stop_nginx
+fi
+
+# the load alone may fill the WAL for minutes: checkpoints by time or
+# size would only write the same pages again.  Put back before measuring.
+"${PSQL_SUPER[@]}" -c "ALTER SYSTEM SET max_wal_size = '32GB'" \
+    -c "ALTER SYSTEM SET checkpoint_timeout = '1h'" -c 'SELECT pg_reload_conf()' > /dev/null
+
+# clicks in time order over the span, over the links unevenly
 # (the later links have most), 1% HEAD and 2% flagged bots; in
 # $CLICK_STATEMENTS statements, two at a time, each counted by the clicks
 # trigger
@@ -178,8 +417,7 @@ SELECT l.id || public.scale_b62_6(extract(epoch FROM c.at)::bigint)
             ELSE 'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/120.0 Safari/537.36' END,
        CASE c.g % 4 WHEN 0 THEN 'https://www.instagram.com/' WHEN 1 THEN 'https://www.tiktok.com/' ELSE '' END,
        c.g % 50 = 0, c.g % 100 = 1
-  FROM (SELECT g, now() - interval '$DAYS days'
-                  + (g - 1) * interval '$DAYS days' / $CLICKS AS at,
+  FROM (SELECT g, to_timestamp($SPAN_FROM + (g - 1) * ($SPAN_TO - $SPAN_FROM)::float8 / $CLICKS) AS at,
                $ACCOUNTS * $LINKS_PER_ACCOUNT
                   - floor($ACCOUNTS * $LINKS_PER_ACCOUNT * random() ^ 2)::int AS link
           FROM generate_series($first, $last) g) c
@@ -219,9 +457,7 @@ SELECT a.id, 'Lead ' || x.g,
             ELSE 'webhook' END,
        s.stage, s.substage, s.score, x.g % 40 * 2500,
        CASE WHEN x.g % 20 = 7 THEN 'EUR' ELSE 'USD' END,
-       CASE WHEN x.g % 10 < 2
-            THEN 'bench' || lpad(((x.account - 1) * $LINKS_PER_ACCOUNT
-                                  + x.g / 10 % $LINKS_PER_ACCOUNT + 1)::text, 7, '0') END,
+       CASE WHEN x.g % 10 < 2 THEN sl.id END,
        s.outcome, x.created, x.updated,
        CASE WHEN x.g % 50 = 49 THEN x.updated END
   FROM (SELECT g, account, pick, created,
@@ -233,6 +469,8 @@ SELECT a.id, 'Lead ' || x.g,
                   FROM generate_series($1, $2) g,
                        (SELECT sum(weight) AS total FROM public.scale_substages) p) r) x
   JOIN public.scale_accounts a ON a.n = x.account
+  JOIN public.scale_links sl
+    ON sl.n = (x.account - 1) * $LINKS_PER_ACCOUNT + x.g / 10 % $LINKS_PER_ACCOUNT + 1
   JOIN (SELECT *, sum(weight) OVER (ORDER BY stage, substage) - weight AS lo
           FROM public.scale_substages) s
     ON x.pick > s.lo AND x.pick <= s.lo + s.weight;
@@ -249,7 +487,8 @@ printf 'load %-12s %7s s\n' leads "${LOAD_S[leads]}" >&2
 
 # the affiliate leads' installs (each credited the link's 500), one in
 # eight with an order within 30 days (10% commission), the wallets and
-# their ledgers in time order, and the links' own counters
+# their ledgers in time order, and the links' own counters (from all the
+# rows, the baseline's flushed clicks with them)
 phase commissions <<EOF
 INSERT INTO crm.attributions (link_id, owner_id, lead_id, shop_domain, created_at)
 SELECT affiliate_link_id, owner_id, id, shop_domain, created_at
@@ -297,7 +536,11 @@ SELECT l.id, coalesce(c.n, 0), coalesce(i.n, 0), coalesce(o.n, 0),
   LEFT JOIN (SELECT link_id, count(*) AS n, 500 * count(*) AS cents
                FROM crm.attributions GROUP BY link_id) i ON i.link_id = l.id
   LEFT JOIN (SELECT link_id, count(*) AS n, sum(commission_cents) AS cents
-               FROM crm.conversions GROUP BY link_id) o ON o.link_id = l.id;
+               FROM crm.conversions GROUP BY link_id) o ON o.link_id = l.id
+ON CONFLICT (link_id) DO UPDATE
+   SET clicks = EXCLUDED.clicks, installs = EXCLUDED.installs,
+       conversions = EXCLUDED.conversions, earnings_cents = EXCLUDED.earnings_cents,
+       last_click_at = EXCLUDED.last_click_at;
 EOF
 
 DELTAS=$("${PSQL[@]}" -c 'SELECT count(*) FROM crm.stat_deltas')
@@ -315,15 +558,32 @@ LOAD_S[vacuum]=$(elapsed "$t0")
 printf 'load %-12s %7s s\n' vacuum "${LOAD_S[vacuum]}" >&2
 LOAD_TOTAL=$(awk -v s="${LOAD_S[*]}" 'BEGIN { n = split(s, a, " "); for (i = 1; i <= n; i++) t += a[i]; printf "%.0f", t }')
 
-# "<table>|<rows>|<MiB with indexes>" for the tables that matter; the
-# clicks are the sum of their partitions
-SIZES=$("${PSQL[@]}" -F '|' -c "
+# "<partition>|<rows>|<bytes with indexes>" for the clicks' months,
+# counted once: crm.clicks is their sum
+PARTS=$("${PSQL[@]}" -F '|' -c "
+    SELECT c.relname,
+           (xpath('/row/n/text()',
+                  query_to_xml(format('SELECT count(*) AS n FROM crm.%I', c.relname),
+                               false, true, '')))[1]::text,
+           pg_total_relation_size(c.oid)
+      FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+     WHERE i.inhparent = 'crm.clicks'::regclass
+     ORDER BY c.relname")
+declare -A PART_ROWS
+while IFS='|' read -r part rows _; do
+    PART_ROWS[$part]=$rows
+done <<< "$PARTS"
+echo "$PARTS" | column -t -s '|' >&2
+CLICK_ROWS=$(awk -F '|' '{ n += $2 } END { printf "%d", n }' <<< "$PARTS")
+NPARTS=$(awk -F '|' '$2 > 0' <<< "$PARTS" | wc -l)
+
+# "<table>|<rows>|<MiB with indexes>" for the tables that matter
+SIZES=$(awk -F '|' '{ n += $2; b += $3 } END { printf "crm.clicks|%d|%.0f\n", n, b / 1048576 }' <<< "$PARTS")
+SIZES+=$'\n'$("${PSQL[@]}" -F '|' -c "
     SELECT t, (xpath('/row/n/text()',
                      query_to_xml('SELECT count(*) AS n FROM ' || t, false, true, '')))[1]::text,
-           round(coalesce((SELECT sum(pg_total_relation_size(relid))
-                             FROM pg_partition_tree(t::regclass)),
-                          pg_total_relation_size(t::regclass)) / 1048576.0)
-      FROM unnest(ARRAY['crm.clicks', 'crm.leads', 'crm.attributions',
+           round(pg_total_relation_size(t::regclass) / 1048576.0)
+      FROM unnest(ARRAY['crm.leads', 'crm.attributions',
                         'crm.conversions', 'crm.wallet_transactions',
                         'crm.account_daily', 'crm.link_daily',
                         'crm.account_leads', 'crm.stat_deltas']) t")
@@ -333,52 +593,9 @@ if [ -n "${BENCH_LOAD_ONLY:-}" ]; then
     exit 0
 fi
 
-# --- nginx -------------------------------------------------------------------
+# --- nginx over the loaded data ------------------------------------------------
 
-openssl rand -hex 32 | tr -d '\n' > "$WORK/jwt.secret"
-openssl rand -hex 32 | tr -d '\n' > "$WORK/callback.secret"
-openssl rand -hex 32 | tr -d '\n' > "$WORK/link.secret"
-openssl rand -hex 32 > "$WORK/credentials.secret"
-printf 'whsec_%s\n' "$(openssl rand -base64 32)" > "$WORK/webhook-generic.secret"
-openssl rand -hex 24 > "$WORK/webhook-shopify.secret"
-
-# as bench/run.sh's, with the shipped pools and the two webhook sources
-cat > "$WORK/nginx.conf" <<EOF
-load_module $ROOT/build/modules/ngx_http_crm_module.so;
-worker_processes 2;
-error_log $WORK/error.log warn;
-pid $WORK/nginx.pid;
-thread_pool crm threads=2 max_queue=65536;
-thread_pool crm_slow threads=2 max_queue=65536;
-thread_pool crm_edge threads=2 max_queue=65536;
-thread_pool crm_sync threads=2 max_queue=65536;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    client_body_temp_path $WORK/body;
-    crm_database "host=127.0.0.1 port=$CRM_PG_PORT dbname=crm user=crm";
-    crm_jwt_secret_file $WORK/jwt.secret;
-    crm_pipeline $ROOT/pipeline-config;
-    crm_slow_thread_pool crm_slow;
-    crm_edge_thread_pool crm_edge;
-    crm_sync_thread_pool crm_sync;
-    crm_callback_secret_file $WORK/callback.secret;
-    crm_link_id_secret_file $WORK/link.secret;
-    crm_credentials_key_file $WORK/credentials.secret;
-    crm_public_url http://127.0.0.1:$PORT;
-    crm_currency USD;
-    crm_default_install_cents 500;
-    crm_default_conversion_bps 1000;
-    crm_webhook_source generic standard $WORK/webhook-generic.secret;
-    crm_webhook_source shopify shopify $WORK/webhook-shopify.secret;
-    server {
-        listen 127.0.0.1:$PORT;
-        location / { crm_api; }
-    }
-}
-EOF
-"${NGINX[@]}"
-sleep 0.5
+start_nginx
 
 # one registration hashes the password that every account then shares;
 # each account logs in for its token
@@ -459,6 +676,10 @@ check_summary() {
     fi
 }
 check_summary
+
+# the click flush again, the table loaded: the same links, the same nginx
+flush_round after "$CLICK_ROWS"
+folded
 
 # --- the rounds --------------------------------------------------------------
 
@@ -589,7 +810,7 @@ settle
 for ((i = 1; i <= ROUNDS; i++)); do
     for name in "${NAMES[@]}"; do
         case $name in generic|shopify) before=$(events) ;; esac
-        read -r rps p99 err accepted duplicate other reused <<< "$(run "$name")"
+        read -r rps p99 err accepted duplicate _ reused <<< "$(run "$name")"
         RPS[$name]+="$rps "
         P99[$name]+="$p99 "
         ERR[$name]=$(( ${ERR[$name]:-0} + err ))
@@ -609,6 +830,73 @@ for ((i = 1; i <= ROUNDS; i++)); do
         printf '\n' >&2
     done
 done
+
+# --- retention ---------------------------------------------------------------
+
+# what the performance views answer, which retention must leave alone (they
+# read the counters): every member's summary over the clicks' span (at
+# most 366 days) and over the rounds' 30 days, and the clicks leaderboard
+# over the span; one line each
+FULL_FROM=$(date -u -d "@${SPAN_FROM%.*}" +%F)
+if [[ $FULL_FROM < $(date -u -d "$TO - 365 days" +%F) ]]; then
+    FULL_FROM=$(date -u -d "$TO - 365 days" +%F)
+fi
+views() {
+    local n range
+    for ((n = ADMINS + 1; n <= ACCOUNTS; n++)); do
+        for range in "from=$FULL_FROM&to=$TO" "from=$FROM&to=$TO"; do
+            curl -sf -H "Authorization: Bearer ${TOKEN[$n]}" "$URL/performance/me?$range" \
+                || printf 'failed: scale-%d %s' "$n" "$range"
+            echo
+        done
+    done
+    curl -sf -H "$ADMIN_AUTH" "$URL/performance/leaderboard?metric=clicks&from=$FULL_FROM&to=$TO&limit=200" \
+        || printf 'failed: leaderboard'
+    echo
+}
+
+# one member's click rows over the span, and the clicks its summary shows
+member_clicks() {
+    local n=$((ADMINS + 1))
+    sql "SELECT count(*) FROM crm.clicks c JOIN crm.affiliate_links l ON l.id = c.link_id
+           JOIN crm.accounts a ON a.id = l.owner_id
+          WHERE a.email = 'scale-$n@bench.example.com' AND NOT is_head AND NOT is_bot
+            AND crm.utc_day(clicked_at) BETWEEN '$FULL_FROM' AND '$TO'"
+}
+summary_clicks() {
+    curl -s -H "Authorization: Bearer ${TOKEN[$((ADMINS + 1))]}" \
+        "$URL/performance/me?from=$FULL_FROM&to=$TO" \
+        | perl -MJSON::PP -0ne 'print eval { decode_json($_)->{clicks} } // "none"'
+}
+
+folded
+VIEWS_BEFORE=$(views)
+ROWS_BEFORE=$(member_clicks)
+SHOWN_BEFORE=$(summary_clicks)
+SUMMARY_CHECK_BEFORE=$SUMMARY_CHECK
+t0=$(now)
+RETAINED=$(sql "SELECT crm.clicks_retain($RETAIN_MONTHS)")
+RETAIN_S=$(awk -v a="$t0" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }')
+VIEWS_AFTER=$(views)
+ROWS_AFTER=$(member_clicks)
+SHOWN_AFTER=$(summary_clicks)
+check_summary
+SUMMARY_CHECK_AFTER=$SUMMARY_CHECK
+SUMMARY_CHECK=$SUMMARY_CHECK_BEFORE
+
+RETAIN_PARTS=0 RETAIN_ROWS=0 RETAIN_NAMES=
+for part in $RETAINED; do
+    RETAIN_PARTS=$((RETAIN_PARTS + 1))
+    RETAIN_ROWS=$((RETAIN_ROWS + ${PART_ROWS[$part]:-0}))
+    RETAIN_NAMES+="${RETAIN_NAMES:+, }\`$part\`"
+done
+PARTS_LEFT=$(sql "SELECT count(*) FROM pg_inherits WHERE inhparent = 'crm.clicks'::regclass")
+VIEWS_CHANGED=$(diff <(echo "$VIEWS_BEFORE") <(echo "$VIEWS_AFTER") | grep -c '^<' || true)
+VIEWS_N=$(wc -l <<< "$VIEWS_BEFORE")
+VIEWS_FAILED=$(grep -c '^failed' <<< "$VIEWS_BEFORE$VIEWS_AFTER" || true)
+printf 'retention: crm.clicks_retain(%d) dropped %d partitions (%s rows) in %s s; views changed %d of %d; member rows %s -> %s, shown %s -> %s\n' \
+    "$RETAIN_MONTHS" "$RETAIN_PARTS" "$RETAIN_ROWS" "$RETAIN_S" "$VIEWS_CHANGED" "$VIEWS_N" \
+    "$ROWS_BEFORE" "$ROWS_AFTER" "$SHOWN_BEFORE" "$SHOWN_AFTER" >&2
 
 # --- bench/RESULTS.md --------------------------------------------------------
 
@@ -634,34 +922,65 @@ total_rows=$("${PSQL[@]}" -c 'SELECT count(*) FROM crm.webhook_events')
 table_rows() {
     local t rows mib
     while IFS='|' read -r t rows mib; do
-        printf '| `%s` | %s | %s |\n' "$t" "$rows" "$mib"
+        printf "| \`%s\` | %s | %s |\n" "$t" "$rows" "$mib"
     done <<< "$SIZES"
 }
 
 thousands() { sed ':a; s/\B[0-9]\{3\}\>/,&/; ta' <<< "$1"; }
 
+partition_rows() {
+    local part rows bytes
+    while IFS='|' read -r part rows bytes; do
+        printf "| \`crm.%s\` | %s | %.0f | %s |\n" "$part" "$rows" "$(awk -v b="$bytes" 'BEGIN { print b / 1048576 }')" \
+            "$(grep -qx "$part" <<< "$RETAINED" && echo dropped || echo kept)"
+    done <<< "$PARTS"
+}
+
+flush_row() {
+    local l=$1
+    echo "| $2 | ${FL_RPS[$l]} | ${FL_P99[$l]} | ${FL_ERR[$l]} | ${FL_SERVED[$l]} | ${FL_STORED[$l]} | $(( FL_SERVED[$l] - FL_STORED[$l] )) | ${FL_RATE[$l]} | ${FL_LAG[$l]} |"
+}
+
+# every click served must be a row, none dropped
+FLUSH_LOST=0
+for l in before after; do
+    if [ "${FL_SERVED[$l]}" != "${FL_STORED[$l]}" ] || [ "${FL_DROPPED[$l]}" != 0 ] \
+        || [ "${FL_COUNTED[$l]}" != "${FL_STORED[$l]}" ]; then
+        FLUSH_LOST=1
+    fi
+done
+if [ "$FLUSH_LOST" = 0 ]; then
+    FLUSH_CHECK="No click lost: every redirect served is a row, both times (${FL_SERVED[before]} and ${FL_SERVED[after]}; wrk read ${FL_READ[before]} and ${FL_READ[after]} of their answers, the rest in flight when it stopped), none dropped, $(( FL_SPOOLED[before] + FL_SPOOLED[after] )) spooled; the links' counters grew by as many."
+else
+    FLUSH_CHECK="**Clicks lost**: served ${FL_SERVED[before]} and ${FL_SERVED[after]}, stored ${FL_STORED[before]} and ${FL_STORED[after]}, dropped ${FL_DROPPED[before]} and ${FL_DROPPED[after]}, counted by the links' counters ${FL_COUNTED[before]} and ${FL_COUNTED[after]}."
+fi
+
 SECTION=$WORK/section.md
 {
-    echo "## At scale: performance views and webhooks over $(thousands "$CLICKS") clicks and $(thousands "$LEADS") leads"
+    echo "## At scale: $(thousands "$CLICKS") clicks over $CLICK_MONTHS months and $(thousands "$LEADS") leads: the click flush, performance views, webhooks and retention"
     echo
     echo "Produced by \`./build.sh bench scale\` on $(date -u +%Y-%m-%dT%H:%M:%SZ):"
     echo "$(nproc) cores, nginx $(nginx -v 2>&1 | sed 's/.*\///'), 2 workers, thread_pool crm threads=2,"
-    echo "PostgreSQL 15 on the same machine, wrk -t2 -c$CONNS, $ROUNDS alternating rounds of"
-    echo "${SECONDS_PER_RUN} s per table; figures are medians over the rounds."
+    echo "PostgreSQL 15 on the same machine, one nginx configuration throughout. The click flush:"
+    echo "wrk -t2 -c$FLUSH_CONNS for $FLUSH_SECONDS s, once before the load and once after it. The reads and"
+    echo "webhooks: wrk -t2 -c$CONNS, $ROUNDS alternating rounds of ${SECONDS_PER_RUN} s per table over the loaded data;"
+    echo "figures are medians over the rounds. Retention last, after the rounds."
     echo
     echo "### The data, made by SQL and counted by the triggers"
     echo
-    echo "$ACCOUNTS accounts ($ADMINS of them admins), $LINKS_PER_ACCOUNT links each; the clicks"
-    echo "over the last $DAYS days (1% HEAD, 2% flagged bots), most on a few links; the leads over"
+    echo "$ACCOUNTS accounts ($ADMINS of them admins), $LINKS_PER_ACCOUNT links each; $(thousands "$CLICKS") clicks in time"
+    echo "order over the last $CLICK_MONTHS months ($(date -u -d "@${SPAN_FROM%.*}" +%F) to $(date -u -d "@${SPAN_TO%.*}" +%F), $SPAN_DAYS days; 1% HEAD,"
+    echo "2% flagged bots), most on a few links, in $NPARTS monthly partitions; the leads over"
     echo "the pipeline's substages (outcomes as \`substages.json\` marks them), created over a"
     echo "year, 1 in 5 through one of its owner's links with its install (1 in 8 of those with"
     echo "an order), the commissions' ledgers. The triggers wrote $DELTAS deltas, which one"
-    echo "\`crm.stats_compact(100000000)\` folded."
+    echo "\`crm.stats_compact(100000000)\` folded. \`crm.clicks\` also holds the clicks the"
+    echo "baseline flush stored before the load."
     echo
     echo "| load phase | seconds |"
     echo "|---|---|"
     echo "| accounts and links | $(awk -v a="${LOAD_S[setup]}" -v b="${LOAD_S[accounts]}" 'BEGIN { printf "%.1f", a + b }') |"
-    echo "| clicks ($CLICK_STATEMENTS \`INSERT ... SELECT\`, two at a time) | ${LOAD_S[clicks]} |"
+    echo "| clicks ($CLICK_STATEMENTS \`INSERT ... SELECT\`, two at a time: $(awk -v n="$CLICKS" -v s="${LOAD_S[clicks]}" 'BEGIN { printf "%.0f", n / s }') rows/s) | ${LOAD_S[clicks]} |"
     echo "| leads (two \`INSERT ... SELECT\` at once) | ${LOAD_S[leads]} |"
     echo "| installs, conversions, wallets and ledgers, link counters | ${LOAD_S[commissions]} |"
     echo "| \`crm.stats_compact\`: $DELTAS deltas folded | ${LOAD_S[compact]} |"
@@ -672,7 +991,29 @@ SECTION=$WORK/section.md
     echo "|---|---|---|"
     table_rows
     echo
-    echo "### Reads"
+    echo "The clicks' partitions after the load (the flushes' clicks go to the current month):"
+    echo
+    echo "| partition | rows | MiB with indexes | \`crm.clicks_retain($RETAIN_MONTHS)\` |"
+    echo "|---|---|---|---|"
+    partition_rows
+    echo
+    echo "### The click flush, on the empty table and on the loaded one"
+    echo
+    echo "\`GET /r/{id}\` over the $((ACCOUNTS * LINKS_PER_ACCOUNT)) links round robin, each in the link cache first; every"
+    echo "redirect queues its click in shared memory (\`crm_click_queue zone=crm_clicks:512m flush=100ms batch=1m\`,"
+    echo "a spool beside it), which the workers flush by \`COPY\` into \`crm.clicks\`, the links' counters"
+    echo "with them. After wrk, the queue drains (\`crm_click_queue_bytes\` 0 in \`/metrics\`, the rows"
+    echo "stable). The flush rate is the clicks stored a second from wrk's start to the drain."
+    echo
+    echo "| \`crm.clicks\` holding | redirects/s | p99 ms | errors | redirects served (302) | clicks stored | lost | flush rate (clicks/s) | drained after wrk stopped (s) |"
+    echo "|---|---|---|---|---|---|---|---|---|"
+    flush_row before "$(thousands "${FL_TABLE[before]}") rows (the baseline)"
+    flush_row after "$(thousands "${FL_TABLE[after]}") rows"
+    echo
+    echo "With the table loaded the flush runs at $(ratio "${FL_RATE[after]}" "${FL_RATE[before]}") of its rate on the empty table"
+    echo "(redirects/s: $(ratio "${FL_RPS[after]}" "${FL_RPS[before]}")). $FLUSH_CHECK"
+    echo
+    echo "### Reads, over the loaded data"
     echo
     echo "| endpoint | req/s (median) | p99 ms (median) | errors (all rounds) | ratio to \`GET /leads/{id}\` |"
     echo "|---|---|---|---|---|"
@@ -696,6 +1037,18 @@ SECTION=$WORK/section.md
     echo "requests, and by ${STORED[shopify]} for ${ACCEPTED[shopify]} in the shopify rounds ($total_rows rows in all):"
     echo "the excess, at most one a connection a round ($CONNS), is the requests still in flight"
     echo "when wrk stopped, stored, whose answers wrk did not read."
+    echo
+    echo "### Retention: \`crm.clicks_retain($RETAIN_MONTHS)\` on the loaded table"
+    echo
+    echo "After the rounds, \`SELECT crm.clicks_retain($RETAIN_MONTHS)\` (as \`./build.sh retain-clicks $RETAIN_MONTHS\`: the current"
+    echo "month and the $RETAIN_MONTHS before it are kept) detached and dropped $RETAIN_PARTS partitions (${RETAIN_NAMES:-none}),"
+    echo "$(thousands "$RETAIN_ROWS") rows, in **$RETAIN_S s**; $PARTS_LEFT partitions are left."
+    echo
+    echo "The performance views read the counters, which retention leaves alone: of $VIEWS_N answers read before"
+    echo "and after it (every member's summary over the clicks' span, $FULL_FROM to $TO, and over the 30 days"
+    echo "of the rounds, and the clicks leaderboard over the span), $VIEWS_CHANGED changed$( [ "$VIEWS_FAILED" = 0 ] || echo " and $VIEWS_FAILED failed")."
+    echo "Member scale-$((ADMINS + 1)) over the span: click rows $ROWS_BEFORE before and $ROWS_AFTER after; its summary's clicks"
+    echo "$SHOWN_BEFORE before and $SHOWN_AFTER after. Its 30-day summary, read again after retention, $SUMMARY_CHECK_AFTER."
 } > "$SECTION"
 
 # the section replaces an older one, wherever it is; the others stay
@@ -714,3 +1067,11 @@ for name in generic shopify; do
         exit 1
     fi
 done
+if [ "$FLUSH_LOST" != 0 ]; then
+    echo "bench: the click flush lost clicks (or the links' counters missed some)" >&2
+    exit 1
+fi
+if [ "$VIEWS_CHANGED" != 0 ] || [ "$VIEWS_FAILED" != 0 ] || [ "$SHOWN_BEFORE" != "$SHOWN_AFTER" ]; then
+    echo "bench: the performance views changed with retention ($VIEWS_CHANGED changed, $VIEWS_FAILED failed)" >&2
+    exit 1
+fi
