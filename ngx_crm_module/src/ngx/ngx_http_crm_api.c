@@ -689,6 +689,12 @@ ngx_http_crm_api_respond(ngx_http_request_t *r, crm_call_t *call)
                                 + call->replica - CRM_REPLICA_ANSWERED, 1);
     }
 
+    /* the next reads bypass a replica that lost its connection until a
+       probe finds it answering again */
+    if (call->replica_lost) {
+        call->conf->replica->health->up = 0;
+    }
+
     /* a link changed here takes effect at once on this host */
     for (changed = call->changed; changed != NULL; changed = changed->next) {
         if (changed->kind == CRM_CHANGED_LINK && mcf->link_zone != NULL) {

@@ -19,7 +19,9 @@ typedef struct {
     ngx_http_crm_main_conf_t  *mcf;
     crm_db_conf_t             *db;
     ngx_uint_t                 busy;
-    int64_t                    lag_ms;
+    int                        in_recovery;
+    ngx_uint_t                 promoted;    /* logged */
+    uint64_t                   lsn;
     crm_status_e               rc;
     crm_error_t                err;
 } ngx_http_crm_probe_t;
@@ -146,9 +148,8 @@ ngx_http_crm_probe_thread(void *data, ngx_log_t *log)
         return;
     }
 
-    probe->rc = probe->db->replica
-                ? crm_db_replica_lag(db, &probe->lag_ms, &probe->err)
-                : crm_db_ping(db, &probe->err);
+    probe->rc = crm_db_wal_position(db, &probe->in_recovery, &probe->lsn,
+                                    &probe->err);
 }
 
 
@@ -157,12 +158,14 @@ ngx_http_crm_probe_done(ngx_event_t *ev)
 {
     ngx_thread_task_t *task = ev->data;
 
+    int64_t                now;
     ngx_http_crm_probe_t  *probe;
     crm_db_health_t       *health;
 
     probe = task->ctx;
     probe->busy = 0;
     health = probe->db->health;
+    now = crm_clock_ms();
 
     /* a change is logged, not every probe */
     if ((probe->rc == CRM_OK) != (health->up == 1)) {
@@ -184,7 +187,34 @@ ngx_http_crm_probe_done(ngx_event_t *ev)
     }
 
     health->up = probe->rc == CRM_OK;
-    health->lag_ms = probe->rc == CRM_OK && probe->db->replica
-                     ? probe->lag_ms : -1;
-    health->checked_ms = crm_clock_ms();
+    health->checked_ms = now;
+
+    if (probe->rc != CRM_OK) {
+        health->lag_ms = -1;
+        return;
+    }
+
+    if (!probe->in_recovery) {
+        crm_wal_record(&health->wal, probe->lsn, now);
+    }
+
+    if (probe->db->primary == NULL) {
+        return;
+    }
+
+    /* a replica that was promoted has left its primary's timeline */
+    if (!probe->in_recovery != (probe->promoted != 0)) {
+        probe->promoted = !probe->in_recovery;
+
+        if (probe->promoted) {
+            ngx_log_error(NGX_LOG_WARN, ev->log, 0,
+                          "crm: replica \"%s\" is not in recovery: its "
+                          "reads go to the primary", probe->db->label);
+        }
+    }
+
+    health->lag_ms = probe->in_recovery
+                     ? crm_wal_lag(&probe->db->primary->health->wal,
+                                   probe->lsn, now)
+                     : -1;
 }

@@ -585,7 +585,7 @@ ngx_http_crm_metrics_replica_lag(ngx_http_crm_main_conf_t *mcf, u_char *p,
     n = 0;
 
     for (i = 0; i < mcf->databases.nelts; i++) {
-        if (!dbs[i]->replica) {
+        if (dbs[i]->primary == NULL) {
             continue;
         }
 

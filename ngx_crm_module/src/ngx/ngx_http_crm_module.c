@@ -86,7 +86,7 @@ static ngx_uint_t ngx_http_crm_token_text(ngx_str_t *s);
 static crm_db_conf_t *ngx_http_crm_db(ngx_conf_t *cf,
     ngx_http_crm_main_conf_t *mcf, ngx_str_t *conninfo,
     ngx_msec_t connect_timeout, ngx_msec_t statement_timeout,
-    ngx_uint_t replica);
+    crm_db_conf_t *primary);
 static char *ngx_http_crm_build_service(ngx_conf_t *cf,
     ngx_http_crm_main_conf_t *mcf, ngx_http_crm_loc_conf_t *conf);
 static const char *ngx_http_crm_cstr(ngx_conf_t *cf, ngx_str_t *s);
@@ -831,7 +831,7 @@ ngx_http_crm_postconfiguration(ngx_conf_t *cf)
                                     lcf->statement_timeout
                                     == NGX_CONF_UNSET_MSEC
                                     ? NGX_HTTP_CRM_STATEMENT_TIMEOUT
-                                    : lcf->statement_timeout, 0);
+                                    : lcf->statement_timeout, NULL);
 
     return mcf->click_db != NULL ? NGX_OK : NGX_ERROR;
 }
@@ -910,13 +910,17 @@ ngx_http_crm_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_crm_main_conf_t  *mcf;
     ngx_http_core_loc_conf_t  *clcf;
 
-    ngx_conf_merge_str_value(conf->database, prev->database, "");
-
-    /* the replica and its lag bound go together */
-    if (conf->replica.data == NULL) {
+    /*
+     * the replica and its lag bound go together, and with the database
+     * they replicate: a level that names a database of its own does not
+     * take its parent's replica
+     */
+    if (conf->replica.data == NULL && conf->database.data == NULL) {
         conf->replica = prev->replica;
         conf->replica_max_lag = prev->replica_max_lag;
     }
+
+    ngx_conf_merge_str_value(conf->database, prev->database, "");
     ngx_conf_merge_msec_value(conf->connect_timeout, prev->connect_timeout,
                               NGX_HTTP_CRM_CONNECT_TIMEOUT);
     ngx_conf_merge_msec_value(conf->statement_timeout,
@@ -995,23 +999,17 @@ ngx_http_crm_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     if (conf->database.len) {
         conf->db = ngx_http_crm_db(cf, mcf, &conf->database,
                                    conf->connect_timeout,
-                                   conf->statement_timeout, 0);
+                                   conf->statement_timeout, NULL);
         if (conf->db == NULL) {
             return NGX_CONF_ERROR;
         }
     }
 
-    if (conf->replica.len) {
-        if (conf->database.len == 0) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "\"crm_database_replica\" requires "
-                               "\"crm_database\"");
-            return NGX_CONF_ERROR;
-        }
-
+    if (conf->replica.len && conf->db != NULL) {
         conf->replica_db = ngx_http_crm_db(cf, mcf, &conf->replica,
                                            conf->connect_timeout,
-                                           conf->statement_timeout, 1);
+                                           conf->statement_timeout,
+                                           conf->db);
         if (conf->replica_db == NULL) {
             return NGX_CONF_ERROR;
         }
@@ -1257,13 +1255,14 @@ ngx_http_crm_upper_alpha(ngx_str_t *s)
 
 /*
  * The registry's entry for a database: one per distinct conninfo and
- * timeouts, whatever the number of server and location blocks naming it,
- * so that each pool thread keeps one connection per database.
+ * timeouts (and, for a replica, primary), whatever the number of server
+ * and location blocks naming it, so that each pool thread keeps one
+ * connection per database.
  */
 static crm_db_conf_t *
 ngx_http_crm_db(ngx_conf_t *cf, ngx_http_crm_main_conf_t *mcf,
     ngx_str_t *conninfo, ngx_msec_t connect_timeout,
-    ngx_msec_t statement_timeout, ngx_uint_t replica)
+    ngx_msec_t statement_timeout, crm_db_conf_t *primary)
 {
     ngx_uint_t        i;
     crm_error_t       err;
@@ -1278,7 +1277,7 @@ ngx_http_crm_db(ngx_conf_t *cf, ngx_http_crm_main_conf_t *mcf,
             && ngx_strncmp(db->conninfo, conninfo->data, conninfo->len) == 0
             && db->connect_timeout == connect_timeout / 1000
             && db->statement_timeout == statement_timeout
-            && db->replica == (int) replica)
+            && db->primary == primary)
         {
             return db;
         }
@@ -1294,7 +1293,7 @@ ngx_http_crm_db(ngx_conf_t *cf, ngx_http_crm_main_conf_t *mcf,
     db->conninfo = ngx_http_crm_cstr(cf, conninfo);
     db->connect_timeout = connect_timeout / 1000;
     db->statement_timeout = statement_timeout;
-    db->replica = (int) replica;
+    db->primary = primary;
     db->health = ngx_pcalloc(cf->pool, sizeof(crm_db_health_t));
 
     if (db->conninfo == NULL || db->health == NULL) {
@@ -1309,7 +1308,7 @@ ngx_http_crm_db(ngx_conf_t *cf, ngx_http_crm_main_conf_t *mcf,
     if (crm_db_conf_init(db, &err) != CRM_OK) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "invalid \"%s\": %s",
-                           replica ? "crm_database_replica" : "crm_database",
+                           primary ? "crm_database_replica" : "crm_database",
                            err.message);
         return NULL;
     }

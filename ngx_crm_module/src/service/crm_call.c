@@ -472,7 +472,9 @@ crm_call_use_replica(crm_call_t *call, int64_t now_ms)
 {
     const crm_db_health_t  *h;
 
-    if (!call->endpoint->replica || call->conf->replica == NULL) {
+    if (!call->endpoint->replica || call->endpoint->outbound != NULL
+        || call->conf->replica == NULL)
+    {
         return 0;
     }
 
@@ -496,26 +498,51 @@ crm_call_execute(crm_db_t *db, crm_db_t *replica, crm_call_t *call)
 {
     crm_status_e  rc;
 
-    if (replica != NULL) {
-        rc = crm_call_run(replica, call);
+    if (replica == NULL || db == NULL) {
+        crm_call_execute_on(db, call);
+        return;
+    }
 
-        if (rc == CRM_OK) {
-            call->replica = CRM_REPLICA_ANSWERED;
+    /*
+     * who may call is the primary's to say, so that a role or an account
+     * changed a moment ago applies at once; what they read may lag
+     */
+    if (call->endpoint->verifier != NULL
+        && call->endpoint->verifier->account && call->caller == NULL)
+    {
+        rc = crm_call_load_caller(db, call, &call->error);
+        if (rc != CRM_OK) {
             crm_call_record(call, rc);
             return;
         }
-
-        /*
-         * lost, or behind (an account, a role or a link the replica has
-         * not replayed yet): the primary answers, from the start
-         */
-        call->replica = CRM_REPLICA_FALLBACK;
-        call->caller = NULL;
-        call->ran = 0;
-        call->outcome = NULL;
-        memset(&call->reply, 0, sizeof(crm_reply_t));
-        memset(&call->error, 0, sizeof(crm_error_t));
     }
+
+    rc = call->endpoint->run(replica, call, &call->error);
+    call->ran = 1;
+
+    /*
+     * a statement that ran out of time would on the primary too, which
+     * the replica is there to spare: that answer stands
+     */
+    if (rc == CRM_OK || strcmp(call->error.sqlstate, "57014") == 0) {
+        call->replica = CRM_REPLICA_ANSWERED;
+        crm_call_record(call, rc);
+        return;
+    }
+
+    crm_db_rollback(replica);
+
+    /*
+     * lost, or behind (an account or a link the replica has not replayed
+     * yet): the primary answers, from the run on
+     */
+    call->replica = CRM_REPLICA_FALLBACK;
+    call->replica_lost = crm_db_unreachable(&call->error);
+    call->ran = 0;
+    call->outcome = NULL;
+    free(call->reply.body);
+    memset(&call->reply, 0, sizeof(crm_reply_t));
+    memset(&call->error, 0, sizeof(crm_error_t));
 
     crm_call_execute_on(db, call);
 }

@@ -159,8 +159,9 @@ typedef struct {
 
     /*
      * a read that may lag the primary by the replication delay (no
-     * outbound, no write): runs on the replica when one is usable; any
-     * failure there, such as a row not replicated yet, asks the primary
+     * write; not with outbound): runs on the replica when one is usable,
+     * its caller loaded from the primary; a failure there other than a
+     * statement timeout, such as a row not replayed yet, asks the primary
      */
     unsigned       replica:1;
 
@@ -261,6 +262,8 @@ struct crm_call_s {
     unsigned                   outbound_done:1;
     unsigned                   ran:1;       /* endpoint->run has run */
     crm_replica_use_e          replica;     /* for metrics */
+    /* the replica failed for its connection: the glue marks it down */
+    unsigned                   replica_lost:1;
 };
 
 

@@ -472,34 +472,34 @@ crm_db_ping(crm_db_t *db, crm_error_t *err)
 }
 
 
-/*
- * pg_stat_wal_receiver shows its row (the pid) to any role, and no row
- * without a receiver; the last replayed commit dates what is not replayed
- */
 crm_status_e
-crm_db_replica_lag(crm_db_t *db, int64_t *lag_ms, crm_error_t *err)
+crm_db_wal_position(crm_db_t *db, int *in_recovery, uint64_t *lsn,
+    crm_error_t *err)
 {
-    static const crm_stmt_t  lag = { "db_replica_lag",
-        "SELECT CASE"
-        " WHEN NOT pg_is_in_recovery() THEN 0"
-        " WHEN NOT EXISTS (SELECT 1 FROM pg_stat_wal_receiver) THEN -1"
-        " WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0"
-        " ELSE coalesce(greatest(0, (1000 * extract(epoch FROM"
-        "   clock_timestamp() - pg_last_xact_replay_timestamp()))::bigint),"
-        "   -1)"
-        " END", 0 };
+    static const crm_stmt_t  position = { "db_wal_position",
+        "SELECT pg_is_in_recovery(), CASE WHEN pg_is_in_recovery()"
+        " THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END",
+        0 };
 
     crm_rows_t     rows;
-    const char    *v;
+    const char    *recovery, *at;
     crm_status_e   rc;
 
-    rc = crm_db_query(db, &lag, NULL, &rows, err);
+    rc = crm_db_query(db, &position, NULL, &rows, err);
     if (rc != CRM_OK) {
         return rc;
     }
 
-    v = rows.n == 1 ? crm_rows_value(&rows, 0, 0) : NULL;
-    *lag_ms = v != NULL ? strtoll(v, NULL, 10) : -1;
+    recovery = rows.n == 1 ? crm_rows_value(&rows, 0, 0) : NULL;
+    at = rows.n == 1 ? crm_rows_value(&rows, 0, 1) : NULL;
+
+    if (recovery == NULL || at == NULL || crm_wal_lsn_parse(at, lsn) != 0) {
+        crm_rows_free(&rows);
+        return crm_error_set(err, CRM_E_INTERNAL, NULL,
+                             "no WAL position in the answer");
+    }
+
+    *in_recovery = recovery[0] == 't';
 
     crm_rows_free(&rows);
 
@@ -630,6 +630,17 @@ crm_db_result_error(crm_db_t *db, const PGresult *res, crm_error_t *err)
     snprintf(err->sqlstate, sizeof(err->sqlstate), "%s", state);
 
     return err->code;
+}
+
+
+int
+crm_db_unreachable(const crm_error_t *err)
+{
+    /* no server's answer, a connection exception, or a shutdown */
+    return err->code == CRM_E_UNAVAILABLE
+           && (err->sqlstate[0] == '\0'
+               || strncmp(err->sqlstate, "08", 2) == 0
+               || strncmp(err->sqlstate, "57P", 3) == 0);
 }
 
 

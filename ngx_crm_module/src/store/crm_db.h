@@ -24,6 +24,7 @@
 
 #include "crm_error.h"
 #include "crm_str.h"
+#include "crm_wal.h"
 
 
 /*
@@ -33,13 +34,15 @@
 typedef struct {
     int          up;                    /* -1 before the first probe */
     int64_t      checked_ms;            /* crm_clock_ms() of its answer */
-    int64_t      lag_ms;                /* a replica's replay lag: -1 when
-                                           unknown or cut off from its
-                                           primary (crm_db_replica_lag) */
+    /* a primary's WAL positions, for its replicas' lag (crm_wal.h) */
+    crm_wal_history_t  wal;
+    /* a replica's lag behind its primary, or -1: unknown (neither probed
+       yet) or not a replica any more (promoted) */
+    int64_t      lag_ms;
 } crm_db_health_t;
 
 
-typedef struct {
+typedef struct crm_db_conf_s {
     const char       *conninfo;
     unsigned          connect_timeout;  /* seconds, libpq's minimum is 2 */
     unsigned          statement_timeout;    /* milliseconds, not 0 */
@@ -47,7 +50,8 @@ typedef struct {
     char              label[160];       /* for logs: user@host:port/db,
                                            never a password */
     crm_db_health_t  *health;           /* the process's, mutable */
-    int               replica;          /* a streaming replica's: reads */
+    /* a streaming replica's (reads that may lag): of this primary */
+    const struct crm_db_conf_s  *primary;
 } crm_db_conf_t;
 
 
@@ -117,13 +121,12 @@ crm_status_e crm_db_ready(crm_db_t *db, crm_error_t *err);
 crm_status_e crm_db_ping(crm_db_t *db, crm_error_t *err);
 
 /*
- * One round trip to a streaming replica: how far (ms) its replay lags
- * the WAL it has received, 0 when it has replayed all of it (or is not in
- * recovery: a promoted replica is current), -1 when it receives no WAL (no
- * WAL receiver: cut off from its primary, so its lag is unknown).
+ * One round trip, the probe's: whether the server is in recovery (a
+ * standby), and its WAL position: a primary's current one, a standby's
+ * last replayed one
  */
-crm_status_e crm_db_replica_lag(crm_db_t *db, int64_t *lag_ms,
-    crm_error_t *err);
+crm_status_e crm_db_wal_position(crm_db_t *db, int *in_recovery,
+    uint64_t *lsn, crm_error_t *err);
 
 /*
  * Runs a prepared statement with text parameters (NULL = SQL NULL).  On
@@ -168,6 +171,12 @@ crm_status_e crm_db_copy_in(crm_db_t *db, const char *sql,
  * database (an outage, a lock, a missing table or privilege)
  */
 int crm_db_refused_data(const crm_error_t *err);
+
+/*
+ * whether a failed statement failed for its connection (lost, refused, the
+ * server shutting down) rather than for itself
+ */
+int crm_db_unreachable(const crm_error_t *err);
 
 crm_status_e crm_db_begin(crm_db_t *db, crm_error_t *err);
 
