@@ -17,6 +17,7 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+. "$ROOT/bench/lib/nginx-conf.sh"
 ROUNDS=${BENCH_ROUNDS:-5}
 SECONDS_PER_RUN=${BENCH_SECONDS:-5}
 CONNS=${BENCH_CONNECTIONS:-32}
@@ -83,47 +84,10 @@ TARGET_302="$TARGET?ref=LLLLLLLLLLLL&click_id=CCCCCCCCCCCCCCCCCCCCCCCCCC"
 start_nginx() {
     "${NGINX[@]}" -s quit 2>/dev/null || true
     while [ -f "$WORK/nginx.pid" ]; do sleep 0.1; done
-    cat > "$WORK/nginx.conf" <<EOF
-load_module $ROOT/build/modules/ngx_http_crm_module.so;
-worker_processes 2;
-error_log $WORK/error.log warn;
-pid $WORK/nginx.pid;
-thread_pool crm threads=$1 max_queue=65536;
-thread_pool crm_slow threads=2 max_queue=65536;
-thread_pool crm_edge threads=2 max_queue=65536;
-thread_pool crm_sync threads=2 max_queue=65536;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    client_body_temp_path $WORK/body;
-    crm_database "host=127.0.0.1 port=$CRM_PG_PORT dbname=crm user=crm";
-    crm_jwt_secret_file $WORK/jwt.secret;
-    crm_pipeline $ROOT/pipeline-config;
-    crm_slow_thread_pool crm_slow;
-    crm_edge_thread_pool crm_edge;
-    crm_sync_thread_pool crm_sync;
-    crm_callback_secret_file $WORK/callback.secret;
-    crm_link_id_secret_file $WORK/link.secret;
-    crm_credentials_key_file $WORK/credentials.secret;
-    crm_klaviyo_url $MOCK_URL;
+    bench_nginx_conf "$1" "${2:-60s}" "    crm_klaviyo_url $MOCK_URL;
     crm_outbound_allow 127.0.0.0/8;
-    crm_public_url http://127.0.0.1:$PORT;
-    crm_default_install_cents 500;
-    crm_default_conversion_bps 1000;
-    crm_link_cache zone=crm_links:32m ttl=${2:-60s} negative_ttl=60s;
-    crm_click_queue zone=crm_clicks:512m flush=100ms batch=1m;
-    crm_click_spool $WORK/spool max_size=4g;
-    ${3:-}
-    server {
-        listen 127.0.0.1:$PORT;
-        location / { crm_api; }
-        location /r/ { crm_redirect; }
-        location = /metrics { crm_metrics; }
-        location = /baseline { return 200 "ok\n"; }
-        location = /baseline302 { return 302 "$TARGET_302"; }
-    }
-}
-EOF
+${3:-}" "        location = /baseline { return 200 \"ok\\n\"; }
+        location = /baseline302 { return 302 \"$TARGET_302\"; }"
     "${NGINX[@]}"
     sleep 0.5
 }

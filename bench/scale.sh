@@ -45,6 +45,7 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+. "$ROOT/bench/lib/nginx-conf.sh"
 ROUNDS=${BENCH_ROUNDS:-5}
 SECONDS_PER_RUN=${BENCH_SECONDS:-5}
 CONNS=${BENCH_CONNECTIONS:-32}
@@ -111,48 +112,11 @@ openssl rand -hex 32 > "$WORK/credentials.secret"
 printf 'whsec_%s\n' "$(openssl rand -base64 32)" > "$WORK/webhook-generic.secret"
 openssl rand -hex 24 > "$WORK/webhook-shopify.secret"
 
-# as bench/run.sh's, with the shipped pools, its edge (link cache, click
-# queue flushed every 100 ms in batches of 1 MiB, spool) and the two
-# webhook sources; one configuration for the whole run
-cat > "$WORK/nginx.conf" <<EOF
-load_module $ROOT/build/modules/ngx_http_crm_module.so;
-worker_processes 2;
-error_log $WORK/error.log warn;
-pid $WORK/nginx.pid;
-thread_pool crm threads=2 max_queue=65536;
-thread_pool crm_slow threads=2 max_queue=65536;
-thread_pool crm_edge threads=2 max_queue=65536;
-thread_pool crm_sync threads=2 max_queue=65536;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    client_body_temp_path $WORK/body;
-    crm_database "host=127.0.0.1 port=$CRM_PG_PORT dbname=crm user=crm";
-    crm_jwt_secret_file $WORK/jwt.secret;
-    crm_pipeline $ROOT/pipeline-config;
-    crm_slow_thread_pool crm_slow;
-    crm_edge_thread_pool crm_edge;
-    crm_sync_thread_pool crm_sync;
-    crm_callback_secret_file $WORK/callback.secret;
-    crm_link_id_secret_file $WORK/link.secret;
-    crm_credentials_key_file $WORK/credentials.secret;
-    crm_public_url http://127.0.0.1:$PORT;
-    crm_currency USD;
-    crm_default_install_cents 500;
-    crm_default_conversion_bps 1000;
+# bench/run.sh's, with the two webhook sources; one configuration for the
+# whole run
+bench_nginx_conf 2 60s "    crm_currency USD;
     crm_webhook_source generic standard $WORK/webhook-generic.secret;
-    crm_webhook_source shopify shopify $WORK/webhook-shopify.secret;
-    crm_link_cache zone=crm_links:32m ttl=60s negative_ttl=60s;
-    crm_click_queue zone=crm_clicks:512m flush=100ms batch=1m;
-    crm_click_spool $WORK/spool max_size=4g;
-    server {
-        listen 127.0.0.1:$PORT;
-        location / { crm_api; }
-        location /r/ { crm_redirect; }
-        location = /metrics { crm_metrics; }
-    }
-}
-EOF
+    crm_webhook_source shopify shopify $WORK/webhook-shopify.secret;" ""
 
 start_nginx() {
     "${NGINX[@]}"
