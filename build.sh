@@ -15,6 +15,12 @@
 #   ./build.sh bench scale   only bench/scale.sh: 10M clicks, 1M leads, webhooks
 #   ./build.sh bench ops     only bench/ops.pl: per-account limits, CORS
 #   ./build.sh bench links   only bench/links.pl: a million links cached
+#   ./build.sh soak [MINUTES]
+#                            bench/soak.pl: a mixed load for MINUTES (60)
+#                            with two reloads and a PostgreSQL restart;
+#                            fails on a leak, a lost click or sync job; the
+#                            60-minute run writes bench/soak.png and
+#                            RESULTS.md
 #   ./build.sh package       the Debian package, in build/pkg/
 #   ./build.sh admin EMAIL   create or promote an admin account
 #   ./build.sh retain-clicks MONTHS
@@ -44,8 +50,9 @@ PACKAGES=(
     valgrind openssl curl clang libclang-rt-14-dev nodejs npm
 )
 
-# what only the tests need: a browser for the API reference's page
-TEST_PACKAGES=(chromium)
+# what only the tests need: a browser for the API reference's page,
+# gnuplot for the soak's plot
+TEST_PACKAGES=(chromium gnuplot-nox)
 
 log() { printf '== %s\n' "$*" >&2; }
 die() { printf 'build.sh: %s\n' "$*" >&2; exit 1; }
@@ -478,6 +485,14 @@ cmd_bench() {
     esac
 }
 
+cmd_soak() {
+    [ $# -le 1 ] && [[ ${1:-60} =~ ^[1-9][0-9]*$ ]] \
+        || die "usage: ./build.sh soak [MINUTES] (1 or more, default 60)"
+    cmd_build
+    install_missing gnuplot-nox
+    "$ROOT/bench/soak.pl" --minutes "${1:-60}"
+}
+
 # ---------------------------------------------------------------------------
 # The Debian package: build/pkg/libnginx-mod-http-crm_<version>-1_<arch>.deb,
 # named and laid out like Debian's own dynamic modules (libnginx-mod-http-
@@ -681,6 +696,7 @@ main() {
         run) cmd_run ;;
         test) cmd_test ;;
         bench) cmd_bench "$@" ;;
+        soak) cmd_soak "$@" ;;
         admin) cmd_admin "$@" ;;
         retain-clicks) cmd_retain_clicks "$@" ;;
         idp-token) cmd_idp_token "$@" ;;
