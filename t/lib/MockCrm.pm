@@ -183,6 +183,8 @@ sub requests {
 sub stop {
     my ($self) = @_;
     return unless $self->{pid} && $$ == $self->{owner};
+    # at exit, waitpid must not overwrite the script's exit status
+    local $?;
     kill 'TERM', $self->{pid};
     waitpid $self->{pid}, 0;
     delete $self->{pid};

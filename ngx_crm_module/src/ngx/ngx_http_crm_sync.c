@@ -80,6 +80,7 @@ struct ngx_http_crm_sync_s {
     ngx_thread_pool_t               *pool;
     ngx_uint_t                       active;    /* leases out */
     ngx_uint_t                       claiming;
+    ngx_uint_t                       failing;   /* claims, logged */
     ngx_uint_t                       recording;
     crm_sync_lease_t                *finished;  /* waiting to be recorded */
     crm_sync_lease_t               **finished_last;
@@ -337,10 +338,18 @@ ngx_http_crm_sync_claimed(ngx_event_t *ev)
                                t->oldest_s);
     }
 
-    if (t->rc != CRM_OK) {
+    /* once a spell, not at every tick of an outage */
+    if (t->rc != CRM_OK && !sync->failing) {
         ngx_log_error(NGX_LOG_ERR, ev->log, 0,
-                      "crm: sync claim failed: %s", t->err.message);
+                      "crm: sync claims fail: %s (%s)", t->err.message,
+                      t->err.cause);
+
+    } else if (t->rc == CRM_OK && sync->failing) {
+        ngx_log_error(NGX_LOG_NOTICE, ev->log, 0,
+                      "crm: sync claims succeed again");
     }
+
+    sync->failing = t->rc != CRM_OK;
 
     n = 0;
 
