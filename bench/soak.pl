@@ -1055,7 +1055,7 @@ my $summary = join "\n",
     'Each series over the samples the trend judges (after the warm-up, outside the events and their'
         . ' settling): slope and drift (slope x span) within the segments between events, step from the'
         . ' segment after'
-        . ' the first reload to the last (the first workers keep the setup\'s argon2id memory, and the'
+        . ' the first reload to the last (the first workers ran the setup, and the'
         . ' master builds its second configuration cycle at the first reload); "detects" is the'
         . ' smallest steady growth that fails the run.',
     '',

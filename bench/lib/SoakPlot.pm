@@ -24,8 +24,9 @@ sub _quote {
     return qq{"$s"};
 }
 
-# writes the gnuplot script next to the PNG and runs it; dies when
-# gnuplot is missing or fails
+# writes the gnuplot script next to the PNG and runs it, and removes it
+# when the plot is made; dies when gnuplot is missing or fails (the
+# script kept, to see why)
 sub plot_panels {
     my (%o) = @_;
     my @panels = @{ $o{panels} };
@@ -90,6 +91,7 @@ sub plot_panels {
     my $out = qx{gnuplot '$script' 2>&1};
     die "gnuplot is missing: install gnuplot-nox (./build.sh soak does)\n" if $? == -1 || $? >> 8 == 127;
     die "gnuplot failed on $script:\n$out" if $?;
+    unlink $script;
     return $o{png};
 }
 
