@@ -45,7 +45,7 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-. "$ROOT/bench/lib/nginx-conf.sh"
+. "$ROOT/bench/lib/bench.sh"
 ROUNDS=${BENCH_ROUNDS:-5}
 SECONDS_PER_RUN=${BENCH_SECONDS:-5}
 CONNS=${BENCH_CONNECTIONS:-32}
@@ -185,16 +185,7 @@ click_drain() {
 # over every link, round robin, on $2 connections
 redirects() {
     BENCH_PATH=/r/ BENCH_IDS=$LINK_IDS \
-        wrk -t2 -c"$2" -d"$1s" --latency -s "$ROOT/bench/get_each.lua" "$URL" 2>&1 | perl -ne '
-        $rps = $1 if /^Requests\/sec:\s+([\d.]+)/;
-        $n = $1 if /^\s+(\d+) requests in/;
-        if (/^\s+99%\s+([\d.]+)(us|ms|s)\b/) {
-            $p99 = $1 * ({us => 0.001, ms => 1, s => 1000}->{$2});
-        }
-        $err += $1 if /Non-2xx or 3xx responses:\s+(\d+)/;
-        $err += $1 + $2 + $3 + $4
-            if /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/;
-        END { printf "%.0f %.2f %d %d\n", $rps, $p99, $err + 0, $n }'
+        wrk -t2 -c"$2" -d"$1s" --latency -s "$ROOT/bench/get_each.lua" "$URL" 2>&1 | bench_wrk_figures
 }
 
 # The click flush as $1, crm.clicks holding $2 rows: every link in the

@@ -1,4 +1,6 @@
-# The benchmarks' nginx.conf (bench/run.sh, bench/scale.sh), written to
+# What the shell benchmarks (bench/run.sh, bench/scale.sh) share.
+
+# The benchmarks' nginx.conf, written to
 # $WORK/nginx.conf: the shipped pools (crm with $1 threads, 2 for each of
 # the others), a private PostgreSQL on $CRM_PG_PORT, the edge (link cache
 # with ttl $2, click queue flushed every 100 ms in batches of 1 MiB, a
@@ -45,4 +47,19 @@ $4
     }
 }
 EOF
+}
+
+# "<req/s> <p99 ms> <errors> <requests>" from wrk --latency's output on
+# stdin; errors are non-2xx/3xx answers and socket errors
+bench_wrk_figures() {
+    perl -ne '
+        $rps = $1 if /^Requests\/sec:\s+([\d.]+)/;
+        $n = $1 if /^\s+(\d+) requests in/;
+        if (/^\s+99%\s+([\d.]+)(us|ms|s)\b/) {
+            $p99 = $1 * ({us => 0.001, ms => 1, s => 1000}->{$2});
+        }
+        $err += $1 if /Non-2xx or 3xx responses:\s+(\d+)/;
+        $err += $1 + $2 + $3 + $4
+            if /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/;
+        END { printf "%.0f %.2f %d %d\n", $rps, $p99, $err + 0, $n }'
 }
