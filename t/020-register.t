@@ -1,6 +1,5 @@
 #!/usr/bin/perl
-# POST /auth/register: who may sign up, with what, and what comes back;
-# and that a hash's 19 MiB does not stay with the worker that made it.
+# POST /auth/register: who may sign up, with what, and what comes back.
 
 use strict;
 use warnings;
@@ -137,16 +136,5 @@ is_problem($t->post_raw('/auth/register', json_encode({ email => $t->unique_emai
 
 is($t->psql(q{SELECT count(*) FROM crm.accounts WHERE email !~ '^[a-z0-9._-]+@example\.com$'}), 0,
     'no account with an unnormalised email was stored');
-
-# --- a hash's memory goes back to the system --------------------------------------
-
-# each argon2id hash mallocs 19 MiB on a pool thread; glibc used to keep
-# one such block per thread that had hashed, for good (80 MiB a worker)
-$t->register for 1 .. 12;
-for my $pid ($t->worker_pids) {
-    my ($anon) = CrmTest::_slurp("/proc/$pid/status") =~ /^RssAnon:\s+(\d+) kB/m;
-    cmp_ok($anon, '<', 16 * 1024, "worker $pid keeps no hash memory after many registrations ("
-        . int($anon / 1024) . ' MiB private)');
-}
 
 $t->done;

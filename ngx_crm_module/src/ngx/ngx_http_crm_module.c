@@ -25,7 +25,6 @@
 #include "ngx_http_crm_variables.h"
 
 #include <dirent.h>
-#include <malloc.h>
 
 #include <curl/curl.h>
 #include <openssl/crypto.h>
@@ -39,7 +38,6 @@
 #define NGX_HTTP_CRM_CONNECT_TIMEOUT        3000
 #define NGX_HTTP_CRM_STATEMENT_TIMEOUT      5000
 #define NGX_HTTP_CRM_REPLICA_MAX_LAG        10000
-#define NGX_HTTP_CRM_MMAP_THRESHOLD         (4 * 1024 * 1024)
 #define NGX_HTTP_CRM_FIREBASE_ISSUER        "https://securetoken.google.com/"
 
 
@@ -577,18 +575,6 @@ ngx_http_crm_init_process(ngx_cycle_t *cycle)
     ngx_str_t                 *names;
     ngx_uint_t                 i;
     ngx_http_crm_main_conf_t  *mcf;
-
-    /*
-     * An argon2id hash mallocs its memory cost (19 MiB) on a pool thread.
-     * glibc's threshold for mmap grows to the size of the first such block
-     * freed, after which each thread's arena keeps one for good: a worker
-     * grew by 80 MiB after a few logins.  A fixed threshold keeps blocks
-     * this large mmap'd, given back at each free.
-     */
-    if (mallopt(M_MMAP_THRESHOLD, NGX_HTTP_CRM_MMAP_THRESHOLD) == 0) {
-        ngx_log_error(NGX_LOG_WARN, cycle->log, 0,
-                      "crm: mallopt(M_MMAP_THRESHOLD) failed");
-    }
 
     mcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_crm_module);
 
